@@ -1,0 +1,51 @@
+/**
+ * Every error sanode raises on purpose is a SanodeError with a stable `code`.
+ *
+ * Codes are part of the public API: callers switch on them, so a code once released never
+ * changes meaning. The brand (a global symbol) lets `isSanodeError` work even when two copies of
+ * sanode are installed side by side, where `instanceof` would fail.
+ */
+const brand = Symbol.for('sanode.error');
+
+export type ErrorCode =
+  // configuration and options
+  | 'SANODE_INVALID_CONFIG'
+  // keys
+  | 'SANODE_KEY_MISSING'
+  | 'SANODE_KEY_INVALID'
+  | 'SANODE_KEY_TOO_OPEN'
+  | 'SANODE_KEY_EXISTS'
+  // wire
+  | 'SANODE_MESSAGE_TOO_LARGE'
+  // transport
+  | 'SANODE_ADDRESS_NOT_LOCAL'
+  | 'SANODE_PORT_IN_USE'
+  | 'SANODE_TRANSPORT_CLOSED'
+  // totem / group messaging
+  | 'SANODE_SEND_QUEUE_FULL'
+  | 'SANODE_NOT_JOINED';
+
+export class SanodeError extends Error {
+  readonly code: ErrorCode;
+  /** The config field or option path the error is about, when there is one. */
+  readonly field: string | undefined;
+  readonly [brand] = true;
+
+  constructor(code: ErrorCode, message: string, options: { field?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'SanodeError';
+    this.code = code;
+    this.field = options.field;
+  }
+}
+
+export class ConfigError extends SanodeError {
+  constructor(field: string, message: string, options: { cause?: unknown } = {}) {
+    super('SANODE_INVALID_CONFIG', `${field}: ${message}`, { field, ...options });
+    this.name = 'ConfigError';
+  }
+}
+
+export function isSanodeError(value: unknown): value is SanodeError {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+}

@@ -1,0 +1,125 @@
+/**
+ * The contract between the totem protocol core and whatever drives it (the simulator in
+ * lib/sim, the real runtime in lib/runtime). The core is sans-IO: it never reads a clock, opens a
+ * socket, sets a timer or draws a random number. Time comes in as `nowMs` (a monotonic
+ * millisecond count owned by the driver), input comes in as method calls, and everything the core
+ * wants done comes out of `takeOutput()`.
+ *
+ * Driver loop contract (in this order, every turn):
+ *   1. feed inputs: `receive()` for each packet, `tick(now)` when `nextDeadlineMs()` has passed,
+ *      API calls (`broadcast`, `leave`);
+ *   2. call `takeOutput()` and, IN THIS ORDER: persist `persist` (if set) durably, THEN send
+ *      `sends`, THEN hand `events` to the application. Persisting before sending is what keeps
+ *      view ids unique across restarts.
+ *   3. sleep until `nextDeadlineMs()` or the next packet.
+ */
+
+export type NodeId = number;
+
+/** Identifies one ring (view), like corosync's ring id: the representative and a sequence. */
+export interface ViewId {
+  /** Strictly grows across the life of the cluster; persisted so a restart never reuses one. */
+  readonly seq: number;
+  /** The node that formed the view (its representative). Makes ids unique across partitions. */
+  readonly rep: NodeId;
+}
+
+export interface View {
+  readonly id: ViewId;
+  /** Sorted ascending, no duplicates, always includes the node that installs it. */
+  readonly members: readonly NodeId[];
+}
+
+/** One application message delivered in agreed order. */
+export interface Delivery {
+  /** The view in which it is delivered (every member delivering it does so in this view). */
+  readonly viewId: ViewId;
+  readonly sender: NodeId;
+  /** Sender's incarnation when it broadcast the message. */
+  readonly senderIncarnation: number;
+  /** Sender-local id returned by `broadcast()`; (sender, senderIncarnation, msgId) is unique. */
+  readonly msgId: number;
+  readonly payload: Uint8Array;
+}
+
+export type TotemEvent =
+  | { readonly type: 'view'; readonly view: View }
+  | { readonly type: 'deliver'; readonly delivery: Delivery };
+
+/** A protocol message as the core emits and accepts it. The wire layer encodes it. */
+export type TotemMessage = { readonly kind: number } & Record<string, unknown>;
+
+export interface Send {
+  /** A single node, or every other configured node ('all' — the ring's multicast). */
+  readonly to: NodeId | 'all';
+  readonly msg: TotemMessage;
+}
+
+export interface TotemOutput {
+  readonly sends: readonly Send[];
+  readonly events: readonly TotemEvent[];
+  /** When set, the driver must store it durably before sending anything in `sends`. */
+  readonly persist: { readonly ringSeq: number } | undefined;
+}
+
+export interface TotemTimers {
+  /** No token seen for this long: the ring is declared broken and membership starts. */
+  tokenTimeoutMs: number;
+  /** The token holder resends the token if it sees no sign the successor got it. */
+  tokenRetransmitMs: number;
+  /** How long the token holder may keep the token before passing it when idle (0 = at once). */
+  tokenHoldMs: number;
+  /** Resend of join messages while gathering. */
+  joinMs: number;
+  /** Gathering gives up on nodes that have not agreed after this long. */
+  consensusMs: number;
+  /** How often an operational ring announces itself so separate partitions find each other. */
+  mergeDetectMs: number;
+  /** Nodes not heard from (in either direction) for this long are excluded while gathering. */
+  failToRecvMs: number;
+}
+
+export interface TotemConfig {
+  readonly nodeId: NodeId;
+  /** Distinguishes this run of the node from earlier runs (new on every restart). */
+  readonly incarnation: number;
+  /** All nodes that may ever be members (corosync's nodelist). Messages from others are ignored. */
+  readonly nodes: readonly NodeId[];
+  /** The last persisted ring seq (0 on first start). */
+  readonly ringSeq: number;
+  readonly timers: TotemTimers;
+  /** Upper bound on messages queued by broadcast() and not yet ordered. */
+  readonly maxSendQueue: number;
+  /** Upper bound on new messages a node may originate per token visit (flow control). */
+  readonly maxMessagesPerToken: number;
+}
+
+export type BroadcastResult =
+  | { readonly ok: true; readonly msgId: number }
+  | { readonly ok: false; readonly reason: 'queue-full' | 'left' };
+
+export interface TotemCore {
+  /** Input: a protocol message from `from`. Malformed messages are counted and ignored. */
+  receive(from: NodeId, msg: TotemMessage, nowMs: number): void;
+  /** Input: time has passed. Fires every timer whose deadline is <= nowMs. */
+  tick(nowMs: number): void;
+  /** Input: queue an application message for agreed-order delivery. Never drops silently. */
+  broadcast(payload: Uint8Array, nowMs: number): BroadcastResult;
+  /** Input: leave the group gracefully so others form a new view without waiting for timeouts. */
+  leave(nowMs: number): void;
+  /** Output: everything produced since the last call. */
+  takeOutput(): TotemOutput;
+  /** The earliest time `tick` must be called, or undefined if no timer is armed. */
+  nextDeadlineMs(): number | undefined;
+  /** Read-only state for status pages and checkers. */
+  status(): TotemStatus;
+}
+
+export interface TotemStatus {
+  readonly nodeId: NodeId;
+  readonly incarnation: number;
+  readonly state: 'gather' | 'commit' | 'recovery' | 'operational' | 'left';
+  readonly view: View | undefined;
+  readonly sendQueueLength: number;
+  readonly counters: Readonly<Record<string, number>>;
+}

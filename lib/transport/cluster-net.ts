@@ -1,0 +1,378 @@
+/**
+ * ClusterNet: the wire layer over one to eight redundant UDP links. This is the network port the
+ * runtime gives totem.
+ *
+ * Send: seal once, then send the same datagrams on every link healthy for the peer (every link
+ * when none is healthy). The wire accepts the first copy and reports the others as 'duplicate',
+ * so redundancy costs bandwidth, never a double delivery.
+ *
+ * Receive: datagram → wire.open(bytes, now, link) → the health monitor notes (peer, link) for
+ * anything authenticated (a message, a fragment, a duplicate) → complete application messages
+ * addressed to this node go out as 'message'. Pings stop here.
+ *
+ * Must never: throw out of the receive path (a throwing 'message' listener is counted and logged,
+ * the socket loop goes on), throw from a send on a transient network error, or hand a ping, a
+ * frame of our own or a frame addressed to another node to the application.
+ *
+ * Envelope, inside the sealed (authenticated) message: [kind, dest, payload?]. `dest` is the
+ * addressed node, 0 for all. In mcast mode every frame goes to the group, and `dest` is how a
+ * node knows a frame was meant for someone else; in udpu mode it guards against a misconfigured
+ * address delivering to the wrong node.
+ */
+import { EventEmitter } from 'eventemitter3';
+import { performance } from 'node:perf_hooks';
+import { ConfigError, SanodeError } from '../errors/index.js';
+import { Wire, type WireOptions } from '../wire/index.js';
+import {
+  DEFAULT_LINK_PING_MS,
+  DEFAULT_LINK_TIMEOUT_MS,
+  validateLinks,
+  validateNodes,
+  validatePositiveMs,
+  type NodeAddress,
+  type ResolvedNode,
+} from './config.js';
+import { LinkHealthMonitor, type HealthChange, type PeerLinkHealth } from './health.js';
+import { UdpLink, type LinkConfig, type LinkCounters, type LinkMode } from './udp-link.js';
+
+export type { LinkConfig, NodeAddress };
+
+/** Envelope kinds. Append-only: a released number never changes meaning. */
+const KIND_APP = 0;
+const KIND_PING = 1;
+const DEST_ALL = 0;
+
+export interface ClusterNetOptions {
+  wire: WireOptions;
+  /** One to eight links (corosync rings / knet links). */
+  links: LinkConfig[];
+  /** Every node of the cluster, this one included. */
+  nodes: NodeAddress[];
+  /** Ping a (peer, link) after this long without sending to it. Default 100 ms. */
+  linkPingMs?: number;
+  /** Declare a (peer, link) faulty after this long without hearing from it. Default 500 ms. */
+  linkTimeoutMs?: number;
+  /** Monotonic milliseconds. Default performance.now. */
+  now?: () => number;
+  /**
+   * Where to report what must not crash the receive loop (a throwing 'message' listener).
+   * Default: process.emitWarning, at most once a second.
+   */
+  log?: (message: string, error: unknown) => void;
+}
+
+export interface LinkStatus {
+  link: number;
+  mode: LinkMode;
+  /** What this link is bound to: "addr:port", or "ifaceAddr -> group:port" for mcast. */
+  local: string;
+  peers: PeerLinkHealth[];
+  sendErrors: number;
+  sendErrorsByCode: Record<string, number>;
+  lastSendError: string | undefined;
+  /** Datagrams received / sent on this link's socket. */
+  rx: number;
+  tx: number;
+}
+
+/** What changed, passed with a 'link' event. */
+export type LinkChange = HealthChange;
+
+export interface ClusterNetStats {
+  wire: ReturnType<Wire['stats']>;
+  links: (LinkCounters & { link: number })[];
+  /** Application messages handed to 'message' listeners. */
+  delivered: number;
+  pingsReceived: number;
+  /**
+   * Our own frames looped back by multicast, when the wire hands them over (today's wire drops
+   * them first, as 'unknown-node', since it never lists itself as a peer).
+   */
+  ownFrames: number;
+  /** Authenticated frames addressed to another node (normal in mcast mode). */
+  notForUs: number;
+  /** Authenticated but not a ClusterNet envelope: a newer or foreign sender. */
+  malformed: number;
+  listenerErrors: number;
+  messagesSent: number;
+  pingsSent: number;
+  /** Ticks that skipped fault detection because this process had stalled. */
+  stalls: number;
+}
+
+export interface ClusterNetEvents {
+  message: (from: number, message: unknown, incarnation: number) => void;
+  link: (status: LinkStatus, change: LinkChange) => void;
+}
+
+export class ClusterNet extends EventEmitter<ClusterNetEvents> {
+  readonly nodeId: number;
+  readonly #wire: Wire;
+  readonly #links: UdpLink[] = [];
+  readonly #nodes = new Map<number, ResolvedNode>();
+  readonly #peerIds: readonly number[];
+  readonly #health: LinkHealthMonitor;
+  readonly #now: () => number;
+  readonly #log: (message: string, error: unknown) => void;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+  #lastLogMs = -Infinity;
+  readonly #counts = {
+    delivered: 0,
+    pingsReceived: 0,
+    ownFrames: 0,
+    notForUs: 0,
+    malformed: 0,
+    listenerErrors: 0,
+    messagesSent: 0,
+    pingsSent: 0,
+  };
+
+  private constructor(options: ClusterNetOptions, links: LinkConfig[], nodes: ResolvedNode[], pingMs: number, timeoutMs: number) {
+    super();
+    this.nodeId = options.wire.nodeId;
+    this.#wire = new Wire(options.wire);
+    for (const node of nodes) this.#nodes.set(node.id, node);
+    this.#peerIds = nodes.map((node) => node.id).filter((id) => id !== this.nodeId);
+    this.#now = options.now ?? (() => performance.now());
+    this.#log = options.log ?? ((message, error) => process.emitWarning(`${message}: ${String(error)}`, 'SanodeTransportWarning'));
+    this.#health = new LinkHealthMonitor({
+      peers: this.#peerIds,
+      linkCount: links.length,
+      pingMs,
+      timeoutMs,
+      nowMs: this.#now(),
+    });
+  }
+
+  /** Validates the options (ConfigError naming the field) and binds every link. */
+  static async open(options: ClusterNetOptions): Promise<ClusterNet> {
+    if (typeof options !== 'object' || options === null) throw new ConfigError('options', 'expected an object');
+    if (typeof options.wire !== 'object' || options.wire === null) throw new ConfigError('wire', 'expected the wire options');
+    const links = validateLinks(options.links);
+    const nodes = validateNodes(options.nodes, links, options.wire.nodeId);
+    const pingMs = validatePositiveMs(options.linkPingMs, 'linkPingMs', DEFAULT_LINK_PING_MS);
+    const timeoutMs = validatePositiveMs(options.linkTimeoutMs, 'linkTimeoutMs', DEFAULT_LINK_TIMEOUT_MS);
+    if (timeoutMs <= pingMs) {
+      throw new ConfigError(
+        'linkTimeoutMs',
+        `${timeoutMs} must be greater than linkPingMs (${pingMs}), or an idle link is declared faulty between two pings; use at least 3 × linkPingMs`,
+      );
+    }
+    if (options.now !== undefined && typeof options.now !== 'function') throw new ConfigError('now', 'expected a function returning monotonic milliseconds');
+    const net = new ClusterNet(options, links, nodes, pingMs, timeoutMs);
+    try {
+      for (let index = 0; index < links.length; index++) {
+        net.#links.push(await UdpLink.open(index, links[index]!, net.#onDatagram));
+      }
+    } catch (error) {
+      await net.close();
+      throw error;
+    }
+    // A quarter of the shortest timer: faults are seen within timeout + 25%, and the tick stays
+    // far below the stall threshold (timeout / 2) so a normal tick never looks like a stall.
+    const tickMs = Math.max(1, Math.min(pingMs, timeoutMs) / 4);
+    net.#timer = setInterval(net.#tick, tickMs);
+    net.#timer.unref();
+    // Ping at once: links become healthy one round trip after start, not one tick later.
+    net.#tick();
+    return net;
+  }
+
+  /**
+   * Sends `message` to one node or to every other node. Seals once; throws SANODE_MESSAGE_TOO_LARGE
+   * (from the wire), SANODE_TRANSPORT_CLOSED after close, a ConfigError for an unknown node.
+   * Sending to this node itself does nothing: totem delivers its own messages locally.
+   */
+  send(message: unknown, to: number | 'all'): void {
+    if (this.#closed) throw new SanodeError('SANODE_TRANSPORT_CLOSED', 'send() after close(): this ClusterNet is closed; open a new one');
+    if (to !== 'all' && !this.#nodes.has(to)) {
+      throw new ConfigError('to', `node ${String(to)} is not in nodes; send to one of ${[...this.#nodes.keys()].join(', ')} or 'all'`);
+    }
+    if (to === this.nodeId) return;
+    const datagrams = this.#wire.seal([KIND_APP, to === 'all' ? DEST_ALL : to, message]);
+    this.#counts.messagesSent += 1;
+    const nowMs = this.#now();
+    const targets = to === 'all' ? this.#peerIds : [to];
+    for (const link of this.#links) {
+      if (link.config.mode === 'mcast') {
+        if (targets.some((peer) => this.#health.sendLinks(peer).includes(link.index))) this.#sendGroup(link, datagrams, nowMs);
+        continue;
+      }
+      for (const peer of targets) {
+        if (this.#health.sendLinks(peer).includes(link.index)) this.#sendPeer(link, peer, datagrams, nowMs);
+      }
+    }
+  }
+
+  linkStatus(): LinkStatus[] {
+    const nowMs = this.#now();
+    return this.#links.map((link) => this.#statusOf(link, nowMs));
+  }
+
+  stats(): ClusterNetStats {
+    return {
+      wire: this.#wire.stats(),
+      links: this.#links.map((link) => ({
+        link: link.index,
+        ...link.counters,
+        sendErrorsByCode: { ...link.counters.sendErrorsByCode },
+      })),
+      ...this.#counts,
+      stalls: this.#health.stalls,
+    };
+  }
+
+  /** The local endpoint of each link, e.g. to learn ports chosen by the OS. */
+  get localEndpoints(): string[] {
+    return this.#links.map((link) => link.local);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    await Promise.allSettled(this.#links.map((link) => link.close()));
+  }
+
+  #sendGroup(link: UdpLink, datagrams: readonly Uint8Array[], nowMs: number): void {
+    for (const datagram of datagrams) link.send(datagram, link.config.port, link.config.mcastAddr!);
+    // Every member of the group hears it, addressed to it or not, so it counts for each.
+    for (const peer of this.#peerIds) this.#health.sent(peer, link.index, nowMs);
+  }
+
+  #sendPeer(link: UdpLink, peer: number, datagrams: readonly Uint8Array[], nowMs: number): void {
+    const endpoint = this.#nodes.get(peer)!.endpoints[link.index]!;
+    for (const datagram of datagrams) link.send(datagram, endpoint.port, endpoint.address);
+    this.#health.sent(peer, link.index, nowMs);
+  }
+
+  readonly #tick = (): void => {
+    if (this.#closed) return;
+    const nowMs = this.#now();
+    try {
+      this.#wire.expire(nowMs);
+    } catch (error) {
+      this.#report('wire.expire threw', error);
+    }
+    const { pings, changes } = this.#health.tick(nowMs);
+    for (const change of changes) this.#emitLink(change, nowMs);
+    if (pings.length === 0) return;
+    // One ping frame per link, each sent on that link only: a ping proves one link, and a copy
+    // on another link would only be dropped as a duplicate.
+    for (const link of this.#links) {
+      const due = pings.filter((ping) => ping.link === link.index);
+      if (due.length === 0) continue;
+      const datagrams = this.#wire.seal([KIND_PING, DEST_ALL]);
+      this.#counts.pingsSent += 1;
+      if (link.config.mode === 'mcast') {
+        this.#sendGroup(link, datagrams, nowMs);
+      } else {
+        for (const ping of due) this.#sendPeer(link, ping.node, datagrams, nowMs);
+      }
+    }
+  };
+
+  readonly #onDatagram = (datagram: Buffer, linkIndex: number): void => {
+    if (this.#closed) return;
+    const nowMs = this.#now();
+    let result: ReturnType<Wire['open']>;
+    try {
+      result = this.#wire.open(datagram, nowMs, linkIndex);
+    } catch (error) {
+      // The wire promises not to throw; if it does, the socket loop must still survive.
+      this.#report('wire.open threw', error);
+      return;
+    }
+    switch (result.kind) {
+      case 'message':
+        if (result.from === this.nodeId) {
+          this.#counts.ownFrames += 1;
+          return;
+        }
+        this.#heard(result.from, linkIndex, nowMs);
+        this.#deliver(result.from, result.message, result.incarnation);
+        return;
+      case 'partial':
+        if (result.from !== this.nodeId) this.#heard(result.from, linkIndex, nowMs);
+        return;
+      case 'dropped':
+        // A duplicate is the copy of a frame already accepted from another link: it proves
+        // this link works as well as the first copy did.
+        if (result.reason === 'duplicate' && result.from !== undefined && result.from !== this.nodeId) {
+          this.#heard(result.from, linkIndex, nowMs);
+        }
+        return;
+    }
+  };
+
+  #heard(from: number, linkIndex: number, nowMs: number): void {
+    const change = this.#health.heard(from, linkIndex, nowMs);
+    if (change !== undefined) this.#emitLink(change, nowMs);
+  }
+
+  #deliver(from: number, envelope: unknown, incarnation: number): void {
+    if (!Array.isArray(envelope) || typeof envelope[0] !== 'number' || typeof envelope[1] !== 'number') {
+      this.#counts.malformed += 1;
+      return;
+    }
+    const dest = envelope[1];
+    if (dest !== DEST_ALL && dest !== this.nodeId) {
+      this.#counts.notForUs += 1;
+      return;
+    }
+    switch (envelope[0]) {
+      case KIND_APP:
+        this.#counts.delivered += 1;
+        try {
+          this.emit('message', from, envelope[2], incarnation);
+        } catch (error) {
+          this.#counts.listenerErrors += 1;
+          this.#report(`a 'message' listener threw on a message from node ${from}`, error);
+        }
+        return;
+      case KIND_PING:
+        this.#counts.pingsReceived += 1;
+        return;
+      default:
+        this.#counts.malformed += 1;
+    }
+  }
+
+  #emitLink(change: HealthChange, nowMs: number): void {
+    const link = this.#links[change.link];
+    if (link === undefined) return;
+    try {
+      this.emit('link', this.#statusOf(link, nowMs), change);
+    } catch (error) {
+      this.#counts.listenerErrors += 1;
+      this.#report(`a 'link' listener threw`, error);
+    }
+  }
+
+  #statusOf(link: UdpLink, nowMs: number): LinkStatus {
+    return {
+      link: link.index,
+      mode: link.config.mode,
+      local: link.local,
+      peers: this.#health.linkPeers(link.index, nowMs),
+      sendErrors: link.counters.sendErrors,
+      sendErrorsByCode: { ...link.counters.sendErrorsByCode },
+      lastSendError: link.lastSendError,
+      rx: link.counters.rx,
+      tx: link.counters.tx,
+    };
+  }
+
+  #report(message: string, error: unknown): void {
+    const nowMs = this.#now();
+    if (nowMs - this.#lastLogMs < 1000) return;
+    this.#lastLogMs = nowMs;
+    try {
+      this.#log(message, error);
+    } catch {
+      // A broken logger must not take the receive loop down with it.
+    }
+  }
+}

@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { LinkHealthMonitor } from '../../lib/transport/health.js';
+
+/** Peers 2 and 3, two links, ping 100 ms, timeout 500 ms, starting at t=1000. */
+function monitor(overrides: Partial<{ stallMs: number }> = {}): LinkHealthMonitor {
+  return new LinkHealthMonitor({ peers: [2, 3], linkCount: 2, pingMs: 100, timeoutMs: 500, nowMs: 1000, ...overrides });
+}
+
+/** Advances fake time in small steps, as the transport's interval timer would. */
+function runUntil(health: LinkHealthMonitor, fromMs: number, toMs: number, stepMs: number, beforeTick?: (nowMs: number) => void) {
+  const changes = [];
+  const pings = [];
+  for (let nowMs = fromMs; nowMs <= toMs; nowMs += stepMs) {
+    beforeTick?.(nowMs);
+    const result = health.tick(nowMs);
+    changes.push(...result.changes.map((change) => ({ ...change, atMs: nowMs })));
+    pings.push(...result.pings.map((ping) => ({ ...ping, atMs: nowMs })));
+  }
+  return { changes, pings };
+}
+
+describe('link health monitor', () => {
+  it('a (peer, link) starts faulty and turns healthy on its first authenticated frame', () => {
+    const health = monitor();
+    assert.equal(health.isHealthy(2, 0), false);
+    assert.deepEqual(health.linkPeers(0, 1000), [
+      { node: 2, healthy: false, lastHeardAgoMs: null },
+      { node: 3, healthy: false, lastHeardAgoMs: null },
+    ]);
+    assert.deepEqual(health.heard(2, 0, 1010), { node: 2, link: 0, healthy: true });
+    assert.equal(health.heard(2, 0, 1020), undefined, 'no change reported for a link already healthy');
+    assert.equal(health.isHealthy(2, 0), true);
+    assert.equal(health.isHealthy(2, 1), false);
+    assert.deepEqual(health.linkPeers(0, 1050)[0], { node: 2, healthy: true, lastHeardAgoMs: 30 });
+  });
+
+  it('a link silent for timeoutMs turns faulty, exactly once, and healthy again when traffic resumes', () => {
+    const health = monitor();
+    health.heard(2, 0, 1000);
+    health.heard(2, 1, 1000);
+    // Link 1 keeps hearing from node 2; link 0 goes silent.
+    const { changes } = runUntil(health, 1025, 2000, 25, (nowMs) => health.heard(2, 1, nowMs));
+    assert.deepEqual(changes, [{ node: 2, link: 0, healthy: false, atMs: 1500 }]);
+    assert.equal(health.isHealthy(2, 0), false);
+    assert.equal(health.isHealthy(2, 1), true);
+    assert.deepEqual(health.heard(2, 0, 2010), { node: 2, link: 0, healthy: true });
+    assert.deepEqual(health.tick(2025).changes, []);
+  });
+
+  it('sends go to the healthy links only, and to every link when none is healthy', () => {
+    const health = monitor();
+    assert.deepEqual(health.sendLinks(2), [0, 1], 'nothing heard yet: every link');
+    health.heard(2, 1, 1000);
+    assert.deepEqual(health.sendLinks(2), [1]);
+    health.heard(2, 0, 1000);
+    assert.deepEqual(health.sendLinks(2), [0, 1]);
+    health.heard(2, 0, 1400);
+    runUntil(health, 1025, 1500, 25);
+    assert.deepEqual(health.sendLinks(2), [0], 'link 1 silent since 1000');
+    runUntil(health, 1525, 1900, 25);
+    assert.deepEqual(health.sendLinks(2), [0, 1], 'both faulty: fall back to every link');
+    assert.deepEqual(health.sendLinks(99), [0, 1], 'an unknown node gets every link');
+  });
+
+  it('pings are scheduled only for a (peer, link) idle for pingMs, never for one carrying traffic', () => {
+    const health = monitor();
+    // First tick: nothing was ever sent, so every (peer, link) gets a ping at once.
+    assert.deepEqual(health.tick(1000).pings, [
+      { node: 2, link: 0 },
+      { node: 2, link: 1 },
+      { node: 3, link: 0 },
+      { node: 3, link: 1 },
+    ]);
+    // Application traffic to node 2 on link 0 every 50 ms: no ping there.
+    const { pings } = runUntil(health, 1025, 1500, 25, (nowMs) => {
+      if (nowMs % 50 === 0) health.sent(2, 0, nowMs);
+    });
+    assert.equal(pings.filter((ping) => ping.node === 2 && ping.link === 0).length, 0);
+    // The idle ones get one ping per pingMs: at 1100, 1200, 1300, 1400, 1500.
+    for (const [node, link] of [[2, 1], [3, 0], [3, 1]] as const) {
+      assert.deepEqual(
+        pings.filter((ping) => ping.node === node && ping.link === link).map((ping) => ping.atMs),
+        [1100, 1200, 1300, 1400, 1500],
+        `pings to node ${node} on link ${link}`,
+      );
+    }
+  });
+
+  it('a ping is taken as sent, so a failing link does not turn into a ping storm', () => {
+    const health = monitor();
+    health.tick(1000);
+    assert.deepEqual(health.tick(1001).pings, []);
+    assert.equal(health.tick(1100).pings.length, 4);
+  });
+
+  it('a stall skips fault detection for one tick, so frames queued during the stall count first', () => {
+    const health = monitor();
+    health.heard(2, 0, 1000);
+    // The process freezes from 1000 to 3000; the next tick sees a 2000 ms gap.
+    const afterStall = health.tick(3000);
+    assert.equal(afterStall.stalled, true);
+    assert.deepEqual(afterStall.changes, [], 'no verdict from a timer that expired while we were frozen');
+    assert.equal(health.stalls, 1);
+    // The queued frame from node 2 is read right after the timer phase.
+    health.heard(2, 0, 3001);
+    assert.deepEqual(health.tick(3025).changes, []);
+    assert.equal(health.isHealthy(2, 0), true);
+  });
+
+  it('after a stall, a link that really died is declared faulty by the next tick', () => {
+    const health = monitor();
+    health.heard(2, 0, 1000);
+    assert.equal(health.tick(3000).stalled, true);
+    assert.deepEqual(health.tick(3025).changes, [{ node: 2, link: 0, healthy: false }]);
+  });
+
+  it('ignores unknown peers and links out of range', () => {
+    const health = monitor();
+    assert.equal(health.heard(7, 0, 1000), undefined);
+    assert.equal(health.heard(2, 5, 1000), undefined);
+    health.sent(7, 0, 1000);
+    assert.equal(health.isHealthy(2, 5), false);
+  });
+
+  it('rejects impossible options', () => {
+    assert.throws(() => new LinkHealthMonitor({ peers: [2], linkCount: 0, pingMs: 100, timeoutMs: 500, nowMs: 0 }), RangeError);
+    assert.throws(() => new LinkHealthMonitor({ peers: [2, 2], linkCount: 1, pingMs: 100, timeoutMs: 500, nowMs: 0 }), RangeError);
+    assert.throws(() => new LinkHealthMonitor({ peers: [2], linkCount: 1, pingMs: 0, timeoutMs: 500, nowMs: 0 }), RangeError);
+  });
+});

@@ -1,0 +1,218 @@
+/**
+ * Who coordinates, with which epoch, and when this node may run its leader-only callbacks.
+ * docs/leadership.md gives the safety argument; this file is its code.
+ *
+ * Takes: installed views with their quorum decision, "the ring is alive" proofs (a token received
+ * in the current view), ordered `release` messages, and the current monotonic time.
+ * Emits: coordinator changes, leader start/stop for this node, and `release` messages to
+ * broadcast in agreed order.
+ * Must never: start leading while a previous leader elsewhere may still hold an unexpired lease;
+ * read a clock or set a timer itself.
+ */
+import type { NodeId, View, ViewId } from '../totem/types.js';
+
+export interface LeadershipTimers {
+  /** A leader without a token for this long stops leading. Default: the token timeout. */
+  readonly leaseMs: number;
+  /** The token timeout of the ring: bounds how long after a member left the old ring its leader can still renew. */
+  readonly tokenTimeoutMs: number;
+  /** Largest relative clock-rate difference between two nodes (0.01 = 1 %). */
+  readonly clockDriftRatio: number;
+}
+
+/** Epochs are unique per view even when two partitions reuse a seq (two-node clusters). */
+export function epochOf(viewId: ViewId): number {
+  return viewId.seq * 65_536 + viewId.rep;
+}
+
+export type LeadershipEvent =
+  | { readonly type: 'coordinator'; readonly node: NodeId | undefined; readonly viewId: ViewId }
+  | { readonly type: 'leader-start'; readonly epoch: number }
+  | { readonly type: 'leader-stop'; readonly epoch: number; readonly reason: LeaderStopReason };
+
+export type LeaderStopReason = 'not-coordinator' | 'lost-quorum' | 'lease-expired' | 'leaving';
+
+export interface ReleaseMessage {
+  readonly type: 'release';
+  readonly epoch: number;
+}
+
+export interface LeadershipOutput {
+  readonly events: readonly LeadershipEvent[];
+  readonly broadcasts: readonly ReleaseMessage[];
+}
+
+interface Term {
+  readonly epoch: number;
+  readonly coordinator: NodeId;
+}
+
+export class Leadership {
+  private readonly nodeId: NodeId;
+  private readonly timers: LeadershipTimers;
+  private view: View | undefined;
+  private quorate = false;
+  /** The term of the last quorate view this node installed, whoever led it. */
+  private term: Term | undefined;
+  /** The term of the quorate view installed just before the current one, if there was no break. */
+  private previousTerm: Term | undefined;
+  private leading: { epoch: number } | undefined;
+  /** This node is coordinator of `term` but may not start before this time (takeover wait). */
+  private startNotBeforeMs: number | undefined;
+  private lastTokenMs = Number.NEGATIVE_INFINITY;
+  private readonly releasedEpochs = new Set<number>();
+  private left = false;
+  private events: LeadershipEvent[] = [];
+  private broadcasts: ReleaseMessage[] = [];
+
+  constructor(nodeId: NodeId, timers: LeadershipTimers) {
+    this.nodeId = nodeId;
+    this.timers = timers;
+  }
+
+  /** The coordinator is a function of the view alone: the lowest member id of a quorate view. */
+  static coordinatorOf(view: View, quorate: boolean): NodeId | undefined {
+    return quorate ? view.members[0] : undefined;
+  }
+
+  get isLeader(): boolean {
+    return this.leading !== undefined;
+  }
+
+  /** True only while this node leads AND its lease is unexpired at `nowMs`: callable after a stall. */
+  stillLeader(nowMs: number): boolean {
+    return this.leading !== undefined && nowMs - this.lastTokenMs < this.leaseWindowMs();
+  }
+
+  get currentTerm(): Term | undefined {
+    return this.quorate ? this.term : undefined;
+  }
+
+  onView(view: View, quorate: boolean, nowMs: number): void {
+    if (this.left) return;
+    const coordinator = Leadership.coordinatorOf(view, quorate);
+    const oldTerm = this.quorate ? this.term : undefined;
+    this.view = view;
+    this.quorate = quorate;
+    // Installing a view proves the ring works right now; the lease restarts from here.
+    this.lastTokenMs = nowMs;
+    this.events.push({ type: 'coordinator', node: coordinator, viewId: view.id });
+
+    if (coordinator === undefined) {
+      this.stopLeading('lost-quorum');
+      this.previousTerm = undefined;
+      this.term = undefined;
+      this.startNotBeforeMs = undefined;
+      return;
+    }
+    const continues = oldTerm !== undefined && oldTerm.coordinator === coordinator;
+    this.previousTerm = oldTerm;
+    this.term = continues ? oldTerm : { epoch: epochOf(view.id), coordinator };
+    if (coordinator !== this.nodeId) {
+      this.stopLeading('not-coordinator');
+      this.startNotBeforeMs = undefined;
+      return;
+    }
+    if (continues) {
+      // Same term: a running callback keeps running, and a pending takeover wait keeps its
+      // deadline (it still protects against the leader before this term).
+      this.maybeStart(nowMs);
+      return;
+    }
+    this.startNotBeforeMs = this.canStartEarly() ? nowMs : nowMs + this.takeoverWaitMs();
+    this.maybeStart(nowMs);
+  }
+
+  /** A token arrived in the current view: proof the ring (and so the quorum) is intact. */
+  onToken(nowMs: number): void {
+    if (this.left || this.view === undefined) return;
+    this.lastTokenMs = nowMs;
+    this.maybeStart(nowMs);
+  }
+
+  /** An ordered `release` from `from`: the node that led `epoch` has stopped its callback. */
+  onRelease(from: NodeId, message: ReleaseMessage, nowMs: number): void {
+    if (this.left) return;
+    // Only the coordinator of a term this node knows can release it: a release is a promise
+    // about that node's own callback, and nobody else can make it.
+    for (const known of [this.term, this.previousTerm]) {
+      if (known !== undefined && known.coordinator === from && known.epoch === message.epoch) {
+        this.releasedEpochs.add(message.epoch);
+      }
+    }
+    if (this.startNotBeforeMs !== undefined && this.canStartEarly()) {
+      this.startNotBeforeMs = Math.min(this.startNotBeforeMs, nowMs);
+      this.maybeStart(nowMs);
+    }
+  }
+
+  tick(nowMs: number): void {
+    if (this.left) return;
+    if (this.leading !== undefined && nowMs - this.lastTokenMs >= this.leaseWindowMs()) {
+      this.stopLeading('lease-expired');
+      // Leading may resume in this same term when tokens flow again: a token of this ring proves
+      // no member has moved to a newer view, so no other leader can have started meanwhile.
+      this.startNotBeforeMs = nowMs;
+      return;
+    }
+    this.maybeStart(nowMs);
+  }
+
+  /** Stop leading before leaving, and tell the others so a successor need not wait out the lease. */
+  leave(): void {
+    if (this.left) return;
+    this.stopLeading('leaving');
+    this.left = true;
+  }
+
+  nextDeadlineMs(): number | undefined {
+    if (this.left) return undefined;
+    if (this.leading !== undefined) return this.lastTokenMs + this.leaseWindowMs();
+    if (this.startNotBeforeMs !== undefined) return this.startNotBeforeMs;
+    return undefined;
+  }
+
+  takeOutput(): LeadershipOutput {
+    const output = { events: this.events, broadcasts: this.broadcasts };
+    this.events = [];
+    this.broadcasts = [];
+    return output;
+  }
+
+  /**
+   * A successor may skip the wait only if it knows who led before (it shared that quorate view)
+   * and that leader has said, in agreed order, that its callback has stopped.
+   */
+  private canStartEarly(): boolean {
+    const before = this.previousTerm;
+    return before !== undefined && this.releasedEpochs.has(before.epoch);
+  }
+
+  private maybeStart(nowMs: number): void {
+    if (this.leading !== undefined || this.startNotBeforeMs === undefined || this.term === undefined) return;
+    if (!this.quorate || this.term.coordinator !== this.nodeId) return;
+    if (nowMs < this.startNotBeforeMs) return;
+    if (nowMs - this.lastTokenMs >= this.leaseWindowMs()) return; // no fresh proof the ring is alive
+    this.leading = { epoch: this.term.epoch };
+    this.startNotBeforeMs = undefined;
+    this.events.push({ type: 'leader-start', epoch: this.term.epoch });
+  }
+
+  private stopLeading(reason: LeaderStopReason): void {
+    if (this.leading === undefined) return;
+    const { epoch } = this.leading;
+    this.leading = undefined;
+    this.events.push({ type: 'leader-stop', epoch, reason });
+    if (reason !== 'lease-expired') this.broadcasts.push({ type: 'release', epoch });
+  }
+
+  /** A lease is measured on this node's clock; shrink it by the worst rate difference. */
+  private leaseWindowMs(): number {
+    return this.timers.leaseMs * (1 - this.timers.clockDriftRatio);
+  }
+
+  /** See docs/leadership.md: the old leader's lease ends before install + token timeout + lease. */
+  private takeoverWaitMs(): number {
+    return (this.timers.tokenTimeoutMs + this.timers.leaseMs) * (1 + 2 * this.timers.clockDriftRatio);
+  }
+}

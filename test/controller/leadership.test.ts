@@ -1,0 +1,138 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { epochOf, Leadership, type LeadershipEvent } from '../../lib/controller/leadership.js';
+import type { View } from '../../lib/totem/types.js';
+
+const timers = { leaseMs: 400, tokenTimeoutMs: 400, clockDriftRatio: 0.01 };
+const takeoverWaitMs = (timers.tokenTimeoutMs + timers.leaseMs) * (1 + 2 * timers.clockDriftRatio);
+const view = (seq: number, rep: number, members: number[]): View => ({ id: { seq, rep }, members });
+const starts = (events: readonly LeadershipEvent[]) => events.filter((e) => e.type === 'leader-start');
+const stops = (events: readonly LeadershipEvent[]) => events.filter((e) => e.type === 'leader-stop');
+
+/** Feeds tokens every `everyMs` from `fromMs` to `toMs`, as an intact ring would. */
+function runRing(l: Leadership, fromMs: number, toMs: number, everyMs = 50): LeadershipEvent[] {
+  const events: LeadershipEvent[] = [];
+  for (let t = fromMs; t <= toMs; t += everyMs) {
+    l.onToken(t);
+    l.tick(t);
+    events.push(...l.takeOutput().events);
+  }
+  return events;
+}
+
+test('the lowest member of a quorate view coordinates; nobody does without quorum', () => {
+  assert.equal(Leadership.coordinatorOf(view(1, 1, [2, 3, 5]), true), 2);
+  assert.equal(Leadership.coordinatorOf(view(1, 1, [2, 3, 5]), false), undefined);
+});
+
+test('after a cold start the coordinator waits out any earlier leader lease before its callback starts', () => {
+  const l = new Leadership(1, timers);
+  l.onView(view(1, 1, [1, 2, 3]), true, 1000);
+  assert.equal(starts(l.takeOutput().events).length, 0, 'not at once');
+  const events = runRing(l, 1000, 1000 + takeoverWaitMs + 100);
+  const [start] = starts(events);
+  assert.deepEqual(start, { type: 'leader-start', epoch: epochOf({ seq: 1, rep: 1 }) });
+  assert.equal(l.nextDeadlineMs()! > 1000 + takeoverWaitMs, true);
+});
+
+test('a non-coordinator never starts, and a member that loses quorum stops its callback', () => {
+  const follower = new Leadership(2, timers);
+  follower.onView(view(1, 1, [1, 2, 3]), true, 0);
+  assert.equal(starts(runRing(follower, 0, 3000)).length, 0);
+
+  const leader = new Leadership(1, timers);
+  leader.onView(view(1, 1, [1, 2, 3]), true, 0);
+  runRing(leader, 0, 2000);
+  assert.equal(leader.isLeader, true);
+  leader.onView(view(2, 1, [1]), false, 2100);
+  assert.deepEqual(stops(leader.takeOutput().events).map((e) => e.type === 'leader-stop' && e.reason), ['lost-quorum']);
+});
+
+test('the term continues across views while the coordinator stays: no stop, same epoch', () => {
+  const l = new Leadership(1, timers);
+  l.onView(view(1, 1, [1, 2, 3]), true, 0);
+  runRing(l, 0, 2000);
+  l.onView(view(2, 1, [1, 2]), true, 2100);
+  const events = [...l.takeOutput().events, ...runRing(l, 2100, 3000)];
+  assert.equal(stops(events).length, 0);
+  assert.equal(starts(events).length, 0);
+  assert.equal(l.currentTerm?.epoch, epochOf({ seq: 1, rep: 1 }));
+});
+
+test('a pending takeover wait is not cut short when the next view keeps the same coordinator', () => {
+  const l = new Leadership(2, timers);
+  l.onView(view(5, 2, [2, 3]), true, 10_000); // the old leader, node 1, vanished
+  l.onView(view(6, 2, [2, 3, 4]), true, 10_050);
+  const early = runRing(l, 10_050, 10_000 + takeoverWaitMs - 10, 10);
+  assert.equal(starts(early).length, 0, 'still waiting for the lost leader lease');
+  assert.equal(starts(runRing(l, 10_000 + takeoverWaitMs, 10_000 + takeoverWaitMs + 50, 10)).length, 1);
+});
+
+test('a survivor takes over only after the crashed leader lease has certainly expired', () => {
+  // Node 1 led; node 2 installs a view without it. The old lease ran on node 1's clock, renewed
+  // by tokens that node 2 no longer sees: node 2 must wait token timeout + lease from install.
+  const survivor = new Leadership(2, timers);
+  survivor.onView(view(1, 1, [1, 2, 3]), true, 0);
+  runRing(survivor, 0, 5000);
+  const installMs = 5900;
+  survivor.onView(view(2, 2, [2, 3]), true, installMs);
+  const events = runRing(survivor, installMs, installMs + 2000, 5);
+  const startAt = installMs + 5 * Math.ceil(takeoverWaitMs / 5);
+  const [start] = starts(events);
+  assert.ok(start !== undefined);
+  assert.equal(start.type === 'leader-start' && start.epoch, epochOf({ seq: 2, rep: 2 }));
+  assert.equal(survivor.isLeader, true);
+  // Check the start time: no start in ticks before the wait ended.
+  const again = new Leadership(2, timers);
+  again.onView(view(1, 1, [1, 2, 3]), true, 0);
+  again.onView(view(2, 2, [2, 3]), true, installMs);
+  assert.equal(starts(runRing(again, installMs, startAt - 5, 5)).length, 0);
+});
+
+test('a leader that stops receiving tokens drops its callback when its lease lapses, and resumes on the next token of the same ring', () => {
+  const l = new Leadership(1, timers);
+  l.onView(view(1, 1, [1, 2, 3]), true, 0);
+  runRing(l, 0, 1000);
+  assert.equal(l.isLeader, true);
+  assert.equal(l.stillLeader(1000 + timers.leaseMs * 0.5), true);
+  assert.equal(l.stillLeader(1000 + timers.leaseMs), false, 'stillLeader reads the lease against the given time, even before tick');
+  l.tick(1000 + timers.leaseMs);
+  const lapse = l.takeOutput();
+  assert.deepEqual(stops(lapse.events).map((e) => e.type === 'leader-stop' && e.reason), ['lease-expired']);
+  assert.equal(lapse.broadcasts.length, 0, 'no release: a lapsed leader may be cut off, and proves nothing');
+  l.onToken(1500);
+  assert.deepEqual(starts(l.takeOutput().events).length, 1);
+});
+
+test('a graceful leave releases the term so the successor starts without waiting out the lease', () => {
+  const leaver = new Leadership(1, timers);
+  const successor = new Leadership(2, timers);
+  for (const l of [leaver, successor]) {
+    l.onView(view(1, 1, [1, 2, 3]), true, 0);
+    runRing(l, 0, 2000);
+  }
+  leaver.leave();
+  const out = leaver.takeOutput();
+  assert.deepEqual(stops(out.events).map((e) => e.type === 'leader-stop' && e.reason), ['leaving']);
+  assert.deepEqual(out.broadcasts, [{ type: 'release', epoch: epochOf({ seq: 1, rep: 1 }) }]);
+  successor.onRelease(1, out.broadcasts[0]!, 2010);
+  successor.onView(view(2, 2, [2, 3]), true, 2020);
+  assert.equal(starts(successor.takeOutput().events).length, 1, 'started at install');
+});
+
+test('a release from a node that did not lead that term is ignored', () => {
+  const successor = new Leadership(2, timers);
+  successor.onView(view(1, 1, [1, 2, 3]), true, 0);
+  successor.onRelease(3, { type: 'release', epoch: epochOf({ seq: 1, rep: 1 }) }, 10);
+  successor.onView(view(2, 2, [2, 3]), true, 20);
+  assert.equal(starts(successor.takeOutput().events).length, 0);
+});
+
+test('a node that was not in the previous quorate view waits, even if a release arrives', () => {
+  // It cannot know the releasing node was the last leader.
+  const joiner = new Leadership(1, timers);
+  joiner.onView(view(9, 1, [1]), false, 0);
+  joiner.onView(view(10, 1, [1, 2, 3]), true, 100);
+  joiner.onRelease(2, { type: 'release', epoch: epochOf({ seq: 8, rep: 2 }) }, 110);
+  assert.equal(starts(runRing(joiner, 110, 100 + takeoverWaitMs - 10, 10)).length, 0);
+});

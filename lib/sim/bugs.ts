@@ -1,0 +1,227 @@
+/**
+ * Deliberate bugs for proving the checkers. With `--inject-bug NAME` the HARNESS corrupts what
+ * one node reports (between the core's takeOutput() and the checkers), or, for `stall`, what
+ * one node sends. The core itself is never touched, so a clean core plus an injected bug must
+ * produce a violation, and the checker that fires says which guarantee the bug broke.
+ *
+ * Each bug fires once (except `stall`, which lasts), at the first node and moment where it is
+ * observable: e.g. reordering needs two deliveries in one view with more than one member.
+ */
+import type { NodeId, TotemEvent, View } from '../totem/types.js';
+import type { CheckerName } from './types.js';
+import { msgKey, viewKey } from './types.js';
+
+export const BUGS = {
+  'reorder-delivery': 'swap two consecutive deliveries in one view at one node',
+  'drop-delivery': "drop one delivery of another node's message at one node",
+  'duplicate-delivery': 'report one delivery twice at one node',
+  'invent-delivery': 'report a delivery of a message nobody broadcast',
+  'corrupt-payload': "flip a byte of one delivery's payload",
+  'wrong-view-members': 'remove one peer from a member list at one node',
+  'non-monotonic-view': 'after a node installs a view, report its previous view again',
+  'skip-old-view-delivery': 'drop the last delivery before a view change at one node',
+  'lose-own-message': "during the liveness phase, drop one of a node's deliveries of its own message",
+  'stall': "during the liveness phase, black-hole every packet one node sends",
+} as const;
+
+export type BugName = keyof typeof BUGS;
+
+/**
+ * The checkers that may legitimately catch each bug. The first is the one it targets; the others
+ * see its side effects (an extra or missing delivery also shifts the agreed sequence, a member
+ * missing from a view makes its messages look foreign, a stalled node never hears its own
+ * messages back).
+ */
+export const BUG_CATCHERS: Readonly<Record<BugName, readonly CheckerName[]>> = {
+  'reorder-delivery': ['agreed-order', 'virtual-synchrony'],
+  'drop-delivery': ['agreed-order', 'virtual-synchrony', 'liveness', 'self-delivery'],
+  'duplicate-delivery': ['integrity', 'agreed-order'],
+  'invent-delivery': ['integrity', 'agreed-order', 'virtual-synchrony'],
+  'corrupt-payload': ['integrity'],
+  'wrong-view-members': ['view-agreement', 'integrity', 'liveness'],
+  'non-monotonic-view': ['view-agreement', 'integrity', 'virtual-synchrony', 'agreed-order', 'liveness'],
+  'skip-old-view-delivery': ['virtual-synchrony', 'self-delivery', 'liveness'],
+  'lose-own-message': ['self-delivery', 'agreed-order', 'virtual-synchrony', 'liveness'],
+  'stall': ['liveness', 'self-delivery'],
+};
+
+export function isBugName(name: string): name is BugName {
+  return Object.hasOwn(BUGS, name);
+}
+
+export interface BugContext {
+  readonly timeUs: number;
+  readonly phase: 'safety' | 'liveness';
+  /** Records what the bug did in the run's trace. */
+  note(text: string): void;
+}
+
+export interface BugInjector {
+  readonly name: BugName;
+  /** Filters the events one node reported in one step. */
+  events(node: NodeId, events: readonly TotemEvent[], ctx: BugContext): TotemEvent[];
+  /** Whether a packet sent by `from` is black-holed. */
+  dropsSend(from: NodeId, ctx: BugContext): boolean;
+  /** The node crashed: whatever was held back for it dies with it. */
+  crashed(node: NodeId): void;
+  /** End of run: releases anything still held back. */
+  flush(node: NodeId): TotemEvent[];
+}
+
+export function createBugInjector(name: BugName): BugInjector {
+  /** Each node's installed view, as the core reported it (before any corruption). */
+  const views = new Map<NodeId, View>();
+  /** Events held back at one node while a bug waits for its moment. */
+  const held = new Map<NodeId, TotemEvent[]>();
+  let fired = false;
+  let stalled: NodeId | undefined;
+  let ownSeen = 0;
+  let delivered = 0;
+
+  const multiMember = (node: NodeId): boolean => (views.get(node)?.members.length ?? 0) >= 2;
+  const track = (node: NodeId, e: TotemEvent): void => {
+    if (e.type === 'view') views.set(node, e.view);
+  };
+  const describe = (e: TotemEvent): string => (e.type === 'deliver' ? `${msgKey(e.delivery)} in ${viewKey(e.delivery.viewId)}` : `view ${viewKey(e.view.id)}`);
+
+  const perEvent: (node: NodeId, e: TotemEvent, out: TotemEvent[], ctx: BugContext) => void = (node, e, out, ctx) => {
+    switch (name) {
+      case 'reorder-delivery': {
+        const hold = held.get(node);
+        if (hold !== undefined) {
+          held.delete(node);
+          const h = hold[0]!;
+          if (e.type === 'deliver' && h.type === 'deliver' && viewKey(e.delivery.viewId) === viewKey(h.delivery.viewId)) {
+            fired = true;
+            ctx.note(`reorder-delivery: n${node} reports ${describe(e)} before ${describe(h)}`);
+            out.push(e, h);
+            return;
+          }
+          out.push(h);
+        }
+        if (!fired && held.size === 0 && e.type === 'deliver' && multiMember(node)) {
+          held.set(node, [e]);
+          return;
+        }
+        out.push(e);
+        return;
+      }
+      case 'drop-delivery':
+        if (!fired && e.type === 'deliver' && e.delivery.sender !== node && multiMember(node) && ++delivered >= 3) {
+          fired = true;
+          ctx.note(`drop-delivery: n${node} does not report ${describe(e)}`);
+          return;
+        }
+        out.push(e);
+        return;
+      case 'duplicate-delivery':
+        out.push(e);
+        if (!fired && e.type === 'deliver' && ++delivered >= 3) {
+          fired = true;
+          ctx.note(`duplicate-delivery: n${node} reports ${describe(e)} twice`);
+          out.push(e);
+        }
+        return;
+      case 'invent-delivery':
+        out.push(e);
+        if (!fired && e.type === 'deliver' && ++delivered >= 3) {
+          fired = true;
+          const invented: TotemEvent = {
+            type: 'deliver',
+            delivery: { ...e.delivery, msgId: e.delivery.msgId + 1_000_000, payload: Uint8Array.of(0x66, 0x61, 0x6b, 0x65) },
+          };
+          ctx.note(`invent-delivery: n${node} reports ${describe(invented)}, which was never broadcast`);
+          out.push(invented);
+        }
+        return;
+      case 'corrupt-payload':
+        if (!fired && e.type === 'deliver' && ++delivered >= 3) {
+          fired = true;
+          const payload = e.delivery.payload.length === 0 ? Uint8Array.of(1) : Uint8Array.from(e.delivery.payload);
+          if (e.delivery.payload.length > 0) payload[payload.length - 1] = payload[payload.length - 1]! ^ 0x01;
+          ctx.note(`corrupt-payload: n${node} reports ${describe(e)} with a flipped payload byte`);
+          out.push({ type: 'deliver', delivery: { ...e.delivery, payload } });
+          return;
+        }
+        out.push(e);
+        return;
+      case 'wrong-view-members':
+        if (!fired && e.type === 'view' && e.view.members.length >= 2) {
+          fired = true;
+          const victim = e.view.members.find((m) => m !== node)!;
+          const members = e.view.members.filter((m) => m !== victim);
+          ctx.note(`wrong-view-members: n${node} reports view ${viewKey(e.view.id)} without n${victim}`);
+          out.push({ type: 'view', view: { id: e.view.id, members } });
+          return;
+        }
+        out.push(e);
+        return;
+      case 'non-monotonic-view': {
+        const before = views.get(node);
+        out.push(e);
+        if (!fired && e.type === 'view' && before !== undefined) {
+          fired = true;
+          ctx.note(`non-monotonic-view: n${node} reports its previous view ${viewKey(before.id)} again after ${viewKey(e.view.id)}`);
+          out.push({ type: 'view', view: before });
+        }
+        return;
+      }
+      case 'skip-old-view-delivery': {
+        const hold = held.get(node);
+        if (hold !== undefined) {
+          held.delete(node);
+          if (e.type === 'view' && !fired) {
+            fired = true;
+            ctx.note(`skip-old-view-delivery: n${node} does not report ${describe(hold[0]!)}, its last delivery before view ${viewKey(e.view.id)}`);
+          } else out.push(hold[0]!);
+        }
+        if (!fired && e.type === 'deliver' && multiMember(node)) {
+          held.set(node, [e]);
+          return;
+        }
+        out.push(e);
+        return;
+      }
+      case 'lose-own-message':
+        if (!fired && ctx.phase === 'liveness' && e.type === 'deliver' && e.delivery.sender === node && ++ownSeen >= 2) {
+          fired = true;
+          ctx.note(`lose-own-message: n${node} does not report its own ${describe(e)}`);
+          return;
+        }
+        out.push(e);
+        return;
+      case 'stall':
+        out.push(e);
+        return;
+    }
+  };
+
+  return {
+    name,
+    events(node, events, ctx) {
+      const out: TotemEvent[] = [];
+      for (const e of events) {
+        perEvent(node, e, out, ctx);
+        track(node, e);
+      }
+      return out;
+    },
+    dropsSend(from, ctx) {
+      if (name !== 'stall' || ctx.phase !== 'liveness') return false;
+      if (stalled === undefined) {
+        stalled = from;
+        ctx.note(`stall: every packet n${from} sends is black-holed from now on`);
+      }
+      return stalled === from;
+    },
+    crashed(node) {
+      held.delete(node);
+      views.delete(node);
+    },
+    flush(node) {
+      const out = held.get(node) ?? [];
+      held.delete(node);
+      return out;
+    },
+  };
+}

@@ -10,6 +10,8 @@ const brand = Symbol.for('sanode.error');
 export type ErrorCode =
   // configuration and options
   | 'SANODE_INVALID_CONFIG'
+  // CIB (cluster configuration for the scheduler)
+  | 'SANODE_INVALID_CIB'
   // keys
   | 'SANODE_KEY_MISSING'
   | 'SANODE_KEY_INVALID'

@@ -1,0 +1,119 @@
+/**
+ * The scheduler: a pure function from the CIB and the quorum state to a target placement and the
+ * ordered actions that reach it (pacemaker-schedulerd's job, with pacemaker's meaning for scores,
+ * groups, clones, constraints, stickiness, failures and quorum policy).
+ *
+ * Takes: a Cib (config + status) and { quorate, nowMs }; nowMs only decides which failures have
+ * expired (failure-timeout).
+ * Emits: placement (primitive id -> nodes and roles), actions in an executable order, each with
+ * the ids of the actions it waits for, and the node scores behind every choice.
+ * Must never: read the clock, do I/O, use randomness, or mutate the CIB it is given; nor emit a
+ * start of a primitive that does not wait for its stops (and fences) elsewhere.
+ */
+import { listPrimitives, type Cib, type CibConfig, type Role } from '../cib/model.js';
+import { buildActions, membersOf, type Action, type Plan } from './actions.js';
+import { place, type Placement, type PlaceOptions } from './assign.js';
+import { readCluster, type ClusterView } from './state.js';
+
+export type { Action, ActionKind } from './actions.js';
+
+export interface ScheduleInput {
+  quorate: boolean;
+  nowMs: number;
+}
+
+export interface ScheduleResult {
+  placement: Placement['placement'];
+  actions: Action[];
+  scores: Placement['scores'];
+  /** Nodes that will be fenced in this transition. */
+  fenced: string[];
+  /** Resources placed by a tie-break among equally scored nodes (see Placement.ties). */
+  ties: string[];
+}
+
+export function schedule(cib: Cib, input: ScheduleInput): ScheduleResult {
+  const config = cib.config;
+  const view = readCluster(cib, listPrimitives(config), input.nowMs);
+  const opts = quorumOptions(config, view, input.quorate);
+  const placed = place(config, view, opts);
+  const plan = planTargets(config, view, placed);
+  const actions = buildActions(config, view, plan);
+  const placement: Placement['placement'] = {};
+  for (const [id, target] of plan.target) placement[id] = [...target].map(([node, role]) => ({ node, role }));
+  return { placement, actions, scores: placed.scores, fenced: view.nodes.filter((n) => n.fence).map((n) => n.name), ties: placed.ties };
+}
+
+function quorumOptions(config: CibConfig, view: ClusterView, quorate: boolean): PlaceOptions {
+  const policy = config.properties?.noQuorumPolicy ?? 'stop';
+  if (quorate || policy === 'ignore') return { stopAll: false, freeze: false, demoteAll: false };
+  // Without quorum a partition may not shoot the others: the majority will deal with us.
+  for (const n of view.nodes) n.fence = false;
+  return { stopAll: policy === 'stop', freeze: policy === 'freeze', demoteAll: policy === 'demote' };
+}
+
+type Target = Map<string, Exclude<Role, 'Stopped'>>;
+
+/**
+ * Applies what orders mean for placement: a Mandatory "then" cannot run unless its "first" runs,
+ * and restarts when its "first" stops or restarts. Group members are ordered the same way.
+ */
+function planTargets(config: CibConfig, view: ClusterView, placed: Placement): Plan {
+  const target = new Map<string, Target>();
+  for (const [id, list] of Object.entries(placed.placement)) target.set(id, new Map(list.map((e) => [e.node, e.role])));
+  const chains = mandatoryChains(config);
+  const pinned = (id: string): boolean => view.primitives.get(id)?.blocked ?? false;
+  // A failed resource that may not be touched cannot (re)start, so nothing may follow it.
+  const stuck = (id: string): boolean => {
+    const p = view.primitives.get(id);
+    return p !== undefined && p.blocked && p.active.some((a) => a.failed);
+  };
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const { firsts, thens } of chains) {
+      const firstRuns = firsts.every((f) => (target.get(f)?.size ?? 0) > 0 && !stuck(f));
+      if (firstRuns) continue;
+      for (const t of thens) {
+        if ((target.get(t)?.size ?? 0) > 0 && !pinned(t)) {
+          target.set(t, new Map());
+          changed = true;
+        }
+      }
+    }
+  }
+  const restart = new Set<string>();
+  const disturbed = (id: string): boolean => {
+    const p = view.primitives.get(id);
+    if (p === undefined || p.blocked) return false;
+    const tgt = target.get(id) ?? new Map();
+    return p.active.some((a) => a.failed || !tgt.has(a.node) || restart.has(id));
+  };
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const { firsts, thens } of chains) {
+      if (!firsts.some(disturbed)) continue;
+      for (const t of thens) {
+        if (restart.has(t) || pinned(t)) continue;
+        restart.add(t);
+        changed = true;
+      }
+    }
+  }
+  return { target, restart };
+}
+
+/** Mandatory start orders as (firsts, thens) primitive sets, including group-internal ones. */
+function mandatoryChains(config: CibConfig): { firsts: string[]; thens: string[] }[] {
+  const chains: { firsts: string[]; thens: string[] }[] = [];
+  for (const r of config.resources) {
+    const g = r.kind === 'group' ? r : r.kind === 'clone' && r.child.kind === 'group' ? r.child : undefined;
+    if (g === undefined) continue;
+    for (let i = 1; i < g.members.length; i++) chains.push({ firsts: [g.members[i - 1]!.id], thens: [g.members[i]!.id] });
+  }
+  for (const c of config.constraints ?? []) {
+    if (c.kind !== 'order' || (c.orderKind ?? 'Mandatory') !== 'Mandatory') continue;
+    if ((c.firstAction ?? 'start') !== 'start' || (c.thenAction ?? c.firstAction ?? 'start') !== 'start') continue;
+    chains.push({ firsts: membersOf(config, c.first), thens: membersOf(config, c.then) });
+  }
+  return chains;
+}

@@ -1,0 +1,219 @@
+/**
+ * Reads the CIB's status into what the scheduler needs: which nodes can run resources, where each
+ * primitive is active and in which role, which of those are failed, and the effective fail counts
+ * (expired failures no longer count). Pure: the current time is an input.
+ */
+import {
+  INFINITY,
+  OCF_NOT_RUNNING,
+  OCF_RUNNING_PROMOTED,
+  OCF_SUCCESS,
+  type Cib,
+  type OnFail,
+  type OpRecord,
+  type PrimitiveConfig,
+  type PrimitiveInfo,
+  type ResourceMeta,
+  type Role,
+} from '../cib/model.js';
+
+export interface NodeView {
+  name: string;
+  id: string;
+  /** Config attributes, transient attributes, #uname and #id. */
+  attrs: Record<string, string>;
+  online: boolean;
+  unclean: boolean;
+  standby: boolean;
+  /** Will be fenced in this transition. */
+  fence: boolean;
+}
+
+/** A primitive's state on one node, read from its operation history. */
+export interface ActiveState {
+  node: string;
+  role: Exclude<Role, 'Stopped'>;
+  failed: boolean;
+  /** The configured reaction to the failure (only meaningful when failed). */
+  onFail: OnFail;
+  /** The last failure was a stop: the resource's state there is unknown until fenced. */
+  stopFailed: boolean;
+}
+
+export interface PrimitiveState {
+  info: PrimitiveInfo;
+  meta: Required<Pick<ResourceMeta, 'resourceStickiness' | 'migrationThreshold' | 'failureTimeoutMs' | 'priority' | 'isManaged'>> &
+    Pick<ResourceMeta, 'targetRole'>;
+  active: ActiveState[];
+  /** Effective fail count per node (0 once failure-timeout has passed). */
+  failCount: Map<string, number>;
+  /** Nothing may be done to it: unmanaged, maintenance, or a failure with on-fail=block. */
+  blocked: boolean;
+  /** A failure with on-fail=stop: keep it stopped everywhere. */
+  forceStop: boolean;
+}
+
+export interface ClusterView {
+  nodes: NodeView[];
+  primitives: Map<string, PrimitiveState>;
+  stonith: boolean;
+  maintenance: boolean;
+}
+
+/** Merges meta in pacemaker's order: rsc_defaults, then clone, then group, then the primitive. */
+export function effectiveMeta(cib: Cib, info: PrimitiveInfo): PrimitiveState['meta'] {
+  const merged: ResourceMeta = {
+    ...cib.config.rscDefaults,
+    ...info.clone?.meta,
+    ...info.group?.meta,
+    ...info.primitive.meta,
+  };
+  return {
+    resourceStickiness: merged.resourceStickiness ?? 0,
+    migrationThreshold: merged.migrationThreshold ?? INFINITY,
+    failureTimeoutMs: merged.failureTimeoutMs ?? 0,
+    priority: merged.priority ?? 0,
+    isManaged: merged.isManaged ?? true,
+    targetRole: merged.targetRole,
+  };
+}
+
+export function readNodes(cib: Cib): NodeView[] {
+  const stonith = cib.config.properties?.stonithEnabled ?? true;
+  return cib.config.nodes.map((n) => {
+    const st = cib.status.nodes[n.name];
+    const state = st?.state ?? 'online';
+    return {
+      name: n.name,
+      id: n.id,
+      attrs: { ...n.attributes, ...st?.attributes, '#uname': n.name, '#id': n.id },
+      online: state === 'online',
+      unclean: state === 'unclean',
+      standby: (n.standby ?? false) || (st?.standby ?? false),
+      fence: state === 'unclean' && stonith,
+    };
+  });
+}
+
+function onFailFor(p: PrimitiveConfig, op: OpRecord, stonith: boolean): OnFail {
+  const configured = (p.ops ?? []).find((o) => o.name === op.op && o.intervalMs === op.intervalMs)?.onFail;
+  if (op.op === 'stop') {
+    // A failed stop leaves the resource in an unknown state: only fencing makes it safe.
+    const fallback: OnFail = stonith ? 'fence' : 'block';
+    if (configured === 'fence' && !stonith) return 'block';
+    return configured ?? fallback;
+  }
+  if (configured === 'fence' && !stonith) return 'block';
+  return configured ?? 'restart';
+}
+
+/** What the history says about one primitive on one node; undefined when it is stopped there. */
+function replayHistory(p: PrimitiveConfig, ops: OpRecord[], nowMs: number, failureTimeoutMs: number, stonith: boolean, node: string): ActiveState | undefined {
+  let role: Role = 'Stopped';
+  let failed = false;
+  let onFail: OnFail = 'restart';
+  let stopFailed = false;
+  const sorted = [...ops].sort((a, b) => a.callId - b.callId || a.timeMs - b.timeMs);
+  for (const op of sorted) {
+    const expected = expectedRc(op, role);
+    const ok = expected.includes(op.rc);
+    // An expired failure is forgotten, as if it had never happened.
+    const expired = !ok && failureTimeoutMs > 0 && op.timeMs + failureTimeoutMs <= nowMs;
+    if (ok || expired) {
+      role = roleAfter(op, role);
+      if (op.op === 'start' || op.op === 'stop' || (op.op === 'monitor' && op.intervalMs === 0)) {
+        failed = false;
+        stopFailed = false;
+      }
+      continue;
+    }
+    const reaction = onFailFor(p, op, stonith);
+    if (reaction === 'ignore') {
+      continue;
+    }
+    failed = true;
+    onFail = reaction;
+    stopFailed = op.op === 'stop';
+    if (role === 'Stopped') role = op.op === 'promote' ? 'Promoted' : 'Started';
+  }
+  if (role === 'Stopped' && !failed) return undefined;
+  return { node, role: role === 'Stopped' ? 'Started' : role, failed, onFail, stopFailed };
+}
+
+function expectedRc(op: OpRecord, role: Role): number[] {
+  if (op.op === 'monitor') {
+    if (op.intervalMs === 0) return [OCF_SUCCESS, OCF_NOT_RUNNING, OCF_RUNNING_PROMOTED];
+    return role === 'Promoted' ? [OCF_RUNNING_PROMOTED] : [OCF_SUCCESS];
+  }
+  return [OCF_SUCCESS];
+}
+
+function roleAfter(op: OpRecord, role: Role): Role {
+  switch (op.op) {
+    case 'start':
+      return 'Started';
+    case 'stop':
+      return 'Stopped';
+    case 'promote':
+      return 'Promoted';
+    case 'demote':
+      return 'Unpromoted';
+    case 'monitor':
+      if (op.intervalMs > 0) return role;
+      return op.rc === OCF_NOT_RUNNING ? 'Stopped' : op.rc === OCF_RUNNING_PROMOTED ? 'Promoted' : 'Started';
+  }
+}
+
+export function readPrimitive(cib: Cib, info: PrimitiveInfo, nodes: NodeView[], nowMs: number): PrimitiveState {
+  const stonith = cib.config.properties?.stonithEnabled ?? true;
+  const maintenance = cib.config.properties?.maintenanceMode ?? false;
+  const meta = effectiveMeta(cib, info);
+  const id = info.primitive.id;
+  const active: ActiveState[] = [];
+  const failCount = new Map<string, number>();
+  for (const node of nodes) {
+    const rs = cib.status.nodes[node.name]?.resources?.[id];
+    if (rs === undefined) continue;
+    const fc = rs.failCount ?? 0;
+    const expired = meta.failureTimeoutMs > 0 && rs.lastFailureMs !== undefined && rs.lastFailureMs + meta.failureTimeoutMs <= nowMs;
+    if (fc > 0 && !expired) failCount.set(node.name, fc);
+    // A cleanly offline node runs nothing; an unclean one may, until it is fenced.
+    if (!node.online && !node.unclean) continue;
+    const state = replayHistory(info.primitive, rs.ops, nowMs, meta.failureTimeoutMs, stonith, node.name);
+    if (state !== undefined) active.push(state);
+  }
+  const blockedByFailure = active.some((a) => a.failed && a.onFail === 'block');
+  return {
+    info,
+    meta,
+    active,
+    failCount,
+    blocked: maintenance || !meta.isManaged || blockedByFailure,
+    forceStop: active.some((a) => a.failed && a.onFail === 'stop'),
+  };
+}
+
+/** Applies on-fail reactions that change nodes (standby, fence) and builds the view. */
+export function readCluster(cib: Cib, infos: PrimitiveInfo[], nowMs: number): ClusterView {
+  const nodes = readNodes(cib);
+  const stonith = cib.config.properties?.stonithEnabled ?? true;
+  const primitives = new Map<string, PrimitiveState>();
+  for (const info of infos) primitives.set(info.primitive.id, readPrimitive(cib, info, nodes, nowMs));
+  for (const p of primitives.values()) {
+    if (p.blocked) continue;
+    for (const a of p.active) {
+      if (!a.failed) continue;
+      const node = nodes.find((n) => n.name === a.node)!;
+      if (a.onFail === 'standby') node.standby = true;
+      if (a.onFail === 'fence' && stonith && node.online) {
+        node.fence = true;
+      }
+    }
+  }
+  return { nodes, primitives, stonith, maintenance: cib.config.properties?.maintenanceMode ?? false };
+}
+
+/** A node where resources may be placed now. */
+export function canRunResources(n: NodeView): boolean {
+  return n.online && !n.unclean && !n.standby && !n.fence;
+}

@@ -1,0 +1,271 @@
+/**
+ * Test helper: writes a sanode CIB as Pacemaker CIB XML, runs Pacemaker's own scheduler on it
+ * (`crm_simulate -S`), and reads the resulting placement back from the saved output CIB.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  formatScore,
+  listPrimitives,
+  type Cib,
+  type Constraint,
+  type OpRecord,
+  type PrimitiveConfig,
+  type ResourceConfig,
+  type ResourceMeta,
+  type CloneMeta,
+} from '../../lib/cib/model.js';
+import { childrenNamed, descendants, escapeXml as esc, parseXml } from '../../lib/cib/xml.js';
+
+/** The feature set pacemaker-cli-utils 2.1.5 (Debian 12) accepts; newer CIB updates are refused. */
+const FEATURE_SET = '3.16.1';
+
+export function crmSimulateAvailable(): boolean {
+  const r = spawnSync('crm_simulate', ['--version'], { encoding: 'utf8' });
+  return r.status === 0;
+}
+
+function nv(prefix: string, pairs: Record<string, string | undefined>): string {
+  return Object.entries(pairs)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `<nvpair id="${esc(`${prefix}-${k}`)}" name="${esc(k)}" value="${esc(v!)}"/>`)
+    .join('');
+}
+
+function metaPairs(meta: (ResourceMeta & CloneMeta) | undefined): Record<string, string | undefined> {
+  const m = meta ?? {};
+  return {
+    'target-role': m.targetRole,
+    'resource-stickiness': m.resourceStickiness === undefined ? undefined : formatScore(m.resourceStickiness),
+    'migration-threshold': m.migrationThreshold === undefined ? undefined : formatScore(m.migrationThreshold),
+    'failure-timeout': m.failureTimeoutMs === undefined ? undefined : `${Math.floor(m.failureTimeoutMs / 1000)}s`,
+    priority: m.priority === undefined ? undefined : String(m.priority),
+    'is-managed': m.isManaged === undefined ? undefined : String(m.isManaged),
+    'clone-max': m.cloneMax === undefined ? undefined : String(m.cloneMax),
+    'clone-node-max': m.cloneNodeMax === undefined ? undefined : String(m.cloneNodeMax),
+    promotable: m.promotable === undefined ? undefined : String(m.promotable),
+    'promoted-max': m.promotedMax === undefined ? undefined : String(m.promotedMax),
+    'promoted-node-max': m.promotedNodeMax === undefined ? undefined : String(m.promotedNodeMax),
+  };
+}
+
+function metaXml(id: string, meta: ResourceMeta | undefined): string {
+  const body = nv(`${id}-meta`, metaPairs(meta));
+  return body === '' ? '' : `<meta_attributes id="${esc(id)}-meta">${body}</meta_attributes>`;
+}
+
+function primitiveXml(p: PrimitiveConfig, type: string): string {
+  const ops = (p.ops ?? [])
+    .filter((o) => o.name === 'monitor' && o.intervalMs > 0)
+    .map((o) => {
+      const role = o.role === undefined ? '' : ` role="${o.role}"`;
+      const onFail = o.onFail === undefined ? '' : ` on-fail="${o.onFail}"`;
+      return `<op id="${esc(p.id)}-monitor-${o.intervalMs}" name="monitor" interval="${o.intervalMs}ms" timeout="${o.timeoutMs}ms"${role}${onFail}/>`;
+    })
+    .join('');
+  return `<primitive id="${esc(p.id)}" class="ocf" provider="pacemaker" type="${type}">${metaXml(p.id, p.meta)}${ops === '' ? '' : `<operations>${ops}</operations>`}</primitive>`;
+}
+
+function resourceXml(r: ResourceConfig): string {
+  if (r.kind === 'primitive') return primitiveXml(r, 'Dummy');
+  if (r.kind === 'group') return `<group id="${esc(r.id)}">${metaXml(r.id, r.meta)}${r.members.map((m) => primitiveXml(m, 'Dummy')).join('')}</group>`;
+  const type = r.meta?.promotable === true ? 'Stateful' : 'Dummy';
+  const child = r.child.kind === 'primitive' ? primitiveXml(r.child, type) : `<group id="${esc(r.child.id)}">${r.child.members.map((m) => primitiveXml(m, type)).join('')}</group>`;
+  return `<clone id="${esc(r.id)}">${metaXml(r.id, r.meta)}${child}</clone>`;
+}
+
+function constraintXml(c: Constraint): string {
+  switch (c.kind) {
+    case 'location': {
+      const role = c.role === undefined ? '' : ` role="${c.role}"`;
+      if (c.node !== undefined) return `<rsc_location id="${esc(c.id)}" rsc="${esc(c.rsc)}" node="${esc(c.node)}" score="${formatScore(c.score ?? 0)}"${role}/>`;
+      const rules = (c.rules ?? [])
+        .map((r, i) => {
+          const exprs = r.expressions
+            .map((e, j) => {
+              const value = e.value === undefined ? '' : ` value="${esc(e.value)}"`;
+              const type = e.type === undefined ? '' : ` type="${e.type === 'integer' ? 'integer' : e.type}"`;
+              return `<expression id="${esc(c.id)}-r${i}-e${j}" attribute="${esc(e.attribute)}" operation="${e.operation}"${value}${type}/>`;
+            })
+            .join('');
+          return `<rule id="${esc(c.id)}-r${i}" score="${formatScore(r.score)}" boolean-op="${r.booleanOp ?? 'and'}">${exprs}</rule>`;
+        })
+        .join('');
+      return `<rsc_location id="${esc(c.id)}" rsc="${esc(c.rsc)}"${role}>${rules}</rsc_location>`;
+    }
+    case 'colocation': {
+      const roles = `${c.rscRole === undefined ? '' : ` rsc-role="${c.rscRole}"`}${c.withRscRole === undefined ? '' : ` with-rsc-role="${c.withRscRole}"`}`;
+      return `<rsc_colocation id="${esc(c.id)}" rsc="${esc(c.rsc)}" with-rsc="${esc(c.withRsc)}" score="${formatScore(c.score)}"${roles}/>`;
+    }
+    case 'order': {
+      const actions = `${c.firstAction === undefined ? '' : ` first-action="${c.firstAction}"`}${c.thenAction === undefined ? '' : ` then-action="${c.thenAction}"`}`;
+      return `<rsc_order id="${esc(c.id)}" first="${esc(c.first)}" then="${esc(c.then)}" kind="${c.orderKind ?? 'Mandatory'}" symmetrical="${String(c.symmetrical ?? true)}"${actions}/>`;
+    }
+  }
+}
+
+function expectedRc(op: OpRecord, promoted: boolean): number {
+  if (op.op === 'monitor') return promoted ? 8 : 0;
+  return 0;
+}
+
+/** The lrm history of one resource on one node, in the shape the controller records. */
+function historyXml(rsc: string, ops: OpRecord[], type: string): string {
+  const sorted = [...ops].sort((a, b) => a.callId - b.callId);
+  const entries = new Map<string, OpRecord & { expected: number }>();
+  let promoted = false;
+  for (const op of sorted) {
+    const expected = expectedRc(op, promoted);
+    const ok = op.rc === expected || (op.op === 'monitor' && op.intervalMs === 0);
+    if (op.op === 'promote' && ok) promoted = true;
+    if ((op.op === 'demote' || op.op === 'stop') && ok) promoted = false;
+    const rec = { ...op, expected };
+    if (op.op === 'monitor' && op.intervalMs > 0) entries.set(`${rsc}_monitor_${op.intervalMs}`, rec);
+    else entries.set(`${rsc}_last_0`, rec);
+    if (!ok) entries.set(`${rsc}_last_failure_0`, rec);
+  }
+  const body = [...entries]
+    .map(([id, op]) => {
+      const key = `${op.callId}:1:${op.expected}:00000000-0000-0000-0000-000000000000`;
+      return (
+        `<lrm_rsc_op id="${id}" operation_key="${rsc}_${op.op}_${op.intervalMs}" operation="${op.op}" crm-debug-origin="sanode" ` +
+        `crm_feature_set="${FEATURE_SET}" transition-key="${key}" transition-magic="0:${op.rc};${key}" exit-reason="" ` +
+        `call-id="${op.callId}" rc-code="${op.rc}" op-status="0" interval="${op.intervalMs}" last-rc-change="${Math.floor(op.timeMs / 1000)}" ` +
+        `exec-time="0" queue-time="0" op-digest="f2317cad3d54cec5d7d7aa7d0bf35cf8"/>`
+      );
+    })
+    .join('');
+  return `<lrm_resource id="${esc(rsc)}" class="ocf" provider="pacemaker" type="${type}">${body}</lrm_resource>`;
+}
+
+/**
+ * Pacemaker refuses to start anything while stonith-enabled is true and no fence device exists.
+ * sanode's fencing is configured outside the CIB, so declare a device that never runs (it takes
+ * no node and adds nothing to any node's load).
+ */
+function fenceDevice(stonith: boolean): string {
+  if (!stonith) return '';
+  return '<primitive id="sanode-fence" class="stonith" type="fence_sanode"><meta_attributes id="sanode-fence-meta"><nvpair id="sanode-fence-role" name="target-role" value="Stopped"/></meta_attributes></primitive>';
+}
+
+export function toPacemakerXml(cib: Cib, quorate: boolean): string {
+  const cfg = cib.config;
+  const p = cfg.properties ?? {};
+  const props = nv('opt', {
+    'stonith-enabled': String(p.stonithEnabled ?? true),
+    'no-quorum-policy': p.noQuorumPolicy,
+    'maintenance-mode': p.maintenanceMode === undefined ? undefined : String(p.maintenanceMode),
+    'symmetric-cluster': p.symmetricCluster === undefined ? undefined : String(p.symmetricCluster),
+    // Fencing an unseen node at start-up would hide what the scenario tests.
+    'startup-fencing': 'false',
+  });
+  const defaults = nv('rscd', metaPairs(cfg.rscDefaults));
+  const nodes = cfg.nodes
+    .map((n) => {
+      const attrs = nv(`n${n.id}`, { ...n.attributes, standby: n.standby === true ? 'on' : undefined });
+      return `<node id="${esc(n.id)}" uname="${esc(n.name)}">${attrs === '' ? '' : `<instance_attributes id="n${esc(n.id)}-attrs">${attrs}</instance_attributes>`}</node>`;
+    })
+    .join('');
+  const typeOf = new Map(listPrimitives(cfg).map((i) => [i.primitive.id, i.clone?.meta?.promotable === true ? 'Stateful' : 'Dummy']));
+  const status = cfg.nodes
+    .map((n) => {
+      const st = cib.status.nodes[n.name] ?? { state: 'online' as const };
+      const state =
+        st.state === 'online'
+          ? 'in_ccm="true" crmd="online" join="member" expected="member"'
+          : st.state === 'offline'
+            ? 'in_ccm="false" crmd="offline" join="down" expected="down"'
+            : 'in_ccm="false" crmd="offline" join="member" expected="member"';
+      const transient: Record<string, string> = { ...st.attributes };
+      if (st.standby === true) transient['standby'] = 'on';
+      const history: string[] = [];
+      for (const [rsc, rs] of Object.entries(st.resources ?? {})) {
+        history.push(historyXml(rsc, rs.ops, typeOf.get(rsc) ?? 'Dummy'));
+        if ((rs.failCount ?? 0) > 0) {
+          const failed = [...rs.ops].reverse().find((o) => o.rc !== 0 && !(o.op === 'monitor' && (o.rc === 7 || o.rc === 8) && o.intervalMs === 0));
+          const key = failed === undefined ? 'start_0' : `${failed.op}_${failed.intervalMs}`;
+          transient[`fail-count-${rsc}#${key}`] = formatScore(rs.failCount!);
+          transient[`last-failure-${rsc}#${key}`] = String(Math.floor((rs.lastFailureMs ?? 0) / 1000));
+        }
+      }
+      const t = nv(`status-${n.id}`, transient);
+      const tXml = t === '' ? '' : `<transient_attributes id="${esc(n.id)}"><instance_attributes id="status-${esc(n.id)}">${t}</instance_attributes></transient_attributes>`;
+      return `<node_state id="${esc(n.id)}" uname="${esc(n.name)}" ${state}>${tXml}<lrm id="${esc(n.id)}"><lrm_resources>${history.join('')}</lrm_resources></lrm></node_state>`;
+    })
+    .join('\n');
+  const dc = cfg.nodes.find((n) => (cib.status.nodes[n.name]?.state ?? 'online') === 'online');
+  return (
+    `<cib crm_feature_set="${FEATURE_SET}" validate-with="pacemaker-3.9" epoch="${cib.epoch}" num_updates="${cib.numUpdates}" admin_epoch="${cib.adminEpoch}" ` +
+    `have-quorum="${quorate ? 1 : 0}"${dc === undefined ? '' : ` dc-uuid="${esc(dc.id)}"`}>\n<configuration>` +
+    `<crm_config><cluster_property_set id="cib-bootstrap-options">${props}</cluster_property_set></crm_config>` +
+    `<nodes>${nodes}</nodes>\n<resources>${fenceDevice(p.stonithEnabled ?? true)}${cfg.resources.map(resourceXml).join('\n')}</resources>\n` +
+    `<constraints>${(cfg.constraints ?? []).map(constraintXml).join('\n')}</constraints>` +
+    (defaults === '' ? '' : `<rsc_defaults><meta_attributes id="rsc-defaults">${defaults}</meta_attributes></rsc_defaults>`) +
+    `</configuration>\n<status>${status}</status></cib>\n`
+  );
+}
+
+export interface PacemakerResult {
+  /** Primitive id -> sorted "node:role" entries after the simulated transition. */
+  placement: Record<string, string[]>;
+  /** Raw text output, for failure messages. */
+  output: string;
+  /** The simulated transition stopped early (a blocked or failed action): the result is partial. */
+  incomplete: boolean;
+}
+
+/** Runs crm_simulate on the scenario at time nowMs and reads where everything ended up. */
+export function runPacemaker(cib: Cib, quorate: boolean, nowMs: number): PacemakerResult {
+  const dir = mkdtempSync(join(tmpdir(), 'sanode-pcmk-'));
+  try {
+    const input = join(dir, 'in.xml');
+    const outputFile = join(dir, 'out.xml');
+    writeFileSync(input, toPacemakerXml(cib, quorate));
+    const when = new Date(nowMs).toISOString().replace(/\.\d+Z$/, 'Z');
+    const run = spawnSync('crm_simulate', ['-x', input, '-S', '-O', outputFile, '-t', when, '-Q'], {
+      encoding: 'utf8',
+      env: { ...process.env, PCMK_logfile: '/dev/null' },
+    });
+    const output = `${run.stdout}\n${run.stderr}`;
+    // A transition that stops at a blocked or failed action still saves its output CIB.
+    if (!existsSync(outputFile)) throw new Error(`crm_simulate failed (exit ${run.status}): ${output}`);
+    return { placement: readPlacement(readFileSync(outputFile, 'utf8'), cib), output, incomplete: /Transition failed/.test(output) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Reads each node's history in the output CIB: the last successful op says what runs there. */
+function readPlacement(xml: string, cib: Cib): Record<string, string[]> {
+  const root = parseXml(xml);
+  const promotable = new Set(listPrimitives(cib.config).filter((i) => i.clone?.meta?.promotable === true).map((i) => i.primitive.id));
+  const placement: Record<string, string[]> = {};
+  for (const info of listPrimitives(cib.config)) placement[info.primitive.id] = [];
+  for (const ns of descendants(root, 'node_state')) {
+    if (ns.attrs['in_ccm'] !== 'true' || ns.attrs['crmd'] !== 'online') continue;
+    const node = ns.attrs['uname']!;
+    for (const lr of descendants(ns, 'lrm_resource')) {
+      const id = lr.attrs['id']!.replace(/:\d+$/, '');
+      const ops = childrenNamed(lr, 'lrm_rsc_op').sort((a, b) => Number(a.attrs['call-id']) - Number(b.attrs['call-id']));
+      let role: string | undefined;
+      for (const op of ops) {
+        const rc = Number(op.attrs['rc-code']);
+        const name = op.attrs['operation'];
+        const interval = Number(op.attrs['interval'] ?? '0');
+        if (name === 'start' && rc === 0) role = 'Started';
+        else if (name === 'stop' && rc === 0) role = undefined;
+        else if (name === 'promote' && rc === 0) role = 'Promoted';
+        else if (name === 'demote' && rc === 0) role = 'Unpromoted';
+        else if (name === 'monitor' && interval === 0) role = rc === 0 ? 'Started' : rc === 8 ? 'Promoted' : rc === 7 ? undefined : role;
+        else if (name === 'monitor' && rc === 8) role = 'Promoted';
+      }
+      if (role === undefined || placement[id] === undefined) continue;
+      if (promotable.has(id) && role === 'Started') role = 'Unpromoted';
+      placement[id]!.push(`${node}:${role}`);
+    }
+  }
+  for (const list of Object.values(placement)) list.sort();
+  return placement;
+}

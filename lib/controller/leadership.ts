@@ -12,7 +12,7 @@
 import type { NodeId, View, ViewId } from '../totem/types.js';
 
 export interface LeadershipTimers {
-  /** A leader without a token for this long stops leading. Default: the token timeout. */
+  /** A leader without a token for this long stops leading (the runtime's default: token timeout + consensus). */
   readonly leaseMs: number;
   /** The token timeout of the ring: bounds how long after a member left the old ring its leader can still renew. */
   readonly tokenTimeoutMs: number;
@@ -81,6 +81,7 @@ export class Leadership {
 
   /** True only while this node leads AND its lease is unexpired at `nowMs`: callable after a stall. */
   stillLeader(nowMs: number): boolean {
+    this.renewIfAlone(nowMs);
     return this.leading !== undefined && nowMs - this.lastTokenMs < this.leaseWindowMs();
   }
 
@@ -148,6 +149,7 @@ export class Leadership {
 
   tick(nowMs: number): void {
     if (this.left) return;
+    this.renewIfAlone(nowMs);
     if (this.leading !== undefined && nowMs - this.lastTokenMs >= this.leaseWindowMs()) {
       this.stopLeading('lease-expired');
       // Leading may resume in this same term when tokens flow again: a token of this ring proves
@@ -188,7 +190,19 @@ export class Leadership {
     return before !== undefined && this.releasedEpochs.has(before.epoch);
   }
 
+  /**
+   * A node alone in its view is its whole ring: there is no token to wait for, and nothing
+   * else can prove more. (Only twoNode makes such a view quorate; its split-brain protection is
+   * fencing, as in corosync, see docs/leadership.md.)
+   */
+  private renewIfAlone(nowMs: number): void {
+    if (this.view !== undefined && this.view.members.length === 1 && this.view.members[0] === this.nodeId) {
+      this.lastTokenMs = Math.max(this.lastTokenMs, nowMs);
+    }
+  }
+
   private maybeStart(nowMs: number): void {
+    this.renewIfAlone(nowMs);
     if (this.leading !== undefined || this.startNotBeforeMs === undefined || this.term === undefined) return;
     if (!this.quorate || this.term.coordinator !== this.nodeId) return;
     if (nowMs < this.startNotBeforeMs) return;

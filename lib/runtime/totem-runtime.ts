@@ -1,0 +1,257 @@
+import { EventEmitter } from 'eventemitter3';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { ClusterNet, type ClusterNetOptions, type LinkStatus } from '../transport/index.js';
+import {
+  createTotem,
+  PROFILES,
+  TotemMessageKind,
+  type BroadcastResult,
+  type Delivery,
+  type TotemCore,
+  type TotemMessage,
+  type TotemStatus,
+  type TotemTimers,
+  type View,
+} from '../totem/index.js';
+import { readStateFile, writeStateFile } from './state-file.js';
+
+export interface TotemRuntimeOptions {
+  /** Network: wire options (without nodeId/incarnation, which the runtime fills in), links, nodes. */
+  readonly net: Omit<ClusterNetOptions, 'wire' | 'now'> & {
+    readonly wire: Omit<ClusterNetOptions['wire'], 'incarnation' | 'nodeId' | 'knownNodes'>;
+  };
+  readonly nodeId: number;
+  /** Where the ring seq and incarnation survive restarts. */
+  readonly stateDir: string;
+  readonly profile?: keyof typeof PROFILES;
+  readonly timers?: Partial<TotemTimers>;
+  readonly maxSendQueue?: number;
+  readonly maxMessagesPerToken?: number;
+  /**
+   * A timer that fires this much later than it was due means this process was stalled (GC, a
+   * blocked loop, a paused VM). Packets that arrived meanwhile are processed before the timer,
+   * so a node never declares a peer dead only because it was itself asleep.
+   */
+  readonly stallThresholdMs?: number;
+}
+
+interface PersistedTotemState {
+  ringSeq: number;
+  incarnation: number;
+}
+
+export interface StallEvent {
+  readonly lateMs: number;
+}
+
+export interface TotemRuntimeEvents {
+  view: (view: View) => void;
+  deliver: (delivery: Delivery) => void;
+  link: (status: LinkStatus) => void;
+  stall: (event: StallEvent) => void;
+  /** A token of the current ring arrived: proof that the whole ring was alive one rotation ago. */
+  token: () => void;
+}
+
+/**
+ * Binds the sans-IO totem core to real time and real sockets. This is the only place where
+ * the protocol meets a clock: the core sees `performance.now()` values passed in, never reads them.
+ */
+export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
+  readonly nodeId: number;
+  readonly incarnation: number;
+  private readonly core: TotemCore;
+  private readonly net: ClusterNet;
+  private readonly statePath: string;
+  private readonly stallThresholdMs: number;
+  private persisted: PersistedTotemState;
+  private timer: NodeJS.Timeout | undefined;
+  private timerDueMs = Number.POSITIVE_INFINITY;
+  private closed = false;
+  private lastView: View | undefined;
+
+  private constructor(
+    nodeId: number,
+    core: TotemCore,
+    net: ClusterNet,
+    statePath: string,
+    persisted: PersistedTotemState,
+    stallThresholdMs: number,
+  ) {
+    super();
+    this.nodeId = nodeId;
+    this.incarnation = persisted.incarnation;
+    this.core = core;
+    this.net = net;
+    this.statePath = statePath;
+    this.persisted = persisted;
+    this.stallThresholdMs = stallThresholdMs;
+  }
+
+  static async start(options: TotemRuntimeOptions): Promise<TotemRuntime> {
+    const statePath = join(options.stateDir, 'totem-state.json');
+    const previous = readStateFile<PersistedTotemState>(statePath, { ringSeq: 0, incarnation: 0 });
+    // The incarnation must grow across restarts (the wire's nonces and replay windows depend on
+    // it). The persisted counter guarantees that; the wall clock only keeps it growing when the
+    // state directory was wiped, and it decides nothing about liveness.
+    const incarnation = Math.max(previous.incarnation + 1, Date.now());
+    const persisted = { ringSeq: previous.ringSeq, incarnation };
+    writeStateFile(statePath, persisted);
+
+    const nodes = options.net.nodes.map((n) => n.id);
+    const timers = { ...PROFILES[options.profile ?? 'lan'], ...options.timers };
+    const net = await ClusterNet.open({
+      ...options.net,
+      wire: { ...options.net.wire, nodeId: options.nodeId, incarnation, knownNodes: nodes },
+      now: () => performance.now(),
+    });
+    const core = createTotem(
+      {
+        nodeId: options.nodeId,
+        incarnation,
+        nodes,
+        ringSeq: previous.ringSeq,
+        timers,
+        maxSendQueue: options.maxSendQueue ?? 10_000,
+        maxMessagesPerToken: options.maxMessagesPerToken ?? 64,
+      },
+      performance.now(),
+    );
+    const runtime = new TotemRuntime(
+      options.nodeId,
+      core,
+      net,
+      statePath,
+      persisted,
+      options.stallThresholdMs ?? Math.max(50, timers.tokenTimeoutMs / 4),
+    );
+    net.on('message', (from, message) => runtime.onMessage(from, message));
+    net.on('link', (status) => runtime.emit('link', status));
+    runtime.flush();
+    return runtime;
+  }
+
+  broadcast(payload: Uint8Array): BroadcastResult {
+    const result = this.core.broadcast(payload, performance.now());
+    this.flush();
+    return result;
+  }
+
+  get view(): View | undefined {
+    return this.lastView;
+  }
+
+  status(): { totem: TotemStatus; links: LinkStatus[] } {
+    return { totem: this.core.status(), links: this.net.linkStatus() };
+  }
+
+  netStats(): ReturnType<ClusterNet['stats']> {
+    return this.net.stats();
+  }
+
+  /** Announce the leave, give the announcement a moment on the wire, then close. */
+  async leave(): Promise<void> {
+    if (this.closed) return;
+    this.core.leave(performance.now());
+    this.flush();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await this.close();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    await this.net.close();
+  }
+
+  private onMessage(from: number, message: unknown): void {
+    if (this.closed) return;
+    if (typeof message !== 'object' || message === null || typeof (message as TotemMessage).kind !== 'number') {
+      return; // not a totem message: the core only counts shapes it can recognise
+    }
+    this.core.receive(from, message as TotemMessage, performance.now());
+    this.flush();
+    if ((message as TotemMessage).kind === TotemMessageKind.token) this.noteToken(message as TotemMessage);
+  }
+
+  private highestTokenSeq = -1;
+  private tokenRingKey = '';
+
+  /**
+   * A token of the installed ring, newer than any seen, proves every member forwarded it since
+   * the last one. A late duplicate (same or lower per-hop tokenSeq) proves nothing and is not
+   * counted: leader leases are renewed from this signal.
+   */
+  private noteToken(token: TotemMessage): void {
+    const view = this.lastView;
+    if (view === undefined || token.ringSeq !== view.id.seq || token.ringRep !== view.id.rep) return;
+    if (this.core.status().state !== 'operational') return;
+    const ringKey = `${view.id.seq}.${view.id.rep}`;
+    if (ringKey !== this.tokenRingKey) {
+      this.tokenRingKey = ringKey;
+      this.highestTokenSeq = -1;
+    }
+    const tokenSeq = token.tokenSeq;
+    if (typeof tokenSeq !== 'number' || tokenSeq <= this.highestTokenSeq) return;
+    this.highestTokenSeq = tokenSeq;
+    this.emit('token');
+  }
+
+  private onTimer(): void {
+    const dueMs = this.timerDueMs;
+    this.timer = undefined;
+    this.timerDueMs = Number.POSITIVE_INFINITY;
+    if (this.closed) return;
+    const lateMs = performance.now() - dueMs;
+    if (lateMs > this.stallThresholdMs) {
+      // Node runs expired timers before polling sockets. After a stall the token we were
+      // waiting for may already sit in the socket buffer: let the poll phase deliver it first.
+      this.emit('stall', { lateMs });
+      setImmediate(() => this.tickNow());
+      return;
+    }
+    this.tickNow();
+  }
+
+  private tickNow(): void {
+    if (this.closed) return;
+    this.core.tick(performance.now());
+    this.flush();
+  }
+
+  /** Drain the core's output in contract order: persist, then send, then events. */
+  private flush(): void {
+    if (this.closed) return;
+    const output = this.core.takeOutput();
+    if (output.persist !== undefined && output.persist.ringSeq !== this.persisted.ringSeq) {
+      this.persisted = { ...this.persisted, ringSeq: output.persist.ringSeq };
+      writeStateFile(this.statePath, this.persisted);
+    }
+    for (const send of output.sends) this.net.send(send.msg, send.to);
+    for (const event of output.events) {
+      if (event.type === 'view') {
+        this.lastView = event.view;
+        this.emit('view', event.view);
+      } else {
+        this.emit('deliver', event.delivery);
+      }
+    }
+    this.armTimer();
+  }
+
+  private armTimer(): void {
+    const deadline = this.core.nextDeadlineMs();
+    if (deadline === undefined) {
+      if (this.timer !== undefined) clearTimeout(this.timer);
+      this.timer = undefined;
+      this.timerDueMs = Number.POSITIVE_INFINITY;
+      return;
+    }
+    if (this.timer !== undefined && deadline >= this.timerDueMs) return; // an earlier wake-up is already set
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerDueMs = deadline;
+    this.timer = setTimeout(() => this.onTimer(), Math.max(0, deadline - performance.now()));
+  }
+}

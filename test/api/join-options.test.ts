@@ -1,0 +1,60 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { joinCluster, isSanodeError, type JoinClusterOptions } from '../../lib/index.js';
+
+const base: JoinClusterOptions = {
+  cluster: 'opts',
+  node: { id: 1 },
+  transport: { peers: ['127.0.91.1', '127.0.91.2', '127.0.91.3'], port: 5405 },
+  security: 'insecure',
+};
+
+async function refused(options: JoinClusterOptions, code: string, message: RegExp): Promise<void> {
+  await assert.rejects(joinCluster(options), (error: unknown) => {
+    assert.ok(isSanodeError(error), `a typed SanodeError, got ${String(error)}`);
+    assert.equal(error.code, code);
+    assert.match(error.message, message);
+    return true;
+  });
+}
+
+test('joinCluster refuses bad options with the field named and the fix', async () => {
+  await refused({ ...base, cluster: 'has spaces' }, 'SANODE_INVALID_CONFIG', /^cluster: /);
+  await refused({ ...base, node: { id: 0 } }, 'SANODE_INVALID_CONFIG', /^node\.id: expected an integer 1\.\.65535/);
+  await refused({ ...base, node: { id: 4 } }, 'SANODE_INVALID_CONFIG', /node 4 is not in the node list/);
+  await refused({ ...base, transport: { port: 5405 } }, 'SANODE_INVALID_CONFIG', /needs peers/);
+  await refused({ ...base, security: undefined }, 'SANODE_INVALID_CONFIG', /^keyFile: .*sanode keygen/);
+  await refused({ ...base, profile: 'turbo' as 'lan' }, 'SANODE_INVALID_CONFIG', /^profile: /);
+  await refused({ ...base, quorum: { twoNode: true } }, 'SANODE_INVALID_CONFIG', /twoNode: needs exactly two nodes/);
+  await refused({ ...base, quorum: { tieBreaker: 'vote' } }, 'SANODE_INVALID_CONFIG', /^tieBreakerCheck: /);
+  await refused({ ...base, transport: { ...base.transport, port: 70_000 } }, 'SANODE_INVALID_CONFIG', /port/);
+});
+
+test('joinCluster refuses a missing or too-open key file, naming the fix', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sanode-opts-'));
+  try {
+    const keyFile = join(dir, 'authkey');
+    await refused({ ...base, security: undefined, keyFile }, 'SANODE_KEY_MISSING', /authkey/);
+    writeFileSync(keyFile, Buffer.alloc(32, 1), { mode: 0o644 });
+    chmodSync(keyFile, 0o644);
+    await refused({ ...base, security: undefined, keyFile }, 'SANODE_KEY_TOO_OPEN', /chmod 600/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('joinCluster refuses an address that is not on this host and a port already taken', async () => {
+  // 192.0.2.0/24 is TEST-NET-1: never assigned to a host, so binding fails locally; nothing is sent.
+  await refused({ ...base, transport: { peers: ['192.0.2.1', '192.0.2.2'] } }, 'SANODE_ADDRESS_NOT_LOCAL', /192\.0\.2\.1/);
+  const squatter = createSocket('udp4');
+  await new Promise<void>((resolve) => squatter.bind(5411, '127.0.91.1', resolve));
+  try {
+    await refused({ ...base, transport: { ...base.transport, port: 5411 } }, 'SANODE_PORT_IN_USE', /5411/);
+  } finally {
+    squatter.close();
+  }
+});

@@ -1,0 +1,78 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NetnsLab, netnsUnavailable } from '../helpers/netns.js';
+import { ProcessCluster, type ProcessEvent } from '../helpers/process-cluster.js';
+
+/**
+ * Three nodes, each in its own network namespace on one bridge (in a fourth namespace). Cutting
+ * the leader's link makes a 2|1 partition with the leader in the minority: it must lose quorum
+ * and abort its callback, and the majority must elect one new leader whose callback starts only
+ * after the old one was aborted.
+ */
+const fixture = join(dirname(fileURLToPath(import.meta.url)), '..', 'helpers', 'cluster-process.js');
+const WAIT_MS = 20_000;
+const address = (id: number): string => `10.213.0.${id}`;
+
+test('partition 2|1 in namespaces: the minority leader loses quorum and aborts before the majority leader starts', { timeout: 120_000 }, async (t) => {
+  const reason = await netnsUnavailable();
+  if (reason !== undefined) {
+    t.skip(reason);
+    return;
+  }
+  const lab = new NetnsLab();
+  let cluster: ProcessCluster | undefined;
+  try {
+    const sw = await lab.addNamespace('sw');
+    const bridge = lab.name('br');
+    await lab.addBridge(sw, bridge);
+    const namespaces = new Map<number, string>();
+    for (const id of [1, 2, 3]) {
+      const ns = await lab.addNamespace(`n${id}`);
+      namespaces.set(id, ns);
+      await lab.addVeth(ns, lab.name(`e${id}`), sw, lab.name(`p${id}`));
+      await lab.attach(sw, lab.name(`p${id}`), bridge);
+      await lab.addAddress(ns, lab.name(`e${id}`), `${address(id)}/24`);
+    }
+    cluster = new ProcessCluster(3, {
+      fixture,
+      addresses: address,
+      spawnNode: (id, argv) => lab.spawn(namespaces.get(id)!, [process.execPath, ...argv]),
+      configFor: (id, common) => ({
+        options: {
+          cluster: 'netns-partition',
+          node: { id },
+          transport: { nodes: common.nodes, port: common.port },
+          keyHex: common.key,
+          stateDir: common.stateDir,
+          profile: 'lan',
+        },
+      }),
+    });
+    cluster.startAll();
+    await cluster.waitForView([1, 2, 3], [1, 2, 3], WAIT_MS);
+    const leaderStart = await cluster.waitFor(1, (e) => e.ev === 'leader-start', WAIT_MS);
+
+    const cutAtMs = Date.now();
+    await lab.setLink(namespaces.get(1)!, lab.name('e1'), 'down');
+
+    const lost = await cluster.waitFor(1, (e) => e.ev === 'quorum' && e.quorate === false, WAIT_MS);
+    const aborted = await cluster.waitFor(1, (e) => e.ev === 'leader-abort', WAIT_MS);
+    assert.equal(aborted.epoch, leaderStart.epoch);
+    assert.ok((lost.atMs as number) > cutAtMs);
+
+    await cluster.waitForView([2, 3], [2, 3], WAIT_MS);
+    const newLeader: ProcessEvent = await cluster.waitFor(2, (e) => e.ev === 'leader-start', WAIT_MS);
+    assert.ok((newLeader.epoch as number) > (leaderStart.epoch as number), 'the new term has a larger epoch');
+    assert.ok((newLeader.atMs as number) > (aborted.atMs as number), 'the new leader started after the old callback was aborted');
+    assert.equal(cluster.nodes.get(3)!.events.filter((e) => e.ev === 'leader-start').length, 0, 'node 3 never led');
+
+    // Heal: the cut-off node is heard again and the three merge into one view.
+    await lab.setLink(namespaces.get(1)!, lab.name('e1'), 'up');
+    await cluster.waitForView([1, 2, 3], [1, 2, 3], WAIT_MS);
+  } finally {
+    await cluster?.stop();
+    await lab.cleanup();
+  }
+});

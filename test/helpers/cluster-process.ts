@@ -1,0 +1,57 @@
+/**
+ * One node running `joinCluster` in its own OS process, reporting over JSON lines on stdout.
+ * Shared by the API tests, the namespace tests and the demo-style benchmarks.
+ *
+ * stdout: {ev:'ready', incarnation} {ev:'view', seq, rep, members} {ev:'quorum', quorate, reason}
+ *         {ev:'leader-start', epoch} {ev:'leader-abort', epoch} {ev:'message', from, data}
+ *         {ev:'status', status} {ev:'join-error', code, message} — every event carries atMs (epoch ms).
+ * stdin:  {cmd:'leave'} {cmd:'status'} {cmd:'broadcast', data}
+ */
+import { createInterface } from 'node:readline';
+import { performance } from 'node:perf_hooks';
+import { joinCluster, isSanodeError, type JoinClusterOptions } from '../../lib/index.js';
+
+export interface ClusterProcessConfig {
+  options: Omit<JoinClusterOptions, 'key'> & { keyHex?: string };
+}
+
+const config = JSON.parse(process.argv[2] ?? '{}') as ClusterProcessConfig;
+const emit = (event: object): void => {
+  process.stdout.write(`${JSON.stringify({ ...event, atMs: performance.timeOrigin + performance.now() })}\n`);
+};
+
+const { keyHex, ...options } = config.options;
+let cluster;
+try {
+  cluster = await joinCluster({ ...options, ...(keyHex === undefined ? {} : { key: Buffer.from(keyHex, 'hex') }) });
+} catch (error) {
+  emit({ ev: 'join-error', code: isSanodeError(error) ? error.code : 'unexpected', message: (error as Error).message });
+  process.exit(3);
+}
+
+cluster.on('view', (v) => emit({ ev: 'view', seq: v.id.seq, rep: v.id.rep, members: v.members }));
+cluster.on('quorum', (q) => emit({ ev: 'quorum', quorate: q.quorate, reason: q.reason, expectedVotes: q.expectedVotes }));
+cluster.on('message', (m) => emit({ ev: 'message', from: m.from, data: m.data }));
+cluster.onLeader(async ({ epoch, signal }) => {
+  emit({ ev: 'leader-start', epoch });
+  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  emit({ ev: 'leader-abort', epoch });
+});
+const initial = cluster.status();
+if (initial.view !== undefined) emit({ ev: 'view', seq: initial.view.id.seq, rep: initial.view.id.rep, members: initial.view.members });
+emit({ ev: 'quorum', quorate: initial.quorum.quorate, reason: initial.quorum.reason, expectedVotes: initial.quorum.expectedVotes });
+
+createInterface({ input: process.stdin }).on('line', (line) => {
+  const command = JSON.parse(line) as { cmd: string; data?: unknown };
+  if (command.cmd === 'leave') {
+    void cluster.leave().then(() => {
+      emit({ ev: 'left' });
+      process.exit(0);
+    });
+  } else if (command.cmd === 'status') {
+    emit({ ev: 'status', status: cluster.status() });
+  } else if (command.cmd === 'broadcast') {
+    cluster.broadcast(command.data);
+  }
+});
+emit({ ev: 'ready', incarnation: cluster.status().node.incarnation });

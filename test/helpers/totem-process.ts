@@ -1,0 +1,119 @@
+/**
+ * One totem node in its own OS process, driven over stdin/stdout with JSON lines. Used by the
+ * real-process tests and by bench/totem.ts, so both measure the same thing.
+ *
+ * stdout events: {ev:'ready'} {ev:'view', seq, rep, members, atMs (epoch ms, comparable across processes)} {ev:'digest', delivered, hash}
+ *                {ev:'sent', count} {ev:'latency', samplesMs:[…]} {ev:'stall', lateMs}
+ * stdin commands: {cmd:'broadcast', count, size} {cmd:'digest'} {cmd:'leave'} {cmd:'latency', count, size, intervalMs}
+ */
+import { createHash } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { performance } from 'node:perf_hooks';
+import { TotemRuntime } from '../../lib/runtime/totem-runtime.js';
+
+export interface TotemProcessConfig {
+  nodeId: number;
+  nodes: { id: number; addrs: string[] }[];
+  port: number;
+  stateDir: string;
+  profile: 'lan' | 'fast' | 'wan';
+  key?: string; // hex; insecure when absent (tests only)
+}
+
+const config = JSON.parse(process.argv[2] ?? '{}') as TotemProcessConfig;
+
+function emit(event: object): void {
+  process.stdout.write(`${JSON.stringify(event)}\n`);
+}
+
+const me = config.nodes.find((n) => n.id === config.nodeId);
+if (me === undefined) throw new Error(`node ${config.nodeId} is not in the node list`);
+
+const runtime = await TotemRuntime.start({
+  nodeId: config.nodeId,
+  stateDir: config.stateDir,
+  profile: config.profile,
+  net: {
+    wire: {
+      cluster: 'totem-test',
+      security: config.key === undefined ? { mode: 'insecure' } : { mode: 'secure', key: Buffer.from(config.key, 'hex') },
+    },
+    links: [{ mode: 'udpu', bindAddr: me.addrs[0]!, port: config.port }],
+    nodes: config.nodes,
+  },
+});
+
+const digest = createHash('sha256');
+let delivered = 0;
+const latencyStartedMs = new Map<number, number>();
+const latencySamplesMs: number[] = [];
+let latencyWanted = 0;
+
+runtime.on('view', (view) => {
+  emit({ ev: 'view', seq: view.id.seq, rep: view.id.rep, members: view.members, atMs: performance.timeOrigin + performance.now() });
+});
+runtime.on('stall', (stall) => emit({ ev: 'stall', lateMs: stall.lateMs }));
+runtime.on('deliver', (d) => {
+  delivered += 1;
+  digest.update(`${d.sender}/${d.senderIncarnation}/${d.msgId}/`);
+  digest.update(d.payload);
+  if (d.sender === config.nodeId) {
+    const started = latencyStartedMs.get(d.msgId);
+    if (started !== undefined) {
+      latencyStartedMs.delete(d.msgId);
+      latencySamplesMs.push(performance.now() - started);
+      if (latencySamplesMs.length === latencyWanted) emit({ ev: 'latency', samplesMs: latencySamplesMs.splice(0) });
+    }
+  }
+});
+
+/** Queue `count` messages, waiting whenever the send queue is full (flow control pushes back). */
+async function broadcastMany(count: number, size: number): Promise<void> {
+  const payload = Buffer.alloc(size, config.nodeId);
+  let sent = 0;
+  while (sent < count) {
+    const result = runtime.broadcast(payload);
+    if (result.ok) {
+      sent += 1;
+    } else if (result.reason === 'queue-full') {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    } else {
+      break;
+    }
+  }
+  emit({ ev: 'sent', count: sent });
+}
+
+async function measureLatency(count: number, size: number, intervalMs: number): Promise<void> {
+  latencyWanted = count;
+  const payload = Buffer.alloc(size, 7);
+  for (let i = 0; i < count; i += 1) {
+    const startedMs = performance.now();
+    const result = runtime.broadcast(payload);
+    if (result.ok) latencyStartedMs.set(result.msgId, startedMs);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+const lines = createInterface({ input: process.stdin });
+lines.on('line', (line) => {
+  const command = JSON.parse(line) as { cmd: string; count?: number; size?: number; intervalMs?: number };
+  switch (command.cmd) {
+    case 'broadcast':
+      void broadcastMany(command.count ?? 1, command.size ?? 64);
+      break;
+    case 'latency':
+      void measureLatency(command.count ?? 100, command.size ?? 64, command.intervalMs ?? 5);
+      break;
+    case 'digest':
+      emit({ ev: 'digest', delivered, hash: digest.copy().digest('hex') });
+      break;
+    case 'leave':
+      void runtime.leave().then(() => process.exit(0));
+      break;
+    default:
+      emit({ ev: 'error', message: `unknown command ${command.cmd}` });
+  }
+});
+lines.on('close', () => void runtime.close().then(() => process.exit(0)));
+emit({ ev: 'ready', incarnation: runtime.incarnation });

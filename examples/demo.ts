@@ -26,7 +26,9 @@ interface NodeEvent {
   seq?: number;
   members?: number[];
   quorate?: boolean;
+  reason?: string;
   beat?: number;
+  epoch?: number;
 }
 const listeners = new Set<(e: NodeEvent) => void>();
 
@@ -36,14 +38,16 @@ function clock(atMs: number): string {
 
 function describe(e: NodeEvent): string | undefined {
   switch (e.ev) {
-    case 'started':
-      return `node ${e.node} started`;
+    case 'joined':
+      return `node ${e.node} joined: view ${e.seq} members [${e.members?.join(',')}], ${e.quorate ? 'quorate' : 'not quorate yet'}`;
     case 'view':
-      return `node ${e.node} view ${e.seq} members [${e.members?.join(',')}] ${e.quorate ? 'quorate' : 'NOT quorate'}`;
+      return `node ${e.node} view ${e.seq} members [${e.members?.join(',')}]`;
+    case 'quorum':
+      return `node ${e.node} ${e.quorate ? 'quorate' : 'NOT quorate'} (${e.reason})`;
     case 'leader-start':
-      return `node ${e.node} >>> became leader, leader job running`;
+      return `node ${e.node} >>> leader callback started, epoch ${e.epoch}`;
     case 'leader-stop':
-      return `node ${e.node} <<< stopped its leader job`;
+      return `node ${e.node} <<< leader callback aborted, epoch ${e.epoch}`;
     case 'leader-work':
       return e.beat === 1 || (e.beat ?? 0) % 4 === 0 ? `node ${e.node}     leader job heartbeat ${e.beat}` : undefined;
     default:
@@ -100,7 +104,10 @@ async function main(): Promise<void> {
   const next = await nextLeader;
   await waitFor((e) => e.ev === 'leader-work' && e.node === next.node && (e.beat ?? 0) >= 2, 10_000, 'new leader work');
 
-  console.log(`\nfailover: node ${next.node} took over ${(next.atMs - killedAtMs).toFixed(0)} ms after the kill -9 of node ${leader.node}`);
+  console.log(
+    `\nfailover: node ${next.node} took over ${(next.atMs - killedAtMs).toFixed(0)} ms after the kill -9 of node ${leader.node}` +
+      ` (epoch ${leader.epoch} -> ${next.epoch}).\nThe new leader waited out the old leader's lease before starting, so the two callbacks never overlapped.`,
+  );
 }
 
 try {

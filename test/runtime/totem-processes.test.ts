@@ -9,7 +9,7 @@ import { ProcessCluster } from '../helpers/process-cluster.js';
 const FORM_MS = 20_000;
 
 for (const size of [3, 5]) {
-  test(`${size} processes over UDP: the group forms, survives kill -9, re-admits the restarted node, and agrees on ${10_000} concurrent broadcasts`, { timeout: 180_000 }, async () => {
+  test(`${size} processes over UDP: the group forms, survives kill -9, re-admits the restarted node, and agrees on 10,000 concurrent broadcasts from every node`, { timeout: 180_000 }, async () => {
     const cluster = new ProcessCluster(size, { profile: 'lan', addressBase: 30 + size });
     const all = Array.from({ length: size }, (_, i) => i + 1);
     try {
@@ -46,7 +46,7 @@ for (const size of [3, 5]) {
       await cluster.waitForView(all, all, FORM_MS);
 
       // Concurrent broadcasts from every node; compare the delivery sequence hashes.
-      const perNode = Math.ceil(10_000 / size);
+      const perNode = 10_000; // every node sends 10,000: 30,000 or 50,000 in all
       const marks = new Map(all.map((id) => [id, cluster.nodes.get(id)!.events.length]));
       for (const id of all) cluster.send(id, { cmd: 'broadcast', count: perNode, size: 64 });
       for (const id of all) {

@@ -45,6 +45,7 @@ const runtime = await TotemRuntime.start({
 
 const digest = createHash('sha256');
 let delivered = 0;
+const LATENCY_MAGIC = 0x6c617463; // 'latc'
 const latencyStartedMs = new Map<number, number>();
 const latencySamplesMs: number[] = [];
 let latencyWanted = 0;
@@ -57,10 +58,12 @@ runtime.on('deliver', (d) => {
   delivered += 1;
   digest.update(`${d.sender}/${d.senderIncarnation}/${d.msgId}/`);
   digest.update(d.payload);
-  if (d.sender === config.nodeId) {
-    const started = latencyStartedMs.get(d.msgId);
+  // Latency probes carry a magic prefix and their number: a message can be delivered inside the
+  // broadcast() call itself (when this node holds the token), before any id is returned.
+  const bytes = Buffer.from(d.payload.buffer, d.payload.byteOffset, d.payload.byteLength);
+  if (d.sender === config.nodeId && bytes.length >= 12 && bytes.readUInt32BE(0) === LATENCY_MAGIC) {
+    const started = latencyStartedMs.get(bytes.readUInt32BE(4));
     if (started !== undefined) {
-      latencyStartedMs.delete(d.msgId);
       latencySamplesMs.push(performance.now() - started);
       if (latencySamplesMs.length === latencyWanted) emit({ ev: 'latency', samplesMs: latencySamplesMs.splice(0) });
     }
@@ -86,11 +89,13 @@ async function broadcastMany(count: number, size: number): Promise<void> {
 
 async function measureLatency(count: number, size: number, intervalMs: number): Promise<void> {
   latencyWanted = count;
-  const payload = Buffer.alloc(size, 7);
+  latencyStartedMs.clear();
   for (let i = 0; i < count; i += 1) {
-    const startedMs = performance.now();
-    const result = runtime.broadcast(payload);
-    if (result.ok) latencyStartedMs.set(result.msgId, startedMs);
+    const payload = Buffer.alloc(Math.max(12, size), 7);
+    payload.writeUInt32BE(LATENCY_MAGIC, 0);
+    payload.writeUInt32BE(i, 4);
+    latencyStartedMs.set(i, performance.now());
+    runtime.broadcast(payload);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }

@@ -77,6 +77,11 @@ export interface TotemTimers {
   mergeDetectMs: number;
   /** Nodes not heard from (in either direction) for this long are excluded while gathering. */
   failToRecvMs: number;
+  /**
+   * Optional (default 0): added to tokenTimeoutMs for every member beyond two, because one
+   * rotation of the token takes one hop per member (corosync's token_coefficient).
+   */
+  tokenPerMemberMs?: number;
 }
 
 export interface TotemConfig {

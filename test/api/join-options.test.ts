@@ -6,8 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { joinCluster, isSanodeError, type JoinClusterOptions } from '../../lib/index.js';
 
+// Options that fail at bind time have already chosen an incarnation: keep that state out of the repo.
+const stateDir = mkdtempSync(join(tmpdir(), 'sanode-opts-state-'));
+process.on('exit', () => rmSync(stateDir, { recursive: true, force: true }));
+
 const base: JoinClusterOptions = {
   cluster: 'opts',
+  stateDir,
   node: { id: 1 },
   transport: { peers: ['127.0.91.1', '127.0.91.2', '127.0.91.3'], port: 5405 },
   security: 'insecure',

@@ -5,7 +5,6 @@ import { ClusterNet, type ClusterNetOptions, type LinkStatus } from '../transpor
 import {
   createTotem,
   PROFILES,
-  TotemMessageKind,
   type BroadcastResult,
   type Delivery,
   type TotemCore,
@@ -173,30 +172,6 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
     }
     this.core.receive(from, message as TotemMessage, performance.now());
     this.flush();
-    if ((message as TotemMessage).kind === TotemMessageKind.token) this.noteToken(message as TotemMessage);
-  }
-
-  private highestTokenSeq = -1;
-  private tokenRingKey = '';
-
-  /**
-   * A token of the installed ring, newer than any seen, proves every member forwarded it since
-   * the last one. A late duplicate (same or lower per-hop tokenSeq) proves nothing and is not
-   * counted: leader leases are renewed from this signal.
-   */
-  private noteToken(token: TotemMessage): void {
-    const view = this.lastView;
-    if (view === undefined || token.ringSeq !== view.id.seq || token.ringRep !== view.id.rep) return;
-    if (this.core.status().state !== 'operational') return;
-    const ringKey = `${view.id.seq}.${view.id.rep}`;
-    if (ringKey !== this.tokenRingKey) {
-      this.tokenRingKey = ringKey;
-      this.highestTokenSeq = -1;
-    }
-    const tokenSeq = token.tokenSeq;
-    if (typeof tokenSeq !== 'number' || tokenSeq <= this.highestTokenSeq) return;
-    this.highestTokenSeq = tokenSeq;
-    this.emit('token');
   }
 
   private onTimer(): void {
@@ -238,6 +213,7 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
         this.emit('deliver', event.delivery);
       }
     }
+    if (output.tokenAcceptedMs !== undefined) this.emit('token');
     this.armTimer();
   }
 

@@ -168,6 +168,8 @@ export class TotemNode implements TotemCore {
   private sends: Send[] = [];
   private events: TotemEvent[] = [];
   private pendingPersist: number | undefined;
+  /** See TotemOutput.tokenAcceptedMs. */
+  private tokenAcceptedMs: number | undefined;
   private readonly counters: Record<string, number> = {};
 
   private maxRingSeqSeen: number;
@@ -304,10 +306,12 @@ export class TotemNode implements TotemCore {
       sends: this.sends,
       events: this.events,
       persist: this.pendingPersist === undefined ? undefined : { ringSeq: this.pendingPersist },
+      tokenAcceptedMs: this.tokenAcceptedMs,
     };
     this.sends = [];
     this.events = [];
     this.pendingPersist = undefined;
+    this.tokenAcceptedMs = undefined;
     return out;
   }
 
@@ -1114,6 +1118,7 @@ export class TotemNode implements TotemCore {
   private handleToken(t: TokenDraft, now: number): void {
     const r = this.ring!;
     r.lastTokenSeq = t.tokenSeq;
+    this.tokenAcceptedMs = now;
     r.tokenOut = undefined;
     this.disarm('tokenRetransmit');
     this.arm('tokenLoss', now + this.tokenTimeoutMs(r.members.length));

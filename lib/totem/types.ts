@@ -60,6 +60,13 @@ export interface TotemOutput {
   readonly events: readonly TotemEvent[];
   /** When set, the driver must store it durably before sending anything in `sends`. */
   readonly persist: { readonly ringSeq: number } | undefined;
+  /**
+   * The latest time (the `nowMs` given) at which a new token of the installed ring was accepted
+   * since the last takeOutput(), if any. A token has passed every member since its previous
+   * visit, so this is the proof of an intact ring that leader leases are renewed from.
+   * Duplicated and stale tokens never set it.
+   */
+  readonly tokenAcceptedMs?: number | undefined;
 }
 
 export interface TotemTimers {

@@ -114,3 +114,24 @@ test('lib/totem is sans-IO: no clock, timer or randomness calls', async () => {
     }
   }
 });
+
+test('an operational ring reports every new token it accepts (lease renewals), and never a duplicate', () => {
+  const net = new Net({ nodes: 3, seed: 11 });
+  net.startAll();
+  net.runUntilTrue(() => net.agreeOn([1, 2, 3]), 5000);
+  const before = net.tokens(2).acceptedMs.length;
+  const startMs = net.nowMs;
+  net.run(2000);
+  const renewals = net.tokens(2).acceptedMs.filter((t) => t >= startMs);
+  // An idle ring still rotates (the representative holds it at most tokenHoldMs per turn).
+  assert.ok(renewals.length >= 2000 / (PROFILES.lan.tokenTimeoutMs / 2), `at least one renewal per half token timeout, got ${renewals.length}`);
+  const gaps = renewals.slice(1).map((t, i) => t - renewals[i]!);
+  assert.ok(Math.max(...gaps) < PROFILES.lan.tokenTimeoutMs, 'no gap in renewals as long as a token timeout');
+  assert.ok(net.tokens(2).acceptedMs.length > before);
+
+  const seen = net.tokens(2).received;
+  const old = seen[seen.length - 1]!;
+  const count = net.tokens(2).acceptedMs.length;
+  net.inject(2, old.from, old.msg);
+  assert.equal(net.tokens(2).acceptedMs.length, count, 'a replayed token renews nothing');
+});

@@ -7,7 +7,7 @@
  * The big fault-injection simulator lives in lib/sim; this one stays small and readable.
  */
 import { Packr } from 'msgpackr';
-import { createTotem, PROFILES, type NodeId, type TotemCore, type TotemTimers, type View, type ViewId } from '../../lib/totem/index.js';
+import { createTotem, PROFILES, TotemMessageKind, type NodeId, type TotemCore, type TotemTimers, type View, type ViewId } from '../../lib/totem/index.js';
 
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -57,6 +57,10 @@ interface SimNode {
   readonly deliveries: Delivered[];
   /** The view in which the node currently is (per incarnation), for checking delivery views. */
   current: string | undefined;
+  /** Times at which the core reported accepting a new token of its ring (lease renewals). */
+  readonly tokensAcceptedMs: number[];
+  /** Every token message this node received, as sent (to replay one as a duplicate). */
+  readonly tokensReceived: unknown[];
 }
 
 export const viewKey = (id: ViewId): string => `${id.seq}/${id.rep}`;
@@ -99,7 +103,7 @@ export class Net {
     for (const id of this.ids) {
       this.nodes.set(id, {
         id, core: undefined, incarnation: 0, persistedRingSeq: 0, pausedUntilMs: 0,
-        views: [], deliveries: [], current: undefined,
+        views: [], deliveries: [], current: undefined, tokensAcceptedMs: [], tokensReceived: [],
       });
     }
   }
@@ -181,6 +185,7 @@ export class Net {
     const core = n.core;
     if (core === undefined) return;
     const out = core.takeOutput();
+    if (out.tokenAcceptedMs !== undefined) n.tokensAcceptedMs.push(out.tokenAcceptedMs);
     if (out.persist !== undefined) {
       if (out.persist.ringSeq < n.persistedRingSeq) this.fail(`n${n.id} persisted a smaller ring seq`);
       n.persistedRingSeq = out.persist.ringSeq;
@@ -308,7 +313,9 @@ export class Net {
           this.enqueue({ ...p!, atMs: n.pausedUntilMs, order: this.order++ });
           continue;
         }
-        n.core.receive(p!.from, this.packr.unpack(p!.bytes), this.nowMs);
+        const msg = this.packr.unpack(p!.bytes) as { kind?: number };
+        if (msg.kind === TotemMessageKind.token) n.tokensReceived.push({ from: p!.from, msg });
+        n.core.receive(p!.from, msg as never, this.nowMs);
         this.drain(n);
       } else {
         tickNode!.core!.tick(this.nowMs);
@@ -360,6 +367,12 @@ export class Net {
       key = k;
     }
     return true;
+  }
+
+  /** Lease-renewal signals the core of `id` emitted, and the tokens it received (for replays). */
+  tokens(id: NodeId): { acceptedMs: readonly number[]; received: readonly { from: NodeId; msg: unknown }[] } {
+    const n = this.nodes.get(id)!;
+    return { acceptedMs: n.tokensAcceptedMs, received: n.tokensReceived as { from: NodeId; msg: unknown }[] };
   }
 
   viewCount(id: NodeId): number {

@@ -10,11 +10,15 @@
 import { SanodeError } from '../errors/index.js';
 import {
   INFINITY,
+  listPrimitives,
   type CibConfig,
+  type CibStatus,
   type CloneConfig,
   type Constraint,
   type GroupConfig,
+  type NodeStatus,
   type OpConfig,
+  type OpRecord,
   type PrimitiveConfig,
   type ResourceConfig,
   type ResourceMeta,
@@ -60,13 +64,20 @@ export function validateConfig(config: CibConfig): void {
   if (!Array.isArray(constraints)) throw new CibError(undefined, 'constraints', 'must be an array');
   const kinds = resourceKinds(config);
   constraints.forEach((c, i) => {
+    mustBeObject(c, `constraints[${i}]`, "{ kind: 'location' | 'colocation' | 'order', id, ... }");
     claim(c.id, `constraints[${i}].id`);
     validateConstraint(c, `constraints[${i}]`, kinds, nodeNames);
   });
   checkOrderCycles(constraints);
 }
 
+/** Hand-written JSON can hold anything; name the field rather than fail on a property access. */
+function mustBeObject(v: unknown, field: string, shape: string): void {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new CibError(undefined, field, `must be an object ${shape} (got ${JSON.stringify(v)})`);
+}
+
 function validateProperties(config: CibConfig): void {
+  if (config.properties !== undefined) mustBeObject(config.properties, 'properties', '{ noQuorumPolicy, stonithEnabled, ... }');
   const p = config.properties ?? {};
   if (p.noQuorumPolicy !== undefined && !['stop', 'freeze', 'ignore', 'demote'].includes(p.noQuorumPolicy)) {
     throw new CibError(undefined, 'properties.noQuorumPolicy', `must be stop, freeze, ignore or demote (got ${JSON.stringify(p.noQuorumPolicy)})`);
@@ -81,6 +92,7 @@ function validateNodes(config: CibConfig): Set<string> {
   const ids = new Set<string>();
   config.nodes.forEach((n, i) => {
     const field = `nodes[${i}]`;
+    mustBeObject(n, field, '{ id, name }');
     if (typeof n.id !== 'string' || n.id === '') throw new CibError(undefined, `${field}.id`, 'must be a non-empty string');
     if (typeof n.name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(n.name)) {
       throw new CibError(n.id, `${field}.name`, 'must be a host name of letters, digits, _ . -');
@@ -98,6 +110,7 @@ function validateNodes(config: CibConfig): Set<string> {
 }
 
 function validateResource(r: ResourceConfig, field: string, claim: (id: unknown, field: string) => void, nested: boolean): void {
+  mustBeObject(r, field, "{ kind: 'primitive' | 'group' | 'clone', id, ... }");
   claim(r?.id, `${field}.id`);
   switch (r.kind) {
     case 'primitive':
@@ -123,6 +136,8 @@ function validatePrimitive(p: PrimitiveConfig, field: string): void {
     if (typeof v !== 'string') throw new CibError(p.id, `${field}.params.${k}`, 'parameter values are strings');
   }
   if (p.meta !== undefined) validateMeta(p.meta, p.id, `${field}.meta`);
+  if (p.ops !== undefined && !Array.isArray(p.ops)) throw new CibError(p.id, `${field}.ops`, 'must be an array of { name, intervalMs, timeoutMs }');
+  if (p.params !== undefined) mustBeObject(p.params, `${field}.params`, 'of string values');
   (p.ops ?? []).forEach((op, i) => validateOp(op, p.id, `${field}.ops[${i}]`));
   const seen = new Set<string>();
   for (const op of p.ops ?? []) {
@@ -133,6 +148,7 @@ function validatePrimitive(p: PrimitiveConfig, field: string): void {
 }
 
 function validateOp(op: OpConfig, id: string, field: string): void {
+  mustBeObject(op, field, '{ name, intervalMs, timeoutMs }');
   if (!OP_NAMES.includes(op.name)) throw new CibError(id, `${field}.name`, `must be one of ${OP_NAMES.join(', ')}`);
   if (!Number.isInteger(op.intervalMs) || op.intervalMs < 0) throw new CibError(id, `${field}.intervalMs`, 'must be a non-negative integer');
   if (op.intervalMs > 0 && op.name !== 'monitor') throw new CibError(id, `${field}.intervalMs`, `only monitor recurs; set intervalMs: 0 for ${op.name}`);
@@ -144,6 +160,7 @@ function validateOp(op: OpConfig, id: string, field: string): void {
 }
 
 function validateMeta(meta: ResourceMeta, id: string | undefined, field: string): void {
+  mustBeObject(meta, field, '{ resourceStickiness, targetRole, ... }');
   if (meta.targetRole !== undefined && !ROLES.includes(meta.targetRole)) {
     throw new CibError(id, `${field}.targetRole`, `must be one of ${ROLES.join(', ')}`);
   }
@@ -231,6 +248,7 @@ function validateConstraint(c: Constraint, field: string, kinds: Map<string, Kin
         if (!nodes.has(c.node)) throw new CibError(c.id, `${field}.node`, `unknown node '${c.node}'; use a name from nodes[]`);
         checkScore(c, `${field}.score`, c.score);
       }
+      if (c.rules !== undefined && !Array.isArray(c.rules)) throw new CibError(c.id, `${field}.rules`, 'must be an array of rules');
       (c.rules ?? []).forEach((rule, i) => validateRule(rule, c.id, `${field}.rules[${i}]`));
       return;
     case 'colocation':
@@ -253,6 +271,7 @@ function validateConstraint(c: Constraint, field: string, kinds: Map<string, Kin
 }
 
 function validateRule(rule: Rule, id: string, field: string): void {
+  mustBeObject(rule, field, '{ score, expressions: [...] }');
   if (typeof rule.score !== 'number' || !Number.isInteger(rule.score) || Math.abs(rule.score) > INFINITY) {
     throw new CibError(id, `${field}.score`, `must be an integer score from -${INFINITY} to ${INFINITY}`);
   }
@@ -264,6 +283,7 @@ function validateRule(rule: Rule, id: string, field: string): void {
   }
   rule.expressions.forEach((e, i) => {
     const f = `${field}.expressions[${i}]`;
+    mustBeObject(e, f, '{ attribute, operation, value }');
     if (typeof e.attribute !== 'string' || e.attribute === '') throw new CibError(id, `${f}.attribute`, 'must name a node attribute, e.g. #uname');
     if (!RULE_OPS.includes(e.operation)) throw new CibError(id, `${f}.operation`, `must be one of ${RULE_OPS.join(', ')}`);
     const unary = e.operation === 'defined' || e.operation === 'not_defined';
@@ -306,4 +326,48 @@ function checkOrderCycles(constraints: Constraint[]): void {
     state.set(rsc, 'done');
   };
   for (const rsc of [...edges.keys()].sort()) visit(rsc, '');
+}
+
+const NODE_STATES = ['online', 'offline', 'unclean'];
+
+/**
+ * Checks a status section against its configuration: every node and resource it names exists,
+ * and every operation record has the fields the scheduler reads. Throws a CibError naming the
+ * field (`status.nodes.<node>.resources.<rsc>.ops[<i>].rc`) for the first problem.
+ */
+export function validateStatus(status: CibStatus, config: CibConfig): void {
+  if (typeof status !== 'object' || status === null || Array.isArray(status)) throw new CibError(undefined, 'status', 'must be an object { nodes: { <node name>: {...} } }');
+  const nodes = (status as { nodes?: unknown }).nodes;
+  if (typeof nodes !== 'object' || nodes === null || Array.isArray(nodes)) throw new CibError(undefined, 'status.nodes', 'must be an object keyed by node name');
+  const nodeNames = new Set(config.nodes.map((n) => n.name));
+  const primitives = new Set(listPrimitives(config).map((i) => i.primitive.id));
+  for (const [name, ns] of Object.entries(nodes as Record<string, NodeStatus>)) {
+    const field = `status.nodes.${name}`;
+    if (!nodeNames.has(name)) throw new CibError(name, field, `unknown node; status is keyed by a name from nodes[] (${[...nodeNames].join(', ')})`);
+    if (typeof ns !== 'object' || ns === null) throw new CibError(name, field, 'must be an object { state, resources }');
+    if (!NODE_STATES.includes(ns.state)) throw new CibError(name, `${field}.state`, `must be one of ${NODE_STATES.join(', ')} (got ${JSON.stringify(ns.state)})`);
+    if (ns.standby !== undefined && typeof ns.standby !== 'boolean') throw new CibError(name, `${field}.standby`, 'must be true or false');
+    for (const [k, v] of Object.entries(ns.attributes ?? {})) {
+      if (typeof v !== 'string') throw new CibError(name, `${field}.attributes.${k}`, 'attribute values are strings');
+    }
+    for (const [rsc, rs] of Object.entries(ns.resources ?? {})) {
+      const rf = `${field}.resources.${rsc}`;
+      if (!primitives.has(rsc)) throw new CibError(rsc, rf, 'unknown primitive; status is keyed by primitive id (clone instances use their primitive id)');
+      if (typeof rs !== 'object' || rs === null || !Array.isArray(rs.ops)) throw new CibError(rsc, `${rf}.ops`, 'must be an array of operation records');
+      rs.ops.forEach((op, i) => validateOpRecord(op, rsc, `${rf}.ops[${i}]`));
+      if (rs.failCount !== undefined && (!Number.isInteger(rs.failCount) || rs.failCount < 0)) {
+        throw new CibError(rsc, `${rf}.failCount`, 'must be a non-negative integer');
+      }
+      if (rs.lastFailureMs !== undefined && !Number.isFinite(rs.lastFailureMs)) throw new CibError(rsc, `${rf}.lastFailureMs`, 'must be a time in ms since the epoch');
+    }
+  }
+}
+
+function validateOpRecord(op: OpRecord, rsc: string, field: string): void {
+  if (typeof op !== 'object' || op === null) throw new CibError(rsc, field, 'must be an object { op, intervalMs, rc, timeMs, callId }');
+  if (!OP_NAMES.includes(op.op)) throw new CibError(rsc, `${field}.op`, `must be one of ${OP_NAMES.join(', ')} (got ${JSON.stringify(op.op)})`);
+  if (!Number.isInteger(op.intervalMs) || op.intervalMs < 0) throw new CibError(rsc, `${field}.intervalMs`, 'must be a non-negative integer (0 for one-shot operations)');
+  if (!Number.isInteger(op.rc) || op.rc < 0 || op.rc > 255) throw new CibError(rsc, `${field}.rc`, 'must be an OCF exit code from 0 to 255 (0 ok, 7 not running, 8 promoted)');
+  if (!Number.isFinite(op.timeMs)) throw new CibError(rsc, `${field}.timeMs`, 'must be a time in ms since the epoch');
+  if (!Number.isInteger(op.callId)) throw new CibError(rsc, `${field}.callId`, 'must be an integer that grows with each operation on the node');
 }

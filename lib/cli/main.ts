@@ -4,12 +4,16 @@
  * the dispatcher stays a table and subcommands stay testable without spawning processes.
  */
 import { isSanodeError } from '../errors/index.js';
+import { configCommand } from './config-import.js';
 import { keygenCommand } from './keygen.js';
+import { simulateCommand } from './simulate.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, { run: Command; summary: string }> = {
   keygen: { run: keygenCommand, summary: 'write a new random cluster key (like corosync-keygen)' },
+  simulate: { run: simulateCommand, summary: 'run the scheduler offline on a CIB file (like crm_simulate)' },
+  config: { run: configCommand, summary: 'config import-pacemaker CIB.xml: convert a Pacemaker CIB' },
 };
 
 function usage(): string {

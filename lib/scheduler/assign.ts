@@ -172,10 +172,25 @@ function locationTarget(ctx: Ctx, rsc: string): Unit | undefined {
   return ctx.asDependent.get(rsc);
 }
 
+function laterGroupMember(config: CibConfig, groupId: string, memberId: string): boolean {
+  const g = config.resources.find((r) => r.id === groupId);
+  return g?.kind === 'group' && g.members.slice(1).some((m) => m.id === memberId);
+}
+
 function initBase(ctx: Ctx, u: Unit, config: CibConfig, opts: PlaceOptions): void {
   const allowed = new Set<string>();
   for (const c of config.constraints ?? []) {
-    if (c.kind !== 'location' || locationTarget(ctx, c.rsc) !== u) continue;
+    if (c.kind !== 'location') continue;
+    if (locationTarget(ctx, c.rsc) !== u) {
+      // Pacemaker hands a group's location to every member, but with its scores reset to 0 after
+      // the first: later members gain nothing except, in an opt-in cluster, the right to run there.
+      if (c.role !== 'Promoted' && laterGroupMember(config, c.rsc, u.id)) {
+        for (const n of ctx.view.nodes) {
+          if (c.node === n.name || (c.rules ?? []).some((rule) => ruleMatches(rule, n.attrs))) allowed.add(n.name);
+        }
+      }
+      continue;
+    }
     if (c.role === 'Promoted') continue; // applies to the promotion choice, not to placement
     for (const n of ctx.view.nodes) {
       if (c.node !== undefined) {
@@ -265,7 +280,7 @@ function assign(ctx: Ctx, u: Unit): void {
   }
   for (const c of u.withThis) {
     if (c.dep.nodes !== undefined) continue;
-    mergeDependent(ctx, c.dep, w, c.score / INFINITY, new Set([u]));
+    mergeDependent(ctx, c.dep, w, c.score / INFINITY, new Set([u]), u.kind === 'clone');
   }
   u.final = w;
   if (u.kind === 'clone') assignClone(ctx, u, w);
@@ -330,22 +345,34 @@ function applyColocation(ctx: Ctx, w: Weights, c: Coloc): void {
   if (Math.abs(c.score) >= INFINITY || available(ctx, work)) for (const [k, v] of work) w.set(k, v);
 }
 
-/** The primary's side: lean towards where a dependent (and its own dependents) want to be. */
-function mergeDependent(ctx: Ctx, dep: Unit, w: Weights, factor: number, visiting: Set<Unit>): void {
+/**
+ * The primary's side: lean towards where a dependent (and its own dependents) want to be.
+ * For a clone (pacemaker's pe_weights_positive) a dependent may only pull, never push away: a
+ * node the merge would make negative keeps its score (0), or 1 if it was positive, so a clone
+ * is not banned from a node just because one resource colocated with it cannot run there.
+ */
+function mergeDependent(ctx: Ctx, dep: Unit, w: Weights, factor: number, visiting: Set<Unit>, positiveOnly = false): void {
   if (visiting.has(dep)) return;
   visiting.add(dep);
   const work: Weights = new Map(w);
   const depWeights = dep.final ?? dep.base;
+  const flattened = new Set<string>();
   for (const [node, current] of work) {
     const n = ctx.nodeByName.get(node)!;
     const score = canRunResources(n) ? depWeights.get(node)! : -INFINITY;
     if (factor < 0 && score < 0) continue; // a double negative must not become a preference
     let add = Math.round(factor * score);
     if (add === 0 && score !== 0 && factor !== 0) add = factor > 0 ? 1 : -1;
-    work.set(node, addScores(add, current));
+    const merged = addScores(add, current);
+    if (positiveOnly && merged < 0 && current >= 0) {
+      if (current > 0) flattened.add(node);
+      continue;
+    }
+    work.set(node, merged);
   }
   if (available(ctx, work)) {
-    for (const c of dep.withThis) mergeDependent(ctx, c.dep, work, (factor * c.score) / INFINITY, visiting);
+    for (const c of dep.withThis) mergeDependent(ctx, c.dep, work, (factor * c.score) / INFINITY, visiting, positiveOnly);
+    for (const node of flattened) work.set(node, 1);
     for (const [k, v] of work) w.set(k, v);
   }
   visiting.delete(dep);

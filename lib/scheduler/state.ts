@@ -103,7 +103,9 @@ function onFailFor(p: PrimitiveConfig, op: OpRecord, stonith: boolean): OnFail {
     if (configured === 'fence' && !stonith) return 'block';
     return configured ?? fallback;
   }
-  if (configured === 'fence' && !stonith) return 'block';
+  // Pacemaker resets on-fail=fence to the default when fencing is disabled ("not valid when
+  // fencing is disabled"); for anything but a stop the default is restart.
+  if (configured === 'fence' && !stonith) return 'restart';
   return configured ?? 'restart';
 }
 

@@ -137,3 +137,22 @@ test("the death of a follower does not interrupt the leader's callback", { timeo
     await c.stop();
   }
 });
+
+test('epochs keep growing across a restart of every node (they derive from the persisted ring seq)', { timeout: 120_000 }, async () => {
+  const c = clusterOf(3, 58);
+  try {
+    c.startAll();
+    await c.waitForView([1, 2, 3], [1, 2, 3], WAIT_MS);
+    const before = await waitForLeader(c, [1, 2, 3], 0);
+    for (const id of [1, 2, 3]) c.kill(id);
+    const deadline = Date.now() + 10_000;
+    while ([1, 2, 3].some((id) => !c.nodes.get(id)!.exited) && Date.now() < deadline) await c.nextEvent(50);
+    const restartedAtMs = Date.now();
+    c.startAll(); // same state directories: only the persisted ring seq and incarnation survive
+    await c.waitForView([1, 2, 3], [1, 2, 3], WAIT_MS);
+    const after = await waitForLeader(c, [1, 2, 3], restartedAtMs);
+    assert.ok((after.epoch as number) > (before.epoch as number), `epoch ${after.epoch} after a full restart must exceed ${before.epoch}`);
+  } finally {
+    await c.stop();
+  }
+});

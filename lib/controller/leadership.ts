@@ -60,6 +60,8 @@ export class Leadership {
   /** This node is coordinator of `term` but may not start before this time (takeover wait). */
   private startNotBeforeMs: number | undefined;
   private lastTokenMs = Number.NEGATIVE_INFINITY;
+  /** The latest time given by any input: deadlines at or before it have been handled. */
+  private lastNowMs = Number.NEGATIVE_INFINITY;
   private readonly releasedEpochs = new Set<number>();
   private left = false;
   private events: LeadershipEvent[] = [];
@@ -91,6 +93,7 @@ export class Leadership {
 
   onView(view: View, quorate: boolean, nowMs: number): void {
     if (this.left) return;
+    this.lastNowMs = Math.max(this.lastNowMs, nowMs);
     const coordinator = Leadership.coordinatorOf(view, quorate);
     const oldTerm = this.quorate ? this.term : undefined;
     this.view = view;
@@ -127,6 +130,7 @@ export class Leadership {
   /** A token arrived in the current view: proof the ring (and so the quorum) is intact. */
   onToken(nowMs: number): void {
     if (this.left || this.view === undefined) return;
+    this.lastNowMs = Math.max(this.lastNowMs, nowMs);
     this.lastTokenMs = nowMs;
     this.maybeStart(nowMs);
   }
@@ -134,6 +138,7 @@ export class Leadership {
   /** An ordered `release` from `from`: the node that led `epoch` has stopped its callback. */
   onRelease(from: NodeId, message: ReleaseMessage, nowMs: number): void {
     if (this.left) return;
+    this.lastNowMs = Math.max(this.lastNowMs, nowMs);
     // Only the coordinator of a term this node knows can release it: a release is a promise
     // about that node's own callback, and nobody else can make it.
     for (const known of [this.term, this.previousTerm]) {
@@ -149,6 +154,7 @@ export class Leadership {
 
   tick(nowMs: number): void {
     if (this.left) return;
+    this.lastNowMs = Math.max(this.lastNowMs, nowMs);
     this.renewIfAlone(nowMs);
     if (this.leading !== undefined && nowMs - this.lastTokenMs >= this.leaseWindowMs()) {
       this.stopLeading('lease-expired');
@@ -170,7 +176,9 @@ export class Leadership {
   nextDeadlineMs(): number | undefined {
     if (this.left) return undefined;
     if (this.leading !== undefined) return this.lastTokenMs + this.leaseWindowMs();
-    if (this.startNotBeforeMs !== undefined) return this.startNotBeforeMs;
+    // A start that is due but has not happened waits for an input (a fresh token, a view), not
+    // for time: reporting the past deadline again would make a driver spin.
+    if (this.startNotBeforeMs !== undefined && this.startNotBeforeMs > this.lastNowMs) return this.startNotBeforeMs;
     return undefined;
   }
 

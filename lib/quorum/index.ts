@@ -269,10 +269,8 @@ export class QuorumTracker {
   /** Time passed: apply last man standing if its window has elapsed. */
   tick(nowMs: number): QuorumDecision {
     if (this.config.lastManStanding && this.current.quorate && nowMs - this.viewSinceMs >= this.config.lastManStandingWindowMs) {
-      const floor = this.config.autoTieBreaker ? 1 : 2;
-      const target = Math.max(this.current.totalVotes, Math.min(floor, this.config.expectedVotes));
-      const currentExpected = this.lastManStandingExpectedVotes ?? this.config.expectedVotes;
-      if (target < currentExpected) this.lastManStandingExpectedVotes = target;
+      const target = this.lastManStandingTarget();
+      if (target !== undefined) this.lastManStandingExpectedVotes = target;
     }
     return this.recompute();
   }
@@ -280,9 +278,18 @@ export class QuorumTracker {
   /** When `tick` must next be called for last man standing, if ever. */
   nextDeadlineMs(): number | undefined {
     if (!this.config.lastManStanding || !this.current.quorate) return undefined;
-    const expected = this.lastManStandingExpectedVotes ?? this.config.expectedVotes;
-    if (this.current.totalVotes >= expected) return undefined;
+    // Only when the window can still lower something: otherwise a passed deadline would be
+    // reported forever and a driver would spin.
+    if (this.lastManStandingTarget() === undefined) return undefined;
     return this.viewSinceMs + this.config.lastManStandingWindowMs;
+  }
+
+  /** The expected votes last man standing would lower to now, or undefined if it would not lower. */
+  private lastManStandingTarget(): number | undefined {
+    const floor = this.config.autoTieBreaker ? 1 : 2;
+    const target = Math.max(this.current.totalVotes, Math.min(floor, this.config.expectedVotes));
+    const currentExpected = this.lastManStandingExpectedVotes ?? this.config.expectedVotes;
+    return target < currentExpected ? target : undefined;
   }
 
   private recompute(): QuorumDecision {

@@ -7,6 +7,9 @@
  * Each bug fires once (except `stall`, which lasts), at the first node and moment where it is
  * observable: e.g. reordering needs two deliveries in one view with more than one member.
  */
+import type { LeadershipTimers } from '../controller/leadership.js';
+import type { QuorumMachine } from '../controller/node-controller.js';
+import type { QuorumDecision } from '../quorum/index.js';
 import type { NodeId, TotemEvent, View } from '../totem/types.js';
 import type { CheckerName } from './types.js';
 import { msgKey, viewKey } from './types.js';
@@ -22,6 +25,9 @@ export const BUGS = {
   'skip-old-view-delivery': 'drop the last delivery before a view change at one node',
   'lose-own-message': "during the liveness phase, drop one of a node's deliveries of its own message",
   'stall': "during the liveness phase, black-hole every packet one node sends",
+  'no-takeover-wait': 'configure every Leadership with no takeover wait (a negative clock-drift ratio zeroes it)',
+  'leader-ignores-quorum': 'every node treats every view as quorate',
+  'epoch-reuse': 'one leader reports the epoch of an earlier term instead of its own',
 } as const;
 
 export type BugName = keyof typeof BUGS;
@@ -43,6 +49,9 @@ export const BUG_CATCHERS: Readonly<Record<BugName, readonly CheckerName[]>> = {
   'skip-old-view-delivery': ['virtual-synchrony', 'self-delivery', 'liveness'],
   'lose-own-message': ['self-delivery', 'agreed-order', 'virtual-synchrony', 'liveness'],
   'stall': ['liveness', 'self-delivery'],
+  'no-takeover-wait': ['leader-overlap'],
+  'leader-ignores-quorum': ['single-quorate-partition', 'leader-overlap', 'epoch-monotonic'],
+  'epoch-reuse': ['epoch-monotonic'],
 };
 
 export function isBugName(name: string): name is BugName {
@@ -66,6 +75,27 @@ export interface BugInjector {
   crashed(node: NodeId): void;
   /** End of run: releases anything still held back. */
   flush(node: NodeId): TotemEvent[];
+  /** The Leadership timers a node is created with. */
+  leadershipTimers(timers: LeadershipTimers): LeadershipTimers;
+  /** The quorum machine a node is created with. */
+  wrapQuorum(machine: QuorumMachine): QuorumMachine;
+  /** The epoch a node reports when it starts leading. */
+  leaderEpoch(node: NodeId, epoch: number, ctx: BugContext): number;
+}
+
+/** A quorum machine that calls every view quorate (the `leader-ignores-quorum` bug). */
+function alwaysQuorate(inner: QuorumMachine): QuorumMachine {
+  const lie = (d: QuorumDecision): QuorumDecision => (d.quorate ? d : { ...d, quorate: true, reason: 'majority' });
+  return {
+    get decision() {
+      return lie(inner.decision);
+    },
+    onView: (members, nowMs) => lie(inner.onView(members, nowMs)),
+    onMemberQuorate: (member) => lie(inner.onMemberQuorate(member)),
+    onTieBreakerResult: (granted) => lie(inner.onTieBreakerResult(granted)),
+    tick: (nowMs) => lie(inner.tick(nowMs)),
+    nextDeadlineMs: () => inner.nextDeadlineMs(),
+  };
 }
 
 export function createBugInjector(name: BugName): BugInjector {
@@ -77,6 +107,7 @@ export function createBugInjector(name: BugName): BugInjector {
   let stalled: NodeId | undefined;
   let ownSeen = 0;
   let delivered = 0;
+  let firstEpoch: number | undefined;
 
   const multiMember = (node: NodeId): boolean => (views.get(node)?.members.length ?? 0) >= 2;
   const track = (node: NodeId, e: TotemEvent): void => {
@@ -191,6 +222,9 @@ export function createBugInjector(name: BugName): BugInjector {
         out.push(e);
         return;
       case 'stall':
+      case 'no-takeover-wait':
+      case 'leader-ignores-quorum':
+      case 'epoch-reuse':
         out.push(e);
         return;
     }
@@ -222,6 +256,24 @@ export function createBugInjector(name: BugName): BugInjector {
       const out = held.get(node) ?? [];
       held.delete(node);
       return out;
+    },
+    leadershipTimers(timers) {
+      // takeover wait = (tokenTimeout + lease) * (1 + 2 * ratio): zero at ratio -0.5.
+      return name === 'no-takeover-wait' ? { ...timers, clockDriftRatio: -0.5 } : timers;
+    },
+    wrapQuorum(machine) {
+      return name === 'leader-ignores-quorum' ? alwaysQuorate(machine) : machine;
+    },
+    leaderEpoch(node, epoch, ctx) {
+      if (name !== 'epoch-reuse' || fired) return epoch;
+      if (firstEpoch === undefined) {
+        firstEpoch = epoch;
+        return epoch;
+      }
+      if (epoch <= firstEpoch) return epoch;
+      fired = true;
+      ctx.note(`epoch-reuse: n${node} reports epoch ${firstEpoch} (an earlier term's) instead of ${epoch}`);
+      return firstEpoch;
     },
   };
 }

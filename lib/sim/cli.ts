@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BUGS, isBugName } from './bugs.js';
+import { isQuorumFlavour, KNOWN_UNSAFE_FLAVOURS, QUORUM_FLAVOURS } from './leadership-plan.js';
 import { FAULT_MIX_HELP, parseFaultMixes } from './faults.js';
 import { loadTotem, parseNodeCounts, parseSeeds, runOneSeed, runRange, type SeedResult } from './runner.js';
 import type { Violation } from './types.js';
@@ -25,6 +26,8 @@ const HELP = `usage: npm run sim -- --seeds A-B [options]
   --inject-bug NAME  make the harness corrupt one node's reports (see --list-bugs)
   --list-bugs        print the injectable bug names, one per line
   --safety-ms MS     length of the safety phase (default: drawn from the seed)
+  --quorum FLAVOUR   force the quorum options: ${QUORUM_FLAVOURS.join(', ')}
+                     (default: drawn from the seed; ${KNOWN_UNSAFE_FLAVOURS.join(', ')} only when forced)
   --keep-going       do not stop a run at its first violation (reports one per checker)
   --jobs K           worker threads (default 1)
   --trace SEED       run one seed and print its full trace
@@ -46,6 +49,7 @@ async function main(argv: string[]): Promise<number> {
       'inject-bug': { type: 'string' },
       'list-bugs': { type: 'boolean', default: false },
       'safety-ms': { type: 'string' },
+      quorum: { type: 'string' },
       'keep-going': { type: 'boolean', default: false },
       jobs: { type: 'string', default: '1' },
       trace: { type: 'string' },
@@ -72,7 +76,9 @@ async function main(argv: string[]): Promise<number> {
   const jobs = Number(values.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new RangeError('--jobs must be a positive integer');
   const coreModule = values['core-module'] === undefined ? undefined : pathToFileURL(resolve(values['core-module'])).href;
-  const common = { nodes, faults, profile: values.profile, bug, safetyMs, stopOnViolation: !values['keep-going'] };
+  const quorumFlavour = values.quorum;
+  if (quorumFlavour !== undefined && !isQuorumFlavour(quorumFlavour)) throw new RangeError(`unknown quorum flavour '${quorumFlavour}': use ${QUORUM_FLAVOURS.join(', ')}`);
+  const common = { nodes, faults, profile: values.profile, bug, safetyMs, quorumFlavour, stopOnViolation: !values['keep-going'] };
 
   if (values.trace !== undefined) {
     const seed = Number(values.trace);

@@ -9,6 +9,7 @@ import { cpus } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { TotemTimers } from '../totem/types.js';
 import type { BugName } from './bugs.js';
+import type { QuorumFlavour } from './leadership-plan.js';
 import { runSimulation, type CreateCore, type RunResult } from './simulator.js';
 
 export interface RangeOptions {
@@ -18,6 +19,8 @@ export interface RangeOptions {
   readonly profile: string;
   readonly bug?: BugName | undefined;
   readonly safetyMs?: number | undefined;
+  /** Force one quorum flavour (see leadership-plan.ts) instead of the seed's draw. */
+  readonly quorumFlavour?: QuorumFlavour | undefined;
   readonly stopOnViolation?: boolean | undefined;
   /** Worker threads to use; 1 runs in this thread. */
   readonly jobs: number;
@@ -64,7 +67,7 @@ export function runOneSeed(totem: TotemModule, seed: number, o: Omit<RangeOption
   const started = performance.now();
   const result = runSimulation({
     seed, nodes: plan.nodes, faults: plan.faults, profile: o.profile, timers, createCore: totem.createTotem,
-    bug: o.bug, safetyMs: o.safetyMs, stopOnViolation: o.stopOnViolation, traceSink: extra.traceSink, hashTrace: extra.hashTrace,
+    bug: o.bug, safetyMs: o.safetyMs, quorumFlavour: o.quorumFlavour, stopOnViolation: o.stopOnViolation, traceSink: extra.traceSink, hashTrace: extra.hashTrace,
   });
   return { ...result, wallMs: performance.now() - started };
 }

@@ -17,11 +17,14 @@
  * near 1 (drift) and offset; its timer deadlines are converted back to global time.
  */
 import { Packr } from 'msgpackr';
-import type { NodeId, Send, TotemConfig, TotemCore, TotemEvent, TotemTimers } from '../totem/types.js';
+import { NodeController, parseControlMessage, type ControlMessage } from '../controller/node-controller.js';
+import { QuorumTracker, resolveQuorumConfig, type ResolvedQuorumConfig } from '../quorum/index.js';
+import type { NodeId, Send, TotemConfig, TotemCore, TotemEvent, TotemOutput, TotemTimers, View } from '../totem/types.js';
 import { createBugInjector, type BugContext, type BugInjector, type BugName } from './bugs.js';
 import { createCheckers } from './checkers/index.js';
 import { parseFaultMix, type FaultKind, type FaultSet } from './faults.js';
 import { EventHeap } from './heap.js';
+import { describeQuorum, planLeadership, type LeadershipPlan, type QuorumFlavour, type QuorumOverride } from './leadership-plan.js';
 import { SimNetwork, type NetworkModel } from './network.js';
 import { Prng } from './prng.js';
 import { TraceLog } from './trace.js';
@@ -55,6 +58,27 @@ export interface SimOptions {
   readonly startSpreadMs?: number | undefined;
   /** Abort the run as a `progress` violation after this many simulator steps. */
   readonly maxSteps?: number | undefined;
+  /** Use this quorum flavour instead of the seed's (the rest of the plan is unchanged). */
+  readonly quorumFlavour?: QuorumFlavour | undefined;
+  /** Quorum options for every node instead of the ones drawn from the seed. */
+  readonly quorum?: QuorumOverride | undefined;
+  /** Node ids 1..N instead of the seed's choice. */
+  readonly denseIds?: boolean | undefined;
+  /** Partitions applied at fixed global times (ms), in addition to the fault mix. */
+  readonly scriptedPartitions?: readonly { readonly atMs: number; readonly groups: readonly (readonly NodeId[])[] }[] | undefined;
+  /** Record every node's quorum and leadership state at these global times (ms): RunResult.probes. */
+  readonly probeAtMs?: readonly number[] | undefined;
+}
+
+/** One node's quorum and leadership state at a probe time. */
+export interface NodeProbe {
+  readonly node: NodeId;
+  readonly up: boolean;
+  readonly view: readonly NodeId[] | undefined;
+  readonly quorate: boolean;
+  readonly reason: string | undefined;
+  readonly coordinator: NodeId | undefined;
+  readonly leading: boolean;
 }
 
 export interface RunStats {
@@ -70,6 +94,8 @@ export interface RunStats {
   pauses: number;
   partitions: number;
   cuts: number;
+  leaderStarts: number;
+  controls: number;
 }
 
 export interface RunResult {
@@ -84,6 +110,9 @@ export interface RunResult {
   readonly livenessMs: number;
   readonly stats: RunStats;
   readonly traceHash: string | undefined;
+  /** The quorum options of the run, e.g. `majority` or `lastManStanding 1200ms, autoTieBreaker "lowest"`. */
+  readonly quorum: string;
+  readonly probes: readonly { readonly atMs: number; readonly nodes: readonly NodeProbe[] }[];
 }
 
 /** Latency per profile: the profiles' timers are tuned for these networks. */
@@ -95,10 +124,11 @@ export const NETWORK_MODELS: Readonly<Record<string, NetworkModel>> = {
 };
 
 /** The reproduce command for one run. */
-export function reproduceCommand(o: { seed: number; nodes: number; faults: string; profile: string; bug?: BugName | undefined; safetyMs?: number | undefined }): string {
+export function reproduceCommand(o: { seed: number; nodes: number; faults: string; profile: string; bug?: BugName | undefined; safetyMs?: number | undefined; quorumFlavour?: QuorumFlavour | undefined }): string {
   const parts = ['npm run sim --', `--seeds ${o.seed}`, `--nodes ${o.nodes}`, `--faults ${o.faults}`, `--profile ${o.profile}`];
   if (o.bug !== undefined) parts.push(`--inject-bug ${o.bug}`);
   if (o.safetyMs !== undefined) parts.push(`--safety-ms ${o.safetyMs}`);
+  if (o.quorumFlavour !== undefined) parts.push(`--quorum ${o.quorumFlavour}`);
   return parts.join(' ');
 }
 
@@ -137,7 +167,10 @@ type SimEvent =
   | { readonly type: 'stop'; readonly node: NodeId; readonly lifeGen: number }
   | { readonly type: 'resume'; readonly node: NodeId; readonly pauseGen: number }
   | { readonly type: 'liveness' }
-  | { readonly type: 'end' };
+  | { readonly type: 'end' }
+  | { readonly type: 'tiebreak'; readonly node: NodeId; readonly lifeGen: number; readonly view: View; readonly granted: boolean }
+  | { readonly type: 'script-partition'; readonly groups: readonly (readonly NodeId[])[] }
+  | { readonly type: 'probe'; readonly atMs: number };
 
 interface SimNode {
   readonly id: NodeId;
@@ -160,7 +193,15 @@ interface SimNode {
   tickDeadlineMs: number | undefined;
   lastTickUs: number;
   sameInstantTicks: number;
+  /** Quorum + leadership of this incarnation, fed from its core's output on its local clock. */
+  ctl: NodeController | undefined;
+  /** Control messages the controller asked to broadcast, not yet handed to the core. */
+  pendingControls: ControlMessage[];
+  lastTermKey: string;
 }
+
+/** First byte of a control payload; application payloads start with 's' (0x73). */
+const CONTROL_MAGIC = 0xc5;
 
 /** Packets a paused node can queue before the (simulated) socket buffer overflows. */
 const BACKLOG_PACKETS_MAX = 512;
@@ -191,7 +232,7 @@ class Simulation {
   private readonly firedCheckers = new Set<string>();
   private readonly stats: RunStats = {
     steps: 0, packetsSent: 0, packetsLost: 0, views: 0, deliveries: 0, broadcastsOk: 0, broadcastsRefused: 0,
-    crashes: 0, restarts: 0, pauses: 0, partitions: 0, cuts: 0,
+    crashes: 0, restarts: 0, pauses: 0, partitions: 0, cuts: 0, leaderStarts: 0, controls: 0,
   };
   private nowUs = 0;
   private phase: 'safety' | 'liveness' = 'safety';
@@ -213,6 +254,9 @@ class Simulation {
   private stormWindowSteps = 0;
   private stormWindowViews = 0;
   private readonly stormWindowKinds = new Map<unknown, number>();
+  private readonly lplan: LeadershipPlan;
+  private readonly quorumConfig: ResolvedQuorumConfig;
+  private readonly probes: { atMs: number; nodes: NodeProbe[] }[] = [];
 
   constructor(private readonly o: SimOptions) {
     if (!Number.isInteger(o.nodes) || o.nodes < 2 || o.nodes > 32) throw new RangeError(`nodes must be 2..32, got ${o.nodes}`);
@@ -223,13 +267,14 @@ class Simulation {
 
     // Everything drawn up front, in a fixed order, so the plan of the run depends on the seed only.
     this.ids = p.chance(0.5) ? range(1, o.nodes) : p.shuffle(range(1, 250)).slice(0, o.nodes).sort((a, b) => a - b);
+    if (o.denseIds === true) this.ids = range(1, o.nodes);
     const drift = this.faults.has('clock') ? 0.05 : 0.01;
     for (const id of this.ids) {
       this.nodes.set(id, {
         id, rate: 1 + p.range(-drift, drift), offsetUs: p.int(0, 1_000_000) * 1000 + p.int(0, 999),
         incarnation: 0, up: false, leaving: false, core: undefined, store: { ringSeq: 0 },
         paused: false, pauseGen: 0, backlog: [], lifeGen: 0, tickGen: 0, tickDeadlineMs: undefined,
-        lastTickUs: -1, sameInstantTicks: 0,
+        lastTickUs: -1, sameInstantTicks: 0, ctl: undefined, pendingControls: [], lastTermKey: '',
       });
     }
     const base = NETWORK_MODELS[o.profile] ?? NETWORK_MODELS['lan']!;
@@ -250,7 +295,9 @@ class Simulation {
     this.maxMessagesPerToken = p.pick([1, 4, 16]);
     // Healthy runs take 10^4-10^5 steps; far beyond that the protocol is in a storm.
     this.maxSteps = o.maxSteps ?? 1_000_000;
-    this.checkers = createCheckers();
+    this.lplan = planLeadership(p.fork(), this.ids, o.timers, this.faults, drift, o.quorum, o.quorumFlavour);
+    this.quorumConfig = resolveQuorumConfig(this.lplan.quorum);
+    this.checkers = createCheckers({ twoNode: this.lplan.twoNode, longPauses: this.lplan.longPauses });
     this.bug = o.bug === undefined ? undefined : createBugInjector(o.bug);
     this.trace = new TraceLog({ capacity: 2000, hash: o.hashTrace === true, sink: o.traceSink });
   }
@@ -262,6 +309,10 @@ class Simulation {
       `, safety ${this.safetyMs}ms, liveness ${this.boundMs}+${this.stableMs}ms, loss ${(net.lossRate * 100).toFixed(1)}%` +
       `, dup ${(net.duplicateRate * 100).toFixed(1)}%, latency ${net.model.latencyUsMin}-${net.model.latencyUsMax}us` +
       `, queue ${this.maxSendQueue}, per-token ${this.maxMessagesPerToken}` + (o.bug ? `, BUG ${o.bug}` : ''));
+    const lt = this.lplan.leadership;
+    this.note('phase', `quorum ${describeQuorum(this.lplan.quorum)}; lease ${lt.leaseMs}ms, token timeout ${lt.tokenTimeoutMs}ms, drift ratio ${lt.clockDriftRatio}; ` +
+      (this.lplan.longPauses ? 'long pauses: leader overlap not checked' : `pauses below ${this.lplan.pauseBoundMs}ms`) +
+      (this.lplan.twoNode ? '; twoNode: split-brain allowed, overlap and single-partition not checked' : ''));
     for (const n of this.nodes.values()) {
       this.note('phase', `n${n.id}: clock rate ${n.rate.toFixed(5)}, offset ${n.offsetUs}us`);
       this.queue.push(this.prng.int(0, (o.startSpreadMs ?? o.timers.tokenTimeoutMs) * 1000), { type: 'start', node: n.id });
@@ -272,6 +323,8 @@ class Simulation {
     this.queue.push(this.livenessStartUs, { type: 'liveness' });
     const endUs = this.livenessStartUs + (this.boundMs + this.stableMs) * 1000;
     this.queue.push(endUs, { type: 'end' });
+    for (const sp of o.scriptedPartitions ?? []) this.queue.push(this.msToUs(sp.atMs), { type: 'script-partition', groups: sp.groups });
+    for (const atMs of o.probeAtMs ?? []) this.queue.push(this.msToUs(atMs), { type: 'probe', atMs });
 
     let ended = false;
     while (!this.stopped && !ended) {
@@ -302,6 +355,7 @@ class Simulation {
       violations: this.violations, simTimeUs: this.nowUs, safetyMs: this.safetyMs,
       livenessMs: this.boundMs + this.stableMs, stats: this.stats,
       traceHash: o.hashTrace === true ? this.trace.digest() : undefined,
+      quorum: describeQuorum(this.lplan.quorum), probes: this.probes,
     };
   }
 
@@ -360,7 +414,33 @@ class Simulation {
         return false;
       case 'end':
         return true;
+      case 'tiebreak': {
+        const n = this.node(e.node);
+        // A paused or restarted node never hears back: its check timed out; the view stays not quorate.
+        if (e.lifeGen !== n.lifeGen || !n.up || n.paused || n.ctl?.currentView !== e.view) return false;
+        n.pendingControls.push({ t: 'tiebreak', seq: e.view.id.seq, rep: e.view.id.rep, granted: e.granted });
+        this.step(n, () => undefined);
+        return false;
+      }
+      case 'script-partition':
+        this.network.partition(e.groups);
+        this.partitionGen++;
+        this.stats.partitions++;
+        this.note('fault', `scripted ${this.network.describe()}`);
+        return false;
+      case 'probe':
+        this.probes.push({ atMs: e.atMs, nodes: this.ids.map((id) => this.probe(this.node(id))) });
+        return false;
     }
+  }
+
+  private probe(n: SimNode): NodeProbe {
+    const ctl = n.up ? n.ctl : undefined;
+    const d = ctl?.decision;
+    return {
+      node: n.id, up: n.up, view: ctl?.currentView?.members, quorate: d?.quorate ?? false,
+      reason: ctl?.currentView === undefined ? undefined : d?.reason, coordinator: ctl?.currentTerm?.coordinator, leading: ctl?.isLeader ?? false,
+    };
   }
 
   private startLiveness(): void {
@@ -415,6 +495,15 @@ class Simulation {
       nodeId: n.id, incarnation: n.incarnation, nodes: this.ids, ringSeq: n.store.ringSeq, timers: this.o.timers,
       maxSendQueue: this.maxSendQueue, maxMessagesPerToken: this.maxMessagesPerToken,
     };
+    n.pendingControls = [];
+    n.lastTermKey = '';
+    const bug = this.bug;
+    n.ctl = new NodeController({
+      nodeId: n.id,
+      quorum: this.quorumConfig,
+      leadership: bug === undefined ? this.lplan.leadership : bug.leadershipTimers(this.lplan.leadership),
+      createQuorum: (c) => (bug === undefined ? new QuorumTracker(c) : bug.wrapQuorum(new QuorumTracker(c))),
+    });
     try {
       n.core = this.o.createCore(config, this.localMs(n));
     } catch (err) {
@@ -430,6 +519,8 @@ class Simulation {
     n.up = false;
     n.leaving = false;
     n.core = undefined;
+    n.ctl = undefined;
+    n.pendingControls = [];
     n.paused = false;
     n.backlog = [];
     n.lifeGen++;
@@ -459,6 +550,9 @@ class Simulation {
     const timersFirst = this.faultPrng.chance(0.5);
     this.note('fault', `n${n.id} resumes (local ${this.localMs(n)}ms) with ${backlog.length} queued packets, ${timersFirst ? 'timers' : 'packets'} first`);
     const life = n.lifeGen;
+    // Like the runtime after a stall: check the leader lease before processing anything else.
+    this.step(n, () => undefined, (ctl, nowMs) => ctl.tick(nowMs));
+    if (this.stopped || !n.up || n.lifeGen !== life) return;
     if (timersFirst) this.tickIfDue(n);
     for (const p of backlog) {
       if (this.stopped || !n.up || n.lifeGen !== life || n.paused) return;
@@ -468,7 +562,7 @@ class Simulation {
   }
 
   private tickIfDue(n: SimNode): void {
-    const deadline = n.core?.nextDeadlineMs();
+    const deadline = this.nodeDeadlineMs(n);
     if (deadline !== undefined && deadline <= this.localMs(n)) this.tickNode(n);
     else this.scheduleTick(n);
   }
@@ -486,7 +580,10 @@ class Simulation {
     n.tickDeadlineMs = undefined;
     const localMs = this.localMs(n);
     this.trace.add({ k: 'tick', t: this.nowUs, node: n.id, localMs });
-    this.step(n, (core, nowMs) => core.tick(nowMs));
+    this.step(n, (core, nowMs) => core.tick(nowMs), (ctl, nowMs) => {
+      const d = ctl.nextDeadlineMs();
+      if (d !== undefined && d <= nowMs) ctl.tick(nowMs);
+    });
   }
 
   private onPacket(to: NodeId, toIncarnation: number, from: NodeId, bytes: Uint8Array): void {
@@ -538,19 +635,50 @@ class Simulation {
 
   /**
    * One turn of a node's loop, per the driver contract in totem/types.ts: feed the input, then
-   * take the output and persist it BEFORE sending, then hand events over (to the checkers).
+   * take the output and persist it BEFORE sending, then hand events over (to the checkers, and to
+   * the node's quorum + leadership controller, as lib/runtime/cluster.ts does). Control messages
+   * the controller asks for are broadcast through the core in the same turn.
+   * `ctlInput`, when given, runs on the controller before the core's input (a lease check first).
    */
-  private step(n: SimNode, input: (core: TotemCore, nowMs: number) => void): void {
+  private step(n: SimNode, input: (core: TotemCore, nowMs: number) => void, ctlInput?: (ctl: NodeController, nowMs: number) => void): void {
     const core = n.core;
     if (core === undefined || this.stopped) return;
-    let out;
+    const nowMs = this.localMs(n);
+    const life = n.lifeGen;
+    let out: TotemOutput;
     try {
-      input(core, this.localMs(n));
+      if (ctlInput !== undefined && n.ctl !== undefined) {
+        ctlInput(n.ctl, nowMs);
+        this.drainController(n);
+      }
+      input(core, nowMs);
       out = core.takeOutput();
     } catch (err) {
       this.violate('core-exception', `n${n.id}/${n.incarnation} threw: ${describeError(err)}`);
       return;
     }
+    for (let round = 0; ; round++) {
+      this.applyOutput(n, out, nowMs);
+      if (this.stopped || n.lifeGen !== life) return;
+      const controls = n.pendingControls;
+      n.pendingControls = [];
+      if (controls.length === 0) break;
+      if (round >= 50) {
+        this.violate('progress', `n${n.id} kept producing control messages within one turn`);
+        return;
+      }
+      try {
+        for (const c of controls) this.broadcastControl(n, core, c, nowMs);
+        out = core.takeOutput();
+      } catch (err) {
+        this.violate('core-exception', `n${n.id}/${n.incarnation} threw: ${describeError(err)}`);
+        return;
+      }
+    }
+    this.scheduleTick(n);
+  }
+
+  private applyOutput(n: SimNode, out: TotemOutput, nowMs: number): void {
     if (out.persist !== undefined) {
       n.store.ringSeq = out.persist.ringSeq;
       this.trace.add({ k: 'persist', t: this.nowUs, node: n.id, ringSeq: out.persist.ringSeq });
@@ -561,7 +689,100 @@ class Simulation {
       if (this.stopped) return;
       this.observeEvent(n, ev);
     }
-    this.scheduleTick(n);
+    // The controller sees what the core really produced (bugs only corrupt what is reported).
+    const ctl = n.ctl;
+    if (ctl === undefined) return;
+    try {
+      for (const ev of out.events) {
+        if (this.stopped) return;
+        if (ev.type === 'view') ctl.onView(ev.view, nowMs);
+        else {
+          const control = this.decodeControl(ev.delivery.payload);
+          if (control === undefined) continue;
+          ctl.onControl(ev.delivery.sender, control, nowMs);
+        }
+        this.drainController(n);
+      }
+      if (out.tokenAcceptedMs !== undefined && !this.stopped) {
+        ctl.onToken(out.tokenAcceptedMs);
+        this.drainController(n);
+      }
+    } catch (err) {
+      this.violate('core-exception', `n${n.id}/${n.incarnation} quorum/leadership threw: ${describeError(err)}`);
+    }
+  }
+
+  /** Reports what the controller did and queues what it wants broadcast. */
+  private drainController(n: SimNode): void {
+    const ctl = n.ctl;
+    if (ctl === undefined) return;
+    const out = ctl.takeOutput();
+    const base = { timeUs: this.nowUs, node: n.id, incarnation: n.incarnation };
+    for (const e of out.events) {
+      if (this.stopped) return;
+      switch (e.type) {
+        case 'quorum': {
+          const view = ctl.currentView!;
+          const d = e.decision;
+          this.note('leader', `n${n.id}/${n.incarnation} ${d.quorate ? 'quorate' : 'NOT quorate'} in ${formatView(view)} (${d.reason}, ${d.totalVotes}/${d.expectedVotes} votes)`);
+          this.observe({ type: 'quorum', ...base, view, quorate: d.quorate, reason: d.reason });
+          break;
+        }
+        case 'coordinator':
+          break;
+        case 'leader-start': {
+          this.stats.leaderStarts++;
+          const epoch = this.bug === undefined ? e.epoch : this.bug.leaderEpoch(n.id, e.epoch, this.bugContext());
+          this.note('leader', `n${n.id}/${n.incarnation} LEADER-START epoch ${epoch}`);
+          this.observe({ type: 'leader-start', ...base, epoch });
+          break;
+        }
+        case 'leader-stop':
+          this.note('leader', `n${n.id}/${n.incarnation} leader-stop epoch ${e.epoch} (${e.reason})`);
+          this.observe({ type: 'leader-stop', ...base, epoch: e.epoch, reason: e.reason });
+          break;
+      }
+    }
+    const term = ctl.currentTerm;
+    const termKey = term === undefined ? '' : `${term.epoch}/${term.coordinator}`;
+    if (termKey !== n.lastTermKey) {
+      n.lastTermKey = termKey;
+      if (term !== undefined && !this.stopped) this.observe({ type: 'term', ...base, epoch: term.epoch, coordinator: term.coordinator });
+    }
+    // The simulated leader callback settles at once, so a release goes out in the same turn.
+    for (const r of out.releases) n.pendingControls.push({ t: 'release', epoch: r.epoch });
+    for (const c of out.controls) n.pendingControls.push(c);
+    if (out.tieBreakerFor !== undefined) {
+      // The tie-breaker check (a ping of the gateway): non-exclusive, so it may only veto.
+      const granted = this.faultPrng.chance(this.lplan.tieBreakerGrantRate);
+      const delayMs = this.faultPrng.range(1, this.lplan.tieBreakerDelayMsMax);
+      this.queue.push(this.nowUs + this.msToUs(delayMs), { type: 'tiebreak', node: n.id, lifeGen: n.lifeGen, view: out.tieBreakerFor, granted });
+    }
+  }
+
+  private broadcastControl(n: SimNode, core: TotemCore, c: ControlMessage, nowMs: number): void {
+    const body = this.packr.pack(c) as Uint8Array;
+    const payload = new Uint8Array(body.length + 1);
+    payload[0] = CONTROL_MAGIC;
+    payload.set(body, 1);
+    const result = core.broadcast(payload, nowMs);
+    const what = c.t === 'release' ? `release epoch ${c.epoch}` : c.t === 'tiebreak' ? `tiebreak ${c.seq}.${c.rep} ${c.granted ? 'granted' : 'refused'}` : 'quorate';
+    if (result.ok) {
+      this.stats.controls++;
+      this.trace.add({ k: 'broadcast', t: this.nowUs, node: n.id, inc: n.incarnation, result: `ok ${msgKey({ sender: n.id, senderIncarnation: n.incarnation, msgId: result.msgId })} control: ${what}` });
+      this.observe({ type: 'broadcast', timeUs: this.nowUs, node: n.id, incarnation: n.incarnation, msgId: result.msgId, payload });
+    } else {
+      this.trace.add({ k: 'broadcast', t: this.nowUs, node: n.id, inc: n.incarnation, result: `control ${what} refused: ${result.reason}` });
+    }
+  }
+
+  private decodeControl(payload: Uint8Array): ControlMessage | undefined {
+    if (payload.length < 2 || payload[0] !== CONTROL_MAGIC) return undefined;
+    try {
+      return parseControlMessage(this.packr.unpack(payload.subarray(1)));
+    } catch {
+      return undefined;
+    }
   }
 
   private observeEvent(n: SimNode, ev: TotemEvent): void {
@@ -577,11 +798,20 @@ class Simulation {
     }
   }
 
+  /** The earliest of the core's and the controller's deadlines (local ms). */
+  private nodeDeadlineMs(n: SimNode): number | undefined {
+    const a = n.core?.nextDeadlineMs();
+    const b = n.ctl?.nextDeadlineMs();
+    if (a === undefined) return b;
+    if (b === undefined) return a;
+    return Math.min(a, b);
+  }
+
   private scheduleTick(n: SimNode): void {
     if (!n.up || n.core === undefined) return;
     let deadline: number | undefined;
     try {
-      deadline = n.core.nextDeadlineMs();
+      deadline = this.nodeDeadlineMs(n);
     } catch (err) {
       this.violate('core-exception', `n${n.id}/${n.incarnation} nextDeadlineMs threw: ${describeError(err)}`);
       return;
@@ -590,7 +820,8 @@ class Simulation {
     n.tickGen++;
     n.tickDeadlineMs = deadline;
     if (deadline === undefined) return;
-    let atUs = Math.max(this.nowUs, this.globalUsFor(n, deadline));
+    // Local clocks read integer ms; a fractional deadline (a lease) is due at the next whole ms.
+    let atUs = Math.max(this.nowUs, this.globalUsFor(n, Math.ceil(deadline)));
     // Event-loop lag: timers fire late, never early.
     if (this.tickLateMsMax > 0 && this.phase === 'safety') atUs += this.msToUs(this.faultPrng.float() ** 3 * this.tickLateMsMax);
     this.queue.push(atUs, { type: 'tick', node: n.id, gen: n.tickGen });
@@ -681,6 +912,8 @@ class Simulation {
         if (graceful) {
           this.note('fault', `n${n.id}/${n.incarnation} leaves gracefully`);
           n.leaving = true;
+          // As Cluster.leave(): stop leading and release the term first, then leave the ring.
+          this.step(n, () => undefined, (ctl) => ctl.leave());
           this.step(n, (core, nowMs) => core.leave(nowMs));
           this.queue.push(this.nowUs + this.msToUs(p.range(1, 20)), { type: 'stop', node: n.id, lifeGen: n.lifeGen });
         } else {
@@ -697,7 +930,9 @@ class Simulation {
         const candidates = up.filter((n) => !n.paused);
         if (candidates.length === 0) return;
         const n = p.pick(candidates);
-        this.pauseNode(n, p.chance(0.5) ? p.range(T / 20, T / 2) : p.range(T / 2, 6 * T));
+        // Runs that check leader overlap keep pauses below the bound (the lease; see leadership-plan.ts).
+        const longMs = Math.min(6 * T, this.lplan.pauseBoundMs ?? Number.POSITIVE_INFINITY);
+        this.pauseNode(n, p.chance(0.5) ? p.range(T / 20, T / 2) : p.range(T / 2, longMs));
         return;
       }
       default:
@@ -739,7 +974,7 @@ class Simulation {
     };
   }
 
-  private note(k: 'fault' | 'phase' | 'bug', text: string): void {
+  private note(k: 'fault' | 'phase' | 'bug' | 'leader', text: string): void {
     this.trace.add({ k, t: this.nowUs, text });
   }
 

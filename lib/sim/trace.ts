@@ -22,6 +22,7 @@ export type TraceRecord =
   | { readonly k: 'persist'; readonly t: number; readonly node: NodeId; readonly ringSeq: number }
   | { readonly k: 'fault'; readonly t: number; readonly text: string }
   | { readonly k: 'bug'; readonly t: number; readonly text: string }
+  | { readonly k: 'leader'; readonly t: number; readonly text: string }
   | { readonly k: 'phase'; readonly t: number; readonly text: string };
 
 export interface TraceOptions {
@@ -140,6 +141,8 @@ export function formatRecord(r: TraceRecord): string {
       return `${t} FAULT ${r.text}`;
     case 'bug':
       return `${t} BUG   ${r.text}`;
+    case 'leader':
+      return `${t} LEAD  ${r.text}`;
     case 'phase':
       return `${t} PHASE ${r.text}`;
   }

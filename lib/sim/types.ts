@@ -25,6 +25,34 @@ export type Observation =
       readonly node: NodeId;
       readonly incarnation: number;
       readonly delivery: Delivery;
+    }
+  /** The node's quorum decision for its current view changed (or it installed a new view). */
+  | {
+      readonly type: 'quorum';
+      readonly timeUs: number;
+      readonly node: NodeId;
+      readonly incarnation: number;
+      readonly view: View;
+      readonly quorate: boolean;
+      readonly reason: string;
+    }
+  /** The node's idea of the current term (epoch, coordinator) changed; undefined when not quorate. */
+  | {
+      readonly type: 'term';
+      readonly timeUs: number;
+      readonly node: NodeId;
+      readonly incarnation: number;
+      readonly epoch: number;
+      readonly coordinator: NodeId;
+    }
+  | { readonly type: 'leader-start'; readonly timeUs: number; readonly node: NodeId; readonly incarnation: number; readonly epoch: number }
+  | {
+      readonly type: 'leader-stop';
+      readonly timeUs: number;
+      readonly node: NodeId;
+      readonly incarnation: number;
+      readonly epoch: number;
+      readonly reason: string;
     };
 
 /** What the checkers are told when the liveness phase ends. */
@@ -48,7 +76,10 @@ export type CheckerName =
   | 'integrity'
   | 'self-delivery'
   | 'view-agreement'
-  | 'liveness';
+  | 'liveness'
+  | 'leader-overlap'
+  | 'epoch-monotonic'
+  | 'single-quorate-partition';
 
 /** Violations the harness itself raises: the core threw, or it stopped making progress. */
 export type HarnessCheck = 'core-exception' | 'progress';

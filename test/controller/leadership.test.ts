@@ -136,3 +136,22 @@ test('a node that was not in the previous quorate view waits, even if a release 
   joiner.onRelease(2, { type: 'release', epoch: epochOf({ seq: 8, rep: 2 }) }, 110);
   assert.equal(starts(runRing(joiner, 110, 100 + takeoverWaitMs - 10, 10)).length, 0);
 });
+
+test('a due start that waits for a fresh token reports no deadline, so a driver cannot spin on it', () => {
+  const l = new Leadership(1, timers);
+  l.onView(view(1, 1, [1, 2, 3]), true, 0);
+  runRing(l, 0, 1000);
+  l.tick(1000 + timers.leaseMs); // lease lapses, no token since
+  l.takeOutput();
+  assert.equal(l.isLeader, false);
+  assert.equal(l.nextDeadlineMs(), undefined, 'waiting for a token, not for time');
+  l.onToken(1600);
+  assert.equal(l.isLeader, true, 'and the token restarts it');
+
+  const waiting = new Leadership(2, timers);
+  waiting.onView(view(2, 2, [2, 3]), true, 0); // takeover wait, then no token at all
+  assert.equal(waiting.nextDeadlineMs(), takeoverWaitMs);
+  waiting.tick(takeoverWaitMs + 1);
+  assert.equal(waiting.isLeader, false, 'no start without a fresh token');
+  assert.equal(waiting.nextDeadlineMs(), undefined);
+});

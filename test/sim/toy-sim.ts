@@ -16,5 +16,7 @@ export function runToy(seed: number, options: { mode?: ToyMode; bug?: BugName; n
     stopOnViolation: options.stopOnViolation,
     // The toy has no retransmission: packets sent before a peer starts would be lost for good.
     startSpreadMs: 0,
+    // Plain majority: no quorate notes at start-up, which the toy (no retransmission) could lose.
+    quorum: {},
   });
 }

@@ -1,0 +1,229 @@
+/**
+ * One node's quorum + leadership wiring, shared by the real runtime (lib/runtime/cluster.ts) and
+ * the simulator (lib/sim), so both drive the pure machines the same way.
+ *
+ * Takes: the totem core's views, its token proofs (`tokenAcceptedMs`), sanode's own control
+ * messages delivered in agreed order, tie-breaker results, and the current monotonic time.
+ * Emits: quorum decisions per view, the leadership events (coordinator, leader-start,
+ * leader-stop), control messages to broadcast in agreed order (quorate notes), releases to
+ * broadcast once the leader callbacks have settled, and requests to run the tie-breaker check.
+ * Must never: read a clock, set a timer, or broadcast by itself (the driver does all three).
+ *
+ * Every input is one turn, as in the runtime: apply the input, then `quorum.tick(now)` and
+ * `leadership.tick(now)`, then the driver takes the output and re-arms its timer at
+ * `nextDeadlineMs()`.
+ */
+import type { NodeId, View, ViewId } from '../totem/types.js';
+import type { QuorumDecision, ResolvedQuorumConfig } from '../quorum/index.js';
+import { QuorumTracker } from '../quorum/index.js';
+import { Leadership, type LeadershipEvent, type LeadershipTimers, type ReleaseMessage } from './leadership.js';
+
+/** sanode's own ordered messages (the runtime sends them on its control channel). */
+export type ControlMessage =
+  | { readonly t: 'release'; readonly epoch: number }
+  | { readonly t: 'quorate' }
+  | { readonly t: 'tiebreak'; readonly seq: number; readonly rep: number; readonly granted: boolean };
+
+/** Validates a decoded control message from the wire (a member may run another version). */
+export function parseControlMessage(body: unknown): ControlMessage | undefined {
+  if (typeof body !== 'object' || body === null) return undefined;
+  const m = body as Record<string, unknown>;
+  if (m['t'] === 'release' && typeof m['epoch'] === 'number') return { t: 'release', epoch: m['epoch'] };
+  if (m['t'] === 'quorate') return { t: 'quorate' };
+  if (m['t'] === 'tiebreak' && typeof m['seq'] === 'number' && typeof m['rep'] === 'number') {
+    return { t: 'tiebreak', seq: m['seq'], rep: m['rep'], granted: m['granted'] === true };
+  }
+  return undefined;
+}
+
+export type NodeControllerEvent =
+  | { readonly type: 'quorum'; readonly viewId: ViewId; readonly decision: QuorumDecision }
+  | LeadershipEvent;
+
+export interface NodeControllerOutput {
+  /** In the order they happened. A 'quorum' event comes only when the view or decision changed. */
+  readonly events: readonly NodeControllerEvent[];
+  /** Control messages to broadcast in agreed order now (quorate notes). */
+  readonly controls: readonly ControlMessage[];
+  /**
+   * Releases: broadcast each as `{ t: 'release', epoch }` in agreed order, but only once this
+   * node's leader callbacks have settled (a release promises they have stopped).
+   */
+  readonly releases: readonly ReleaseMessage[];
+  /** Run the tie-breaker check for this view and broadcast its result as a 'tiebreak' control. */
+  readonly tieBreakerFor: View | undefined;
+}
+
+/** The parts of QuorumTracker the controller uses (a harness may wrap it). */
+export type QuorumMachine = Pick<QuorumTracker, 'decision' | 'onView' | 'onMemberQuorate' | 'onTieBreakerResult' | 'tick' | 'nextDeadlineMs'>;
+/** The parts of Leadership the controller uses (a harness may wrap it). */
+export type LeadershipMachine = Pick<
+  Leadership,
+  'isLeader' | 'currentTerm' | 'stillLeader' | 'onView' | 'onToken' | 'onRelease' | 'tick' | 'leave' | 'nextDeadlineMs' | 'takeOutput'
+>;
+
+export interface NodeControllerOptions {
+  readonly nodeId: NodeId;
+  readonly quorum: ResolvedQuorumConfig;
+  readonly leadership: LeadershipTimers;
+  /** Tests and the simulator may substitute the machines (e.g. to inject bugs); default: the real ones. */
+  readonly createQuorum?: (config: ResolvedQuorumConfig) => QuorumMachine;
+  readonly createLeadership?: (nodeId: NodeId, timers: LeadershipTimers) => LeadershipMachine;
+}
+
+/**
+ * The lease and takeover defaults the runtime uses. The lease outlives the membership change
+ * that follows the loss of another node (token loss, then at most a consensus period of
+ * gathering). `tokenTimeoutMs` is the ring's effective token timeout for `nodes` configured
+ * nodes (stretched by tokenPerMemberMs like the totem core's), because the takeover argument is
+ * about the ring's actual token timeout.
+ */
+export function defaultLeadershipTimers(
+  timers: { readonly tokenTimeoutMs: number; readonly consensusMs: number; readonly tokenPerMemberMs?: number | undefined },
+  nodes: number,
+  overrides: { readonly leaseMs?: number | undefined; readonly clockDriftRatio?: number | undefined } = {},
+): LeadershipTimers {
+  const tokenTimeoutMs = timers.tokenTimeoutMs + Math.max(0, nodes - 2) * (timers.tokenPerMemberMs ?? 0);
+  return {
+    leaseMs: overrides.leaseMs ?? tokenTimeoutMs + timers.consensusMs,
+    tokenTimeoutMs,
+    clockDriftRatio: overrides.clockDriftRatio ?? 0.01,
+  };
+}
+
+export class NodeController {
+  readonly nodeId: NodeId;
+  private readonly quorumConfig: ResolvedQuorumConfig;
+  private readonly quorum: QuorumMachine;
+  private readonly leadership: LeadershipMachine;
+  private view: View | undefined;
+  private lastQuorumKey = '';
+  private events: NodeControllerEvent[] = [];
+  private controls: ControlMessage[] = [];
+  private releases: ReleaseMessage[] = [];
+  private tieBreakerFor: View | undefined;
+  private left = false;
+
+  constructor(options: NodeControllerOptions) {
+    this.nodeId = options.nodeId;
+    this.quorumConfig = options.quorum;
+    this.quorum = options.createQuorum?.(options.quorum) ?? new QuorumTracker(options.quorum);
+    this.leadership = options.createLeadership?.(options.nodeId, options.leadership) ?? new Leadership(options.nodeId, options.leadership);
+  }
+
+  get currentView(): View | undefined {
+    return this.view;
+  }
+
+  get decision(): QuorumDecision {
+    return this.quorum.decision;
+  }
+
+  get isLeader(): boolean {
+    return this.leadership.isLeader;
+  }
+
+  get currentTerm(): { readonly epoch: number; readonly coordinator: NodeId } | undefined {
+    return this.leadership.currentTerm;
+  }
+
+  stillLeader(nowMs: number): boolean {
+    return this.leadership.stillLeader(nowMs);
+  }
+
+  /** The totem core installed a view. */
+  onView(view: View, nowMs: number): void {
+    this.turn(nowMs, () => {
+      this.view = view;
+      const decision = this.quorum.onView(view.members, nowMs);
+      this.noteQuorum();
+      this.leadership.onView(view, decision.quorate, nowMs);
+      // A node that joins an already quorate partition need not wait for all (votequorum).
+      if (decision.quorate && this.quorumConfig.waitForAll) this.controls.push({ t: 'quorate' });
+      if (decision.reason === 'tie-breaker-pending' && view.members[0] === this.nodeId) this.tieBreakerFor = view;
+    });
+  }
+
+  /** The totem core accepted a new token of the installed ring (TotemOutput.tokenAcceptedMs). */
+  onToken(nowMs: number): void {
+    this.turn(nowMs, () => this.leadership.onToken(nowMs));
+  }
+
+  /** A control message from `from` was delivered in agreed order. */
+  onControl(from: NodeId, message: ControlMessage, nowMs: number): void {
+    this.turn(nowMs, () => {
+      const view = this.view;
+      if (message.t === 'release') {
+        this.leadership.onRelease(from, { type: 'release', epoch: message.epoch }, nowMs);
+      } else if (message.t === 'quorate') {
+        const before = this.quorum.decision.quorate;
+        const after = this.quorum.onMemberQuorate(from);
+        if (view !== undefined && after.quorate !== before) {
+          this.noteQuorum();
+          this.leadership.onView(view, after.quorate, nowMs);
+        }
+      } else if (view !== undefined && message.seq === view.id.seq && message.rep === view.id.rep) {
+        const before = this.quorum.decision.quorate;
+        const after = this.quorum.onTieBreakerResult(message.granted);
+        this.noteQuorum();
+        if (after.quorate !== before) this.leadership.onView(view, after.quorate, nowMs);
+      }
+    });
+  }
+
+  /** A timer fired (or the driver noticed a stall): check the lease and last man standing. */
+  tick(nowMs: number): void {
+    this.turn(nowMs, () => undefined);
+  }
+
+  /** Graceful leave: stop leading; the release comes out of takeOutput(). */
+  leave(): void {
+    if (this.left) return;
+    this.leadership.leave();
+    this.left = true;
+    this.collect();
+  }
+
+  /** The earliest deadline of the two machines (each reports only deadlines still ahead). */
+  nextDeadlineMs(): number | undefined {
+    const a = this.leadership.nextDeadlineMs();
+    const b = this.quorum.nextDeadlineMs();
+    if (a === undefined) return b;
+    if (b === undefined) return a;
+    return Math.min(a, b);
+  }
+
+  takeOutput(): NodeControllerOutput {
+    const out = { events: this.events, controls: this.controls, releases: this.releases, tieBreakerFor: this.tieBreakerFor };
+    this.events = [];
+    this.controls = [];
+    this.releases = [];
+    this.tieBreakerFor = undefined;
+    return out;
+  }
+
+  private turn(nowMs: number, input: () => void): void {
+    if (this.left) return;
+    input();
+    this.quorum.tick(nowMs);
+    this.noteQuorum();
+    this.leadership.tick(nowMs);
+    this.collect();
+  }
+
+  private collect(): void {
+    const out = this.leadership.takeOutput();
+    for (const e of out.events) this.events.push(e);
+    for (const r of out.broadcasts) this.releases.push(r);
+  }
+
+  private noteQuorum(): void {
+    const view = this.view;
+    if (view === undefined) return;
+    const d = this.quorum.decision;
+    const key = `${view.id.seq}.${view.id.rep}/${d.quorate}/${d.reason}/${d.expectedVotes}`;
+    if (key === this.lastQuorumKey) return;
+    this.lastQuorumKey = key;
+    this.events.push({ type: 'quorum', viewId: view.id, decision: d });
+  }
+}

@@ -10,8 +10,9 @@ import { EventEmitter } from 'eventemitter3';
 import { pack, unpack } from 'msgpackr';
 import { performance } from 'node:perf_hooks';
 import { SanodeError } from '../errors/index.js';
-import { Leadership, type LeadershipEvent } from '../controller/leadership.js';
-import { QuorumTracker, resolveQuorumConfig, type QuorumDecision } from '../quorum/index.js';
+import type { LeadershipEvent } from '../controller/leadership.js';
+import { defaultLeadershipTimers, NodeController, parseControlMessage, type ControlMessage } from '../controller/node-controller.js';
+import { resolveQuorumConfig, type QuorumDecision } from '../quorum/index.js';
 import { PROFILES } from '../totem/index.js';
 import type { Delivery, View } from '../totem/types.js';
 import type { LinkStatus } from '../transport/index.js';
@@ -21,11 +22,6 @@ import { TotemRuntime } from './totem-runtime.js';
 
 const CHANNEL_CONTROL = 0;
 const CHANNEL_APP = 1;
-
-type ControlMessage =
-  | { t: 'release'; epoch: number }
-  | { t: 'quorate' }
-  | { t: 'tiebreak'; seq: number; rep: number; granted: boolean };
 
 export interface LeaderContext {
   /** The term's fencing token: strictly grows across the cluster's life. */
@@ -80,35 +76,35 @@ export interface ClusterStatus {
 export class Cluster extends EventEmitter<ClusterEvents> {
   private readonly options: ResolvedJoinOptions;
   private readonly runtime: TotemRuntime;
-  private readonly quorum: QuorumTracker;
-  private readonly leadership: Leadership;
+  /** Quorum and leadership for this node: the same wiring the simulator checks. */
+  private readonly controller: NodeController;
   private readonly leaderCallbacks = new Set<LeaderCallback>();
   private running: { epoch: number; controller: AbortController; settled: Promise<void> } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private leaveRequested = false;
   private currentView: View | undefined;
+  private releaseDelivered: Promise<void> | undefined;
+  private resolveRelease: (() => void) | undefined;
 
-  private constructor(options: ResolvedJoinOptions, runtime: TotemRuntime, timers: { tokenTimeoutMs: number; consensusMs: number }) {
+  private constructor(options: ResolvedJoinOptions, runtime: TotemRuntime, timers: { tokenTimeoutMs: number; consensusMs: number; tokenPerMemberMs?: number | undefined }) {
     super();
     this.options = options;
     this.runtime = runtime;
-    this.quorum = new QuorumTracker(resolveQuorumConfig(options.quorum));
-    this.leadership = new Leadership(options.nodeId, {
-      // Long enough to outlive the membership change that follows the loss of another node
-      // (token loss, then at most a consensus period of gathering), so a follower's death never
-      // interrupts the leader; the price is paid only when the leader itself is lost.
-      leaseMs: options.leaseMs ?? timers.tokenTimeoutMs + timers.consensusMs,
-      tokenTimeoutMs: timers.tokenTimeoutMs,
-      clockDriftRatio: options.clockDriftRatio,
+    this.controller = new NodeController({
+      nodeId: options.nodeId,
+      quorum: resolveQuorumConfig(options.quorum),
+      // The lease outlives the membership change that follows the loss of another node, so a
+      // follower's death never interrupts the leader (docs/leadership.md).
+      leadership: defaultLeadershipTimers(timers, options.nodes.length, { leaseMs: options.leaseMs, clockDriftRatio: options.clockDriftRatio }),
     });
     runtime.on('view', (view) => this.onView(view));
     runtime.on('deliver', (delivery) => this.onDeliver(delivery));
-    runtime.on('token', () => this.onToken());
+    runtime.on('token', () => this.step((now) => this.controller.onToken(now)));
     runtime.on('link', (status) => this.emit('link', status));
     // After a stall the lease is checked before anything else is processed: the others may
     // already have taken over.
-    runtime.on('stall', () => this.step((now) => this.leadership.tick(now)));
+    runtime.on('stall', () => this.step((now) => this.controller.tick(now)));
   }
 
   static async join(raw: JoinClusterOptions): Promise<Cluster> {
@@ -164,14 +160,14 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   status(): ClusterStatus {
     const runtimeStatus = this.runtime.status();
-    const term = this.leadership.currentTerm;
+    const term = this.controller.currentTerm;
     return {
       cluster: this.options.cluster,
       node: { id: this.options.nodeId, name: this.options.nodeName, incarnation: this.runtime.incarnation },
       view: this.currentView,
-      quorum: this.quorum.decision,
+      quorum: this.controller.decision,
       coordinator: term?.coordinator,
-      leading: this.leadership.isLeader,
+      leading: this.controller.isLeader,
       epoch: term?.epoch,
       links: runtimeStatus.links,
       drops: this.runtime.netStats().wire.dropped,
@@ -186,7 +182,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   async leave(): Promise<void> {
     if (this.closed || this.leaveRequested) return;
     this.leaveRequested = true;
-    this.step(() => this.leadership.leave());
+    this.step(() => this.controller.leave());
     await this.running?.settled;
     await this.releaseDelivered;
     this.closed = true;
@@ -194,23 +190,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     await this.runtime.leave();
   }
 
-  private releaseDelivered: Promise<void> | undefined;
-
   private onView(view: View): void {
     if (this.closed) return;
     this.currentView = view;
     this.emit('view', view);
-    this.step((now) => {
-      const decision = this.quorum.onView(view.members, now);
-      this.emitQuorum(view);
-      this.leadership.onView(view, decision.quorate, now);
-      if (decision.quorate && this.options.quorum.waitForAll !== false) this.sendControl({ t: 'quorate' });
-      if (decision.reason === 'tie-breaker-pending' && view.members[0] === this.options.nodeId) this.runTieBreaker(view);
-    });
-  }
-
-  private onToken(): void {
-    this.step((now) => this.leadership.onToken(now));
+    this.step((now) => this.controller.onView(view, now));
   }
 
   private onDeliver(delivery: Delivery): void {
@@ -225,34 +209,16 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     if (channel === CHANNEL_APP) {
       this.emit('message', { from: delivery.sender, data: body });
     } else if (channel === CHANNEL_CONTROL) {
-      this.onControl(delivery.sender, body as ControlMessage);
+      this.onControl(delivery.sender, body);
     }
   }
 
-  private onControl(from: number, message: ControlMessage): void {
-    if (typeof message !== 'object' || message === null) return;
-    const view = this.currentView;
-    this.step((now) => {
-      if (message.t === 'release' && typeof message.epoch === 'number') {
-        this.leadership.onRelease(from, { type: 'release', epoch: message.epoch }, now);
-        if (from === this.options.nodeId) this.resolveRelease?.();
-      } else if (message.t === 'quorate') {
-        const before = this.quorum.decision.quorate;
-        const after = this.quorum.onMemberQuorate(from);
-        if (view !== undefined && after.quorate !== before) {
-          this.emitQuorum(view);
-          this.leadership.onView(view, after.quorate, now);
-        }
-      } else if (message.t === 'tiebreak' && view !== undefined && message.seq === view.id.seq && message.rep === view.id.rep) {
-        const before = this.quorum.decision.quorate;
-        const after = this.quorum.onTieBreakerResult(message.granted === true);
-        this.emitQuorum(view);
-        if (after.quorate !== before) this.leadership.onView(view, after.quorate, now);
-      }
-    });
+  private onControl(from: number, body: unknown): void {
+    const message = parseControlMessage(body);
+    if (message === undefined) return; // a member running another version; nothing to act on
+    if (message.t === 'release' && from === this.options.nodeId) this.resolveRelease?.();
+    this.step((now) => this.controller.onControl(from, message, now));
   }
-
-  private resolveRelease: (() => void) | undefined;
 
   /** Only the lowest member asks, and tells the rest in agreed order, so the view agrees on it. */
   private runTieBreaker(view: View): void {
@@ -276,20 +242,22 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   /** Apply an input to the pure machines at the current time, then act on what they emit. */
   private step(input: (nowMs: number) => void): void {
     if (this.closed) return;
-    const now = performance.now();
-    input(now);
-    this.quorum.tick(now);
-    this.leadership.tick(now);
-    const output = this.leadership.takeOutput();
-    for (const event of output.events) this.onLeadershipEvent(event);
-    for (const release of output.broadcasts) this.sendReleaseWhenSettled(release.epoch);
+    input(performance.now());
+    const output = this.controller.takeOutput();
+    for (const event of output.events) {
+      if (event.type === 'quorum') this.emit('quorum', { ...event.decision, viewId: event.viewId });
+      else this.onLeadershipEvent(event);
+    }
+    for (const control of output.controls) this.sendControl(control);
+    for (const release of output.releases) this.sendReleaseWhenSettled(release.epoch);
+    if (output.tieBreakerFor !== undefined) this.runTieBreaker(output.tieBreakerFor);
     this.armTimer();
   }
 
   private onLeadershipEvent(event: LeadershipEvent): void {
     switch (event.type) {
       case 'coordinator':
-        this.emit('leader', { coordinator: event.node, leading: this.leadership.isLeader, epoch: this.leadership.currentTerm?.epoch });
+        this.emit('leader', { coordinator: event.node, leading: this.controller.isLeader, epoch: this.controller.currentTerm?.epoch });
         break;
       case 'leader-start': {
         const controller = new AbortController();
@@ -300,14 +268,14 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       }
       case 'leader-stop': {
         this.running?.controller.abort(new SanodeError('SANODE_NOT_JOINED', `leadership of epoch ${event.epoch} ended: ${event.reason}`));
-        this.emit('leader', { coordinator: this.leadership.currentTerm?.coordinator, leading: false, epoch: this.leadership.currentTerm?.epoch });
+        this.emit('leader', { coordinator: this.controller.currentTerm?.coordinator, leading: false, epoch: this.controller.currentTerm?.epoch });
         break;
       }
     }
   }
 
   private invoke(callback: LeaderCallback, epoch: number, signal: AbortSignal): Promise<void> {
-    const context: LeaderContext = { epoch, signal, stillLeader: () => !signal.aborted && this.leadership.stillLeader(performance.now()) };
+    const context: LeaderContext = { epoch, signal, stillLeader: () => !signal.aborted && this.controller.stillLeader(performance.now()) };
     return Promise.resolve()
       .then(() => callback(context))
       .catch((error: unknown) => {
@@ -334,23 +302,13 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.runtime.broadcast(pack([CHANNEL_CONTROL, message]));
   }
 
-  private lastQuorumKey = '';
-
-  private emitQuorum(view: View): void {
-    const d = this.quorum.decision;
-    const key = `${view.id.seq}.${view.id.rep}/${d.quorate}/${d.reason}/${d.expectedVotes}`;
-    if (key === this.lastQuorumKey) return;
-    this.lastQuorumKey = key;
-    this.emit('quorum', { ...d, viewId: view.id });
-  }
-
   private armTimer(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    const deadlines = [this.leadership.nextDeadlineMs(), this.quorum.nextDeadlineMs()].filter((d): d is number => d !== undefined);
-    if (deadlines.length === 0 || this.closed) return;
-    const delayMs = Math.max(0, Math.min(...deadlines) - performance.now());
-    this.timer = setTimeout(() => this.step(() => undefined), delayMs + 1);
+    const deadline = this.controller.nextDeadlineMs();
+    if (deadline === undefined || this.closed) return;
+    const delayMs = Math.max(0, deadline - performance.now());
+    this.timer = setTimeout(() => this.step((now) => this.controller.tick(now)), delayMs + 1);
   }
 
   private waitForFirstView(timeoutMs: number): Promise<void> {

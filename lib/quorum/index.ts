@@ -4,9 +4,16 @@
  *
  * Takes: the members of the current view, the configuration, and the history the tracker keeps.
  * Emits: whether this partition is quorate, and why.
- * Must never: make two disjoint partitions quorate at the same time. Every rule below preserves
- * that: a majority of expected votes, or exactly half with a deterministic tie-break that only
- * one side can win, and expected votes that only shrink while quorate (last man standing).
+ * Must never: make two disjoint partitions quorate at the same time. The majority rule and the
+ * tie-breaks below preserve that (a majority of expected votes, or exactly half with a
+ * deterministic tie-break only one side can win). Two options do not, and say so:
+ *  - twoNode: each half of a cut is quorate by design (as corosync's two_node); fencing decides.
+ *  - lastManStanding: expected votes lowered inside one partition are unknown to nodes outside
+ *    it, so a later split can leave two partitions quorate (the simulator reproduces it:
+ *    `npm run sim -- --seeds 1975 --nodes 5 --faults partition --quorum last-man-standing`).
+ *    Like corosync's, it is safe only if nodes that left are really down (fencing). Making it
+ *    safe without fencing needs members to exchange their quorum state in agreed order before a
+ *    view's quorum is decided; that is not built yet.
  */
 import { ConfigError } from '../errors/index.js';
 
@@ -26,7 +33,11 @@ export interface QuorumConfig {
   readonly twoNode?: boolean;
   /** After a full start, no quorum until every node has been seen in one view. */
   readonly waitForAll?: boolean;
-  /** Expected votes shrink to the current votes after a stable quorate window. */
+  /**
+   * Expected votes shrink to the current votes after a stable quorate window. UNSAFE without
+   * fencing: nodes that left but are alive (cut off, not dead) can later form a second quorate
+   * partition. See the header of this file.
+   */
   readonly lastManStanding?: boolean;
   readonly lastManStandingWindowMs?: number;
   /** In an exactly even split, the side holding the tie-break node wins. */

@@ -58,10 +58,6 @@ export class ProcessCluster {
 
   private readonly key: string | undefined;
 
-  get nodeAddresses(): readonly { id: number; addrs: string[] }[] {
-    return this.nodeList;
-  }
-
   start(id: number): NodeProcess {
     const port = this.options.port ?? 5405;
     const stateDir = join(this.stateRoot, `node-${id}`);

@@ -182,6 +182,12 @@ export class TotemNode implements TotemCore {
   /** Newest join seen per node (incarnation, round, version), to drop late duplicates. */
   private readonly latestJoin = new Map<NodeId, { inc: number; round: number; ver: number }>();
   private maxEpochSeen = 0;
+  /**
+   * Epoch of the episode that produced our last installed view. We never take part in that
+   * episode again: its sets (edges, `joined`) describe a membership round we have finished, and
+   * peers still gathering in it would hand them back to us (see enterGather).
+   */
+  private doneEpoch = 0;
 
   private round = 0;
   private nextMsgId = 1;
@@ -444,7 +450,14 @@ export class TotemNode implements TotemCore {
   private enterGather(now: number, reason: string, check = true, adoptEpoch?: number): void {
     this.count(`gather_${reason}`);
     if (this.episode === undefined) {
-      const epoch = adoptEpoch !== undefined && adoptEpoch >= this.maxEpochSeen ? adoptEpoch : this.maxEpochSeen + 1;
+      // Join the episode of the join that pulled us in, unless it is one we already finished (we
+      // installed a view out of it): re-entering it would merge back the stale edges and `joined`
+      // entries (dead incarnations) of a peer still gathering in it, and two nodes taking turns
+      // could keep one epoch alive forever, each forming a singleton out of the other's old sets.
+      // A newer epoch makes that peer drop its old sets (adoptEpoch) instead.
+      const epoch = adoptEpoch !== undefined && adoptEpoch >= this.maxEpochSeen && adoptEpoch > this.doneEpoch
+        ? adoptEpoch
+        : this.maxEpochSeen + 1;
       this.maxEpochSeen = Math.max(this.maxEpochSeen, epoch);
       const proc = new Set<NodeId>([this.me]);
       for (const n of this.ring?.members ?? this.nodes) proc.add(n);
@@ -1042,6 +1055,7 @@ export class TotemNode implements TotemCore {
     );
     invariant(r.id.seq <= this.persistedRingSeq, 'installing a ring seq that was not persisted');
     this.lastInstalled = r.id;
+    if (this.episode !== undefined) this.doneEpoch = Math.max(this.doneEpoch, this.episode.epoch);
     // Forget having heard the nodes we just gave up on: merge decisions must rest on hearing
     // that happened after the link broke, not on memories from before.
     for (const k of this.episode?.sets.edges ?? []) {

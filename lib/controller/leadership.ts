@@ -94,6 +94,9 @@ export class Leadership {
   onView(view: View, quorate: boolean, nowMs: number): void {
     if (this.left) return;
     this.lastNowMs = Math.max(this.lastNowMs, nowMs);
+    // The lease is judged BEFORE the new view renews it: a leader that was frozen past its lease
+    // may have missed views in which another node led, so it must not carry its old term over.
+    if (this.leading !== undefined && nowMs - this.lastTokenMs >= this.leaseWindowMs()) this.stopLeading('lease-expired');
     const coordinator = Leadership.coordinatorOf(view, quorate);
     const oldTerm = this.quorate ? this.term : undefined;
     this.view = view;
@@ -109,7 +112,9 @@ export class Leadership {
       this.startNotBeforeMs = undefined;
       return;
     }
-    const continues = oldTerm !== undefined && oldTerm.coordinator === coordinator;
+    // A term continues only through a node that is leading it right now with a valid lease; a
+    // node that merely remembers the term (it lapsed, or it was waiting to start) starts over.
+    const continues = oldTerm !== undefined && oldTerm.coordinator === coordinator && (coordinator !== this.nodeId || this.leading !== undefined);
     this.previousTerm = oldTerm;
     this.term = continues ? oldTerm : { epoch: epochOf(view.id), coordinator };
     if (coordinator !== this.nodeId) {

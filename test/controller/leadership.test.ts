@@ -155,3 +155,21 @@ test('a due start that waits for a fresh token reports no deadline, so a driver 
   assert.equal(waiting.isLeader, false, 'no start without a fresh token');
   assert.equal(waiting.nextDeadlineMs(), undefined);
 });
+
+test('a leader frozen past its lease does not carry its old term into the next view it installs', () => {
+  // Simulator seed 1221: node 1 led, was paused through views in which node 2 led, then came back
+  // as coordinator of a new view. Installing that view must not count as fresh proof for the OLD
+  // lease: node 1 stops, then waits out the takeover like any new coordinator.
+  const l = new Leadership(1, timers);
+  l.onView(view(2, 1, [1, 2]), true, 0);
+  runRing(l, 0, 1000);
+  assert.equal(l.isLeader, true);
+  const oldEpoch = l.currentTerm!.epoch;
+  const resumeMs = 1000 + 10 * timers.leaseMs; // frozen far beyond the lease; no tick ran meanwhile
+  l.onView(view(6, 1, [1, 2]), true, resumeMs);
+  const out = l.takeOutput();
+  assert.deepEqual(stops(out.events).map((e) => e.type === 'leader-stop' && e.reason), ['lease-expired']);
+  assert.equal(starts(out.events).length, 0, 'no start at install');
+  assert.notEqual(l.currentTerm!.epoch, oldEpoch, 'a new term with the new view id');
+  assert.equal(starts(runRing(l, resumeMs, resumeMs + takeoverWaitMs - 10, 10)).length, 0, 'and the takeover wait applies');
+});

@@ -132,11 +132,15 @@ export class Leadership {
     this.maybeStart(nowMs);
   }
 
-  /** A token arrived in the current view: proof the ring (and so the quorum) is intact. */
-  onToken(nowMs: number): void {
+  /**
+   * A token of the current view completed a rotation: the ring (and so the quorum) was intact
+   * at `provenAtMs` (when this node last passed it on; TotemOutput.tokenAcceptedMs), which may be
+   * long before `nowMs` if the token waited while this process was frozen.
+   */
+  onToken(provenAtMs: number, nowMs: number): void {
     if (this.left || this.view === undefined) return;
     this.lastNowMs = Math.max(this.lastNowMs, nowMs);
-    this.lastTokenMs = nowMs;
+    this.lastTokenMs = Math.max(this.lastTokenMs, provenAtMs);
     this.maybeStart(nowMs);
   }
 

@@ -144,9 +144,9 @@ export class NodeController {
     });
   }
 
-  /** The totem core accepted a new token of the installed ring (TotemOutput.tokenAcceptedMs). */
-  onToken(nowMs: number): void {
-    this.turn(nowMs, () => this.leadership.onToken(nowMs));
+  /** The totem core accepted a new token of the installed ring; `provenAtMs` is TotemOutput.tokenAcceptedMs. */
+  onToken(provenAtMs: number, nowMs: number): void {
+    this.turn(nowMs, () => this.leadership.onToken(provenAtMs, nowMs));
   }
 
   /** A control message from `from` was delivered in agreed order. */

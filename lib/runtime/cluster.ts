@@ -100,7 +100,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     });
     runtime.on('view', (view) => this.onView(view));
     runtime.on('deliver', (delivery) => this.onDeliver(delivery));
-    runtime.on('token', () => this.step((now) => this.controller.onToken(now)));
+    runtime.on('token', (provenAtMs) => this.step((now) => this.controller.onToken(provenAtMs, now)));
     runtime.on('link', (status) => this.emit('link', status));
     // After a stall the lease is checked before anything else is processed: the others may
     // already have taken over.

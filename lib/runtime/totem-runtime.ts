@@ -49,8 +49,8 @@ export interface TotemRuntimeEvents {
   deliver: (delivery: Delivery) => void;
   link: (status: LinkStatus) => void;
   stall: (event: StallEvent) => void;
-  /** A token of the current ring arrived: proof that the whole ring was alive one rotation ago. */
-  token: () => void;
+  /** A token of the current ring completed a rotation: the ring was intact at `provenAtMs` (performance.now() time). */
+  token: (provenAtMs: number) => void;
 }
 
 /**
@@ -213,7 +213,7 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
         this.emit('deliver', event.delivery);
       }
     }
-    if (output.tokenAcceptedMs !== undefined) this.emit('token');
+    if (output.tokenAcceptedMs !== undefined) this.emit('token', output.tokenAcceptedMs);
     this.armTimer();
   }
 

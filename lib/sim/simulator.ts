@@ -704,7 +704,7 @@ class Simulation {
         this.drainController(n);
       }
       if (out.tokenAcceptedMs !== undefined && !this.stopped) {
-        ctl.onToken(out.tokenAcceptedMs);
+        ctl.onToken(out.tokenAcceptedMs, nowMs);
         this.drainController(n);
       }
     } catch (err) {

@@ -95,6 +95,12 @@ interface RingState {
   tokenOut: TokenMsg | undefined;
   /** The token we hold while the ring is idle. */
   held: TokenDraft | undefined;
+  /**
+   * When this node last passed the token on. The next token it accepts has gone all the way round
+   * since, so the ring was intact at that time — and no later: a token that waited in a socket
+   * buffer while this process was frozen proves nothing about now.
+   */
+  lastPassMs: number | undefined;
 }
 
 /** A token being worked on by its holder. */
@@ -1043,6 +1049,7 @@ export class TotemNode implements TotemCore {
       lastTokenSeq: 0,
       tokenOut: undefined,
       held: undefined,
+      lastPassMs: undefined,
     };
   }
 
@@ -1132,7 +1139,8 @@ export class TotemNode implements TotemCore {
   private handleToken(t: TokenDraft, now: number): void {
     const r = this.ring!;
     r.lastTokenSeq = t.tokenSeq;
-    this.tokenAcceptedMs = now;
+    // The proof is as old as the rotation: from when we last sent the token on, not from now.
+    if (r.lastPassMs !== undefined) this.tokenAcceptedMs = r.lastPassMs;
     r.tokenOut = undefined;
     this.disarm('tokenRetransmit');
     this.arm('tokenLoss', now + this.tokenTimeoutMs(r.members.length));
@@ -1214,6 +1222,7 @@ export class TotemNode implements TotemCore {
     };
     r.lastTokenSeq = out.tokenSeq;
     r.tokenOut = out;
+    r.lastPassMs = now;
     this.send(this.successor(r), out);
     this.arm('tokenRetransmit', now + this.timers.tokenRetransmitMs);
   }

@@ -61,10 +61,11 @@ export interface TotemOutput {
   /** When set, the driver must store it durably before sending anything in `sends`. */
   readonly persist: { readonly ringSeq: number } | undefined;
   /**
-   * The latest time (the `nowMs` given) at which a new token of the installed ring was accepted
-   * since the last takeOutput(), if any. A token has passed every member since its previous
-   * visit, so this is the proof of an intact ring that leader leases are renewed from.
-   * Duplicated and stale tokens never set it.
+   * Set when a new token of the installed ring was accepted since the last takeOutput(): the
+   * time (a `nowMs` given earlier) at which this node last passed the token on. The accepted
+   * token has been all the way round since, so the ring was intact THEN — not necessarily now:
+   * a token can wait in a socket buffer while the process is frozen. Leader leases are renewed
+   * from this time. Duplicated and stale tokens never set it.
    */
   readonly tokenAcceptedMs?: number | undefined;
 }

@@ -13,7 +13,7 @@ const stops = (events: readonly LeadershipEvent[]) => events.filter((e) => e.typ
 function runRing(l: Leadership, fromMs: number, toMs: number, everyMs = 50): LeadershipEvent[] {
   const events: LeadershipEvent[] = [];
   for (let t = fromMs; t <= toMs; t += everyMs) {
-    l.onToken(t);
+    l.onToken(t, t);
     l.tick(t);
     events.push(...l.takeOutput().events);
   }
@@ -100,7 +100,7 @@ test('a leader that stops receiving tokens drops its callback when its lease lap
   const lapse = l.takeOutput();
   assert.deepEqual(stops(lapse.events).map((e) => e.type === 'leader-stop' && e.reason), ['lease-expired']);
   assert.equal(lapse.broadcasts.length, 0, 'no release: a lapsed leader may be cut off, and proves nothing');
-  l.onToken(1500);
+  l.onToken(1500, 1500);
   assert.deepEqual(starts(l.takeOutput().events).length, 1);
 });
 
@@ -145,7 +145,7 @@ test('a due start that waits for a fresh token reports no deadline, so a driver 
   l.takeOutput();
   assert.equal(l.isLeader, false);
   assert.equal(l.nextDeadlineMs(), undefined, 'waiting for a token, not for time');
-  l.onToken(1600);
+  l.onToken(1600, 1600);
   assert.equal(l.isLeader, true, 'and the token restarts it');
 
   const waiting = new Leadership(2, timers);
@@ -172,4 +172,19 @@ test('a leader frozen past its lease does not carry its old term into the next v
   assert.equal(starts(out.events).length, 0, 'no start at install');
   assert.notEqual(l.currentTerm!.epoch, oldEpoch, 'a new term with the new view id');
   assert.equal(starts(runRing(l, resumeMs, resumeMs + takeoverWaitMs - 10, 10)).length, 0, 'and the takeover wait applies');
+});
+
+test('a token that waited out a freeze renews the lease only from when this node last passed it on', () => {
+  // Simulator seed 10719: a coordinator frozen for 2 s found an old token of its ring in its
+  // socket backlog. Counted as fresh, it renewed the lease and started a stale term while another
+  // node led. The proof is the rotation's start, so it renews nothing.
+  const l = new Leadership(1, timers);
+  l.onView(view(2, 1, [1, 3]), true, 1243);
+  l.takeOutput();
+  const resumeMs = 1243 + 2166;
+  l.onToken(1250, resumeMs); // passed on at 1250, back in the backlog at resume
+  l.tick(resumeMs);
+  assert.equal(starts(l.takeOutput().events).length, 0, 'no start on stale proof');
+  l.onToken(resumeMs + 5, resumeMs + 20); // a rotation that began after the resume
+  assert.equal(starts(l.takeOutput().events).length, 1, 'fresh proof starts it (the takeover wait is long over)');
 });

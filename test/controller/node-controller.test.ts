@@ -19,7 +19,7 @@ describe('NodeController', () => {
     assert.deepEqual(first.events.map((e) => e.type), ['quorum', 'coordinator']);
     const deadline = c.nextDeadlineMs()!;
     assert.ok(deadline > 1000 + 1400, `takeover wait, got ${deadline}`);
-    c.onToken(deadline - 10);
+    c.onToken(deadline - 10, deadline - 10);
     c.tick(deadline);
     assert.deepEqual(c.takeOutput().events.map((e) => e.type), ['leader-start']);
     assert.equal(c.isLeader, true);
@@ -32,7 +32,7 @@ describe('NodeController', () => {
     c.tick(deadline); // no token since the view: no fresh proof, the start stays pending
     assert.equal(c.isLeader, false);
     assert.equal(c.nextDeadlineMs(), undefined);
-    c.onToken(deadline + 5);
+    c.onToken(deadline + 5, deadline + 5);
     assert.equal(c.isLeader, true);
   });
 
@@ -40,7 +40,7 @@ describe('NodeController', () => {
     const c = new NodeController({ nodeId: 1, quorum: quorum({ waitForAll: true }), leadership: timers });
     c.onView(view(1, [1, 2, 3]), 0);
     assert.deepEqual(c.takeOutput().controls, [{ t: 'quorate' }]);
-    c.onToken(5000);
+    c.onToken(5000, 5000);
     c.tick(5000);
     c.takeOutput();
     assert.equal(c.isLeader, true);

@@ -183,7 +183,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     if (this.closed || this.leaveRequested) return;
     this.leaveRequested = true;
     this.step(() => this.controller.leave());
-    await this.running?.settled;
+    // A leader's release is broadcast only once its callbacks have settled, so waiting for our
+    // own release to be delivered (at most 1 s) also waits for the callbacks.
     await this.releaseDelivered;
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);

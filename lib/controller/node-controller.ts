@@ -14,7 +14,7 @@
  * `nextDeadlineMs()`.
  */
 import type { NodeId, View, ViewId } from '../totem/types.js';
-import type { QuorumDecision, ResolvedQuorumConfig } from '../quorum/index.js';
+import type { LmsKnowledge, LmsNote, QuorumDecision, QuorumTrackerOptions, ResolvedQuorumConfig } from '../quorum/index.js';
 import { QuorumTracker } from '../quorum/index.js';
 import { Leadership, type LeadershipEvent, type LeadershipTimers, type ReleaseMessage } from './leadership.js';
 
@@ -22,7 +22,9 @@ import { Leadership, type LeadershipEvent, type LeadershipTimers, type ReleaseMe
 export type ControlMessage =
   | { readonly t: 'release'; readonly epoch: number }
   | { readonly t: 'quorate' }
-  | { readonly t: 'tiebreak'; readonly seq: number; readonly rep: number; readonly granted: boolean };
+  | { readonly t: 'tiebreak'; readonly seq: number; readonly rep: number; readonly granted: boolean }
+  /** Last man standing: a member's report ('r') or the lowest member's proposal ('p'); checked by the tracker. */
+  | { readonly t: 'lms'; readonly k: 'r' | 'p'; readonly kn: LmsKnowledge };
 
 /** Validates a decoded control message from the wire (a member may run another version). */
 export function parseControlMessage(body: unknown): ControlMessage | undefined {
@@ -32,6 +34,10 @@ export function parseControlMessage(body: unknown): ControlMessage | undefined {
   if (m['t'] === 'quorate') return { t: 'quorate' };
   if (m['t'] === 'tiebreak' && typeof m['seq'] === 'number' && typeof m['rep'] === 'number') {
     return { t: 'tiebreak', seq: m['seq'], rep: m['rep'], granted: m['granted'] === true };
+  }
+  // The knowledge itself is checked against the cluster's configuration by the quorum tracker.
+  if (m['t'] === 'lms' && (m['k'] === 'r' || m['k'] === 'p') && typeof m['kn'] === 'object' && m['kn'] !== null) {
+    return { t: 'lms', k: m['k'], kn: m['kn'] as LmsKnowledge };
   }
   return undefined;
 }
@@ -52,10 +58,15 @@ export interface NodeControllerOutput {
   readonly releases: readonly ReleaseMessage[];
   /** Run the tie-breaker check for this view and broadcast its result as a 'tiebreak' control. */
   readonly tieBreakerFor: View | undefined;
+  /** Last man standing knowledge to persist BEFORE the controls of this output are broadcast. */
+  readonly persist: LmsKnowledge | undefined;
 }
 
 /** The parts of QuorumTracker the controller uses (a harness may wrap it). */
-export type QuorumMachine = Pick<QuorumTracker, 'decision' | 'onView' | 'onMemberQuorate' | 'onTieBreakerResult' | 'tick' | 'nextDeadlineMs'>;
+export type QuorumMachine = Pick<
+  QuorumTracker,
+  'decision' | 'onView' | 'onLmsNote' | 'onMemberQuorate' | 'onTieBreakerResult' | 'tick' | 'nextDeadlineMs' | 'takeNotes' | 'takePersist'
+>;
 /** The parts of Leadership the controller uses (a harness may wrap it). */
 export type LeadershipMachine = Pick<
   Leadership,
@@ -67,7 +78,9 @@ export interface NodeControllerOptions {
   readonly quorum: ResolvedQuorumConfig;
   readonly leadership: LeadershipTimers;
   /** Tests and the simulator may substitute the machines (e.g. to inject bugs); default: the real ones. */
-  readonly createQuorum?: (config: ResolvedQuorumConfig) => QuorumMachine;
+  readonly createQuorum?: (config: ResolvedQuorumConfig, options: QuorumTrackerOptions) => QuorumMachine;
+  /** Last man standing knowledge persisted by an earlier incarnation of this node. */
+  readonly persistedLms?: LmsKnowledge | undefined;
   readonly createLeadership?: (nodeId: NodeId, timers: LeadershipTimers) => LeadershipMachine;
 }
 
@@ -102,12 +115,16 @@ export class NodeController {
   private controls: ControlMessage[] = [];
   private releases: ReleaseMessage[] = [];
   private tieBreakerFor: View | undefined;
+  private persist: LmsKnowledge | undefined;
+  /** What leadership was last told about this view's quorum. */
+  private leadershipQuorate = false;
   private left = false;
 
   constructor(options: NodeControllerOptions) {
     this.nodeId = options.nodeId;
     this.quorumConfig = options.quorum;
-    this.quorum = options.createQuorum?.(options.quorum) ?? new QuorumTracker(options.quorum);
+    const quorumOptions: QuorumTrackerOptions = { nodeId: options.nodeId, ...(options.persistedLms === undefined ? {} : { persisted: options.persistedLms }) };
+    this.quorum = options.createQuorum?.(options.quorum, quorumOptions) ?? new QuorumTracker(options.quorum, quorumOptions);
     this.leadership = options.createLeadership?.(options.nodeId, options.leadership) ?? new Leadership(options.nodeId, options.leadership);
   }
 
@@ -131,13 +148,14 @@ export class NodeController {
     return this.leadership.stillLeader(nowMs);
   }
 
-  /** The totem core installed a view. */
-  onView(view: View, nowMs: number): void {
+  /** The totem core installed a view; `transitional` is the core's transitional set for it. */
+  onView(view: View, nowMs: number, transitional?: readonly NodeId[]): void {
     this.turn(nowMs, () => {
       this.view = view;
-      const decision = this.quorum.onView(view.members, nowMs);
+      const decision = this.quorum.onView(view.members, nowMs, view.id, transitional);
       this.noteQuorum();
       this.leadership.onView(view, decision.quorate, nowMs);
+      this.leadershipQuorate = decision.quorate;
       // A node that joins an already quorate partition need not wait for all (votequorum).
       if (decision.quorate && this.quorumConfig.waitForAll) this.controls.push({ t: 'quorate' });
       if (decision.reason === 'tie-breaker-pending' && view.members[0] === this.nodeId) this.tieBreakerFor = view;
@@ -156,17 +174,11 @@ export class NodeController {
       if (message.t === 'release') {
         this.leadership.onRelease(from, { type: 'release', epoch: message.epoch }, nowMs);
       } else if (message.t === 'quorate') {
-        const before = this.quorum.decision.quorate;
-        const after = this.quorum.onMemberQuorate(from);
-        if (view !== undefined && after.quorate !== before) {
-          this.noteQuorum();
-          this.leadership.onView(view, after.quorate, nowMs);
-        }
+        this.quorum.onMemberQuorate(from);
+      } else if (message.t === 'lms') {
+        this.quorum.onLmsNote(from, { kind: message.k === 'p' ? 'propose' : 'report', knowledge: message.kn });
       } else if (view !== undefined && message.seq === view.id.seq && message.rep === view.id.rep) {
-        const before = this.quorum.decision.quorate;
-        const after = this.quorum.onTieBreakerResult(message.granted);
-        this.noteQuorum();
-        if (after.quorate !== before) this.leadership.onView(view, after.quorate, nowMs);
+        this.quorum.onTieBreakerResult(message.granted);
       }
     });
   }
@@ -194,11 +206,12 @@ export class NodeController {
   }
 
   takeOutput(): NodeControllerOutput {
-    const out = { events: this.events, controls: this.controls, releases: this.releases, tieBreakerFor: this.tieBreakerFor };
+    const out = { events: this.events, controls: this.controls, releases: this.releases, tieBreakerFor: this.tieBreakerFor, persist: this.persist };
     this.events = [];
     this.controls = [];
     this.releases = [];
     this.tieBreakerFor = undefined;
+    this.persist = undefined;
     return out;
   }
 
@@ -207,11 +220,21 @@ export class NodeController {
     input();
     this.quorum.tick(nowMs);
     this.noteQuorum();
+    // Quorum can change within a view (a member's note, the tie-breaker's answer, an exchange
+    // of last man standing knowledge completing); leadership follows it.
+    const view = this.view;
+    if (view !== undefined && this.quorum.decision.quorate !== this.leadershipQuorate) {
+      this.leadershipQuorate = this.quorum.decision.quorate;
+      this.leadership.onView(view, this.leadershipQuorate, nowMs);
+    }
     this.leadership.tick(nowMs);
     this.collect();
   }
 
   private collect(): void {
+    const persist = this.quorum.takePersist();
+    if (persist !== undefined) this.persist = persist;
+    for (const note of this.quorum.takeNotes()) this.controls.push(lmsControl(note));
     const out = this.leadership.takeOutput();
     for (const e of out.events) this.events.push(e);
     for (const r of out.broadcasts) this.releases.push(r);
@@ -226,4 +249,8 @@ export class NodeController {
     this.lastQuorumKey = key;
     this.events.push({ type: 'quorum', viewId: view.id, decision: d });
   }
+}
+
+function lmsControl(note: LmsNote): ControlMessage {
+  return { t: 'lms', k: note.kind === 'propose' ? 'p' : 'r', kn: note.knowledge };
 }

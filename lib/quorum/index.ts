@@ -8,12 +8,15 @@
  * tie-breaks below preserve that (a majority of expected votes, or exactly half with a
  * deterministic tie-break only one side can win). Two options do not, and say so:
  *  - twoNode: each half of a cut is quorate by design (as corosync's two_node); fencing decides.
- *  - lastManStanding: expected votes lowered inside one partition are unknown to nodes outside
- *    it, so a later split can leave two partitions quorate (the simulator reproduces it:
- *    `npm run sim -- --seeds 1975 --nodes 5 --faults partition --quorum last-man-standing`).
- *    Like corosync's, it is safe only if nodes that left are really down (fencing). Making it
- *    safe without fencing needs members to exchange their quorum state in agreed order before a
- *    view's quorum is decided; that is not built yet.
+ *
+ * lastManStanding is made safe without fencing, unlike votequorum's: lowering expected votes is a
+ * reconfiguration of the quorum system, and it is done like one (see `QuorumTracker`): the set of
+ * nodes whose majority counts is versioned, changed only by an agreed-order proposal from a
+ * quorate view, committed once every node of the new set has stored it, and until then a view
+ * must be quorate under the old set AND the new one. Members exchange what they know in agreed
+ * order before a view that could hold stale knowledge is decided. (corosync's lowers expected
+ * votes locally, so a later split can leave two partitions quorate: the simulator's seed 1975
+ * with `--quorum last-man-standing` did exactly that to the first version of this file.)
  */
 import { ConfigError } from '../errors/index.js';
 
@@ -34,9 +37,9 @@ export interface QuorumConfig {
   /** After a full start, no quorum until every node has been seen in one view. */
   readonly waitForAll?: boolean;
   /**
-   * Expected votes shrink to the current votes after a stable quorate window. UNSAFE without
-   * fencing: nodes that left but are alive (cut off, not dead) can later form a second quorate
-   * partition. See the header of this file.
+   * The set of nodes whose majority counts shrinks to the members of a view that has been quorate
+   * and stable for the window (and grows back as nodes return). Safe without fencing: see
+   * `QuorumTracker`.
    */
   readonly lastManStanding?: boolean;
   readonly lastManStandingWindowMs?: number;
@@ -135,8 +138,6 @@ export function resolveQuorumConfig(config: QuorumConfig, field = 'quorum'): Res
 export interface QuorumHistory {
   /** wait_for_all is satisfied (every node seen in one view since start, or joined a quorate partition). */
   readonly waitForAllSatisfied: boolean;
-  /** Expected votes as last man standing has lowered them; undefined when it never has. */
-  readonly lastManStandingExpectedVotes: number | undefined;
   /** The runtime's tie-breaker check result for this view; undefined when not (yet) known. */
   readonly tieBreakerGranted: boolean | undefined;
 }
@@ -150,7 +151,9 @@ export type QuorumReason =
   | 'lost-tie-break'
   | 'tie-breaker-vetoed'
   | 'tie-breaker-pending'
-  | 'waiting-for-all';
+  | 'waiting-for-all'
+  /** lastManStanding: the members' quorum knowledge is still being exchanged for this view. */
+  | 'exchanging-state';
 
 export interface QuorumDecision {
   readonly quorate: boolean;
@@ -182,10 +185,7 @@ export function tieBreakNode(config: ResolvedQuorumConfig): NodeId | undefined {
 
 export function decideQuorum(config: ResolvedQuorumConfig, members: readonly NodeId[], history: QuorumHistory): QuorumDecision {
   const totalVotes = votesOf(config, members);
-  const expectedVotes = Math.max(
-    totalVotes,
-    history.lastManStandingExpectedVotes ?? config.expectedVotes,
-  );
+  const expectedVotes = Math.max(totalVotes, config.expectedVotes);
   const quorumVotes = Math.floor(expectedVotes / 2) + 1;
   const decision = (quorate: boolean, reason: QuorumReason): QuorumDecision => ({
     quorate,
@@ -219,47 +219,184 @@ export function decideQuorum(config: ResolvedQuorumConfig, members: readonly Nod
 }
 
 /**
- * Keeps the history `decideQuorum` needs, fed with views and time. Sans-IO: `nowMs` comes in.
+ * One version of the set of nodes whose majority counts under last man standing. Version 0 is
+ * the configured cluster. Versions are ordered by (version, seq, rep) — seq/rep being the ring of
+ * the view that proposed it — so two proposals of the same version (made by views that never
+ * heard of each other) still have one winner, and it is the later one.
+ */
+export interface LmsConfig {
+  readonly version: number;
+  readonly seq: number;
+  readonly rep: NodeId;
+  /** Voting members, sorted. */
+  readonly members: readonly NodeId[];
+  readonly expected: number;
+  /** The set this one replaced; a view must also be quorate under it until this one commits. */
+  readonly prev?: { readonly members: readonly NodeId[]; readonly expected: number };
+}
+
+/** What a node knows and persists: the newest set it has stored, and who is known to have stored it. */
+export interface LmsKnowledge {
+  readonly config: LmsConfig;
+  /** Members of `config` known to have stored it; when it covers them all, the set is committed. */
+  readonly acked: readonly NodeId[];
+}
+
+/** Broadcast in agreed order: a member's report of what it knows, or a coordinator's proposal. */
+export interface LmsNote {
+  readonly kind: 'report' | 'propose';
+  readonly knowledge: LmsKnowledge;
+}
+
+export function compareLmsConfigs(a: LmsConfig, b: LmsConfig): number {
+  return a.version - b.version || a.seq - b.seq || a.rep - b.rep;
+}
+
+export function isLmsCommitted(k: LmsKnowledge): boolean {
+  return k.config.version === 0 || k.config.members.every((id) => k.acked.includes(id));
+}
+
+/** Checks persisted or received knowledge against this cluster's configuration. */
+export function parseLmsKnowledge(config: ResolvedQuorumConfig, raw: unknown): LmsKnowledge | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const k = raw as { config?: unknown; acked?: unknown };
+  const c = k.config as Record<string, unknown> | undefined;
+  const ids = (v: unknown): NodeId[] | undefined =>
+    Array.isArray(v) && v.every((id) => Number.isInteger(id) && config.votes.has(id as NodeId)) ? [...new Set(v as NodeId[])].sort((a, b) => a - b) : undefined;
+  const count = (v: unknown): number | undefined => (Number.isInteger(v) && (v as number) >= 0 ? (v as number) : undefined);
+  if (typeof c !== 'object' || c === null) return undefined;
+  const version = count(c['version']);
+  const seq = count(c['seq']);
+  const rep = count(c['rep']);
+  const members = ids(c['members']);
+  const expected = count(c['expected']);
+  const acked = ids(k.acked);
+  if (version === undefined || seq === undefined || rep === undefined || members === undefined || expected === undefined || acked === undefined) return undefined;
+  if (members.length === 0 || expected < 1) return undefined;
+  let prev: LmsConfig['prev'];
+  if (c['prev'] !== undefined) {
+    const p = c['prev'] as Record<string, unknown> | null;
+    const prevMembers = ids(p?.['members']);
+    const prevExpected = count(p?.['expected']);
+    if (prevMembers === undefined || prevExpected === undefined || prevExpected < 1) return undefined;
+    prev = { members: prevMembers, expected: prevExpected };
+  }
+  if (version > 0 && prev === undefined) return undefined;
+  return { config: { version, seq, rep, members, expected, ...(prev === undefined ? {} : { prev }) }, acked };
+}
+
+export interface QuorumTrackerOptions {
+  /** This node (last man standing needs it to acknowledge sets it stores). */
+  readonly nodeId?: NodeId;
+  /** Last man standing knowledge persisted by an earlier incarnation. */
+  readonly persisted?: LmsKnowledge;
+}
+
+/**
+ * Keeps the history `decideQuorum` needs, fed with views, ordered notes and time. Sans-IO:
+ * `nowMs` comes in, notes to broadcast and state to persist go out (`takeNotes`, `takePersist`).
  *
- * Last man standing lowers expected votes only after the membership has been stable AND quorate
- * for the whole window: lowering it while not quorate could let a minority promote itself.
- * It never lowers below 2 votes without autoTieBreaker (a lone survivor of a 2-way split could
- * not tell a dead peer from a cut-off one) — the same floor votequorum keeps.
+ * Last man standing, made safe. The set S whose majority counts is versioned (LmsConfig). Only
+ * the lowest member of a quorate view whose set is committed proposes a new set: the view's
+ * voting members, after the view has been stable for the window (or at once when the view only
+ * adds nodes). Every node that delivers a proposal newer than what it knows stores it (persists
+ * it before saying so) and reports it; a node of the new set that has stored it acks it by that
+ * report. The set is committed once all its nodes are known to have stored it. Then:
+ *  - a view whose newest known set is committed needs a majority of it;
+ *  - a view whose newest known set is not committed needs a majority of it AND of the set it
+ *    replaced (joint quorum, as in Raft's joint consensus).
+ * Why two disjoint views can never both be quorate: a proposal comes from a view quorate under
+ * S_k, so S_{k+1} holds a majority of S_k. Once S_{k+1} is committed, each of its nodes knows it,
+ * so a view still deciding under S_k alone contains none of them, yet needs a majority of S_k —
+ * impossible. Before the commit, every view that knows either set needs a majority of S_k, and
+ * two majorities of S_k intersect. Two proposals of the same version can exist only when the
+ * earlier one was stored by nodes the later proposer never met; the later one (higher ring seq)
+ * wins wherever both are known, and a view knowing only the earlier one is joint, so it needs a
+ * majority of S_k, which contains a node of the later, committed set — which would have told it.
+ *
+ * Deciding therefore needs every member's knowledge: a view waits (reason 'exchanging-state')
+ * until each member's report of this view has been delivered. Views that shrink a quorate view
+ * skip the wait when all their members came from this node's previous ring (totem's transitional
+ * set): they delivered the same notes there, so they know the same sets. This keeps a leader
+ * leading through the death of a follower.
+ * Sets never shrink below 2 votes without autoTieBreaker: a lone survivor of a 2-way split cannot
+ * tell a dead peer from a cut-off one (the floor votequorum keeps too).
  */
 export class QuorumTracker {
   private readonly config: ResolvedQuorumConfig;
+  private readonly nodeId: NodeId | undefined;
   private members: readonly NodeId[] = [];
+  private viewId: { seq: number; rep: NodeId } = { seq: 0, rep: 0 };
   private viewSinceMs = 0;
   private waitForAllSatisfied: boolean;
-  private lastManStandingExpectedVotes: number | undefined;
   private tieBreakerGranted: boolean | undefined;
   private current: QuorumDecision;
+  private lms: LmsKnowledge;
+  private reported = new Set<NodeId>();
+  private exchangeDone = true;
+  private provisional = false;
+  private proposedInView = false;
+  private notes: LmsNote[] = [];
+  private persistDue = false;
 
-  constructor(config: ResolvedQuorumConfig) {
+  constructor(config: ResolvedQuorumConfig, options: QuorumTrackerOptions = {}) {
     this.config = config;
+    this.nodeId = options.nodeId;
     this.waitForAllSatisfied = !config.waitForAll;
-    this.current = decideQuorum(config, [], this.history());
+    const configured = [...config.votes.keys()].filter((id) => (config.votes.get(id) ?? 0) > 0).sort((a, b) => a - b);
+    const initial: LmsKnowledge = { config: { version: 0, seq: 0, rep: 0, members: configured, expected: config.expectedVotes }, acked: [] };
+    const persisted = options.persisted === undefined ? undefined : parseLmsKnowledge(config, options.persisted);
+    this.lms = persisted !== undefined && compareLmsConfigs(persisted.config, initial.config) > 0 ? persisted : initial;
+    this.current = this.decide();
   }
 
   history(): QuorumHistory {
-    return {
-      waitForAllSatisfied: this.waitForAllSatisfied,
-      lastManStandingExpectedVotes: this.lastManStandingExpectedVotes,
-      tieBreakerGranted: this.tieBreakerGranted,
-    };
+    return { waitForAllSatisfied: this.waitForAllSatisfied, tieBreakerGranted: this.tieBreakerGranted };
   }
 
   get decision(): QuorumDecision {
     return this.current;
   }
 
+  /** The last man standing knowledge to persist (also what `takePersist` hands out). */
+  get knowledge(): LmsKnowledge {
+    return this.lms;
+  }
+
   /** A new view was installed. Returns the new decision. */
-  onView(members: readonly NodeId[], nowMs: number): QuorumDecision {
+  onView(
+    members: readonly NodeId[],
+    nowMs: number,
+    viewId?: { readonly seq: number; readonly rep: NodeId },
+    transitional?: readonly NodeId[],
+  ): QuorumDecision {
+    const wasSettledQuorate = this.current.quorate && (this.exchangeDone || this.provisional);
     this.members = [...members];
+    this.viewId = viewId === undefined ? { seq: this.viewId.seq + 1, rep: members[0] ?? 0 } : { seq: viewId.seq, rep: viewId.rep };
     this.viewSinceMs = nowMs;
     this.tieBreakerGranted = undefined; // a new view needs a new answer from the check
     const allConfigured = [...this.config.votes.keys()].every((id) => members.includes(id));
     if (allConfigured) this.waitForAllSatisfied = true;
+    if (this.config.lastManStanding) {
+      this.reported = new Set();
+      this.exchangeDone = false;
+      this.proposedInView = false;
+      // Every member comes from this node's previous ring (totem's transitional set) and so
+      // delivered the same notes there: they know what this node knows.
+      this.provisional = wasSettledQuorate && transitional !== undefined && members.every((id) => transitional.includes(id));
+      this.notes.push({ kind: 'report', knowledge: this.lms });
+    }
+    return this.recompute();
+  }
+
+  /** A last man standing note from `from` was delivered in agreed order. */
+  onLmsNote(from: NodeId, note: LmsNote): QuorumDecision {
+    if (!this.config.lastManStanding) return this.current;
+    const knowledge = parseLmsKnowledge(this.config, note.knowledge);
+    if (knowledge === undefined) return this.current;
+    if (note.kind === 'report' && this.members.includes(from)) this.reported.add(from);
+    this.learn(knowledge);
+    if (!this.exchangeDone && this.members.every((id) => this.reported.has(id))) this.exchangeDone = true;
     return this.recompute();
   }
 
@@ -277,39 +414,95 @@ export class QuorumTracker {
     return this.recompute();
   }
 
-  /** Time passed: apply last man standing if its window has elapsed. */
+  /** Time passed: propose a new last man standing set if this node should. */
   tick(nowMs: number): QuorumDecision {
-    if (this.config.lastManStanding && this.current.quorate && nowMs - this.viewSinceMs >= this.config.lastManStandingWindowMs) {
-      const target = this.lastManStandingTarget();
-      if (target !== undefined) this.lastManStandingExpectedVotes = target;
+    const proposal = this.proposalDue();
+    if (proposal !== undefined && (proposal.grows || nowMs - this.viewSinceMs >= this.config.lastManStandingWindowMs)) {
+      this.proposedInView = true;
+      this.notes.push({ kind: 'propose', knowledge: { config: proposal.config, acked: [] } });
     }
     return this.recompute();
   }
 
   /** When `tick` must next be called for last man standing, if ever. */
   nextDeadlineMs(): number | undefined {
-    if (!this.config.lastManStanding || !this.current.quorate) return undefined;
-    // Only when the window can still lower something: otherwise a passed deadline would be
-    // reported forever and a driver would spin.
-    if (this.lastManStandingTarget() === undefined) return undefined;
-    return this.viewSinceMs + this.config.lastManStandingWindowMs;
+    const proposal = this.proposalDue();
+    if (proposal === undefined) return undefined;
+    return proposal.grows ? this.viewSinceMs : this.viewSinceMs + this.config.lastManStandingWindowMs;
   }
 
-  /** The expected votes last man standing would lower to now, or undefined if it would not lower. */
-  private lastManStandingTarget(): number | undefined {
-    const floor = this.config.autoTieBreaker ? 1 : 2;
-    const target = Math.max(this.current.totalVotes, Math.min(floor, this.config.expectedVotes));
-    const currentExpected = this.lastManStandingExpectedVotes ?? this.config.expectedVotes;
-    return target < currentExpected ? target : undefined;
+  /** Notes to broadcast in agreed order, oldest first. */
+  takeNotes(): LmsNote[] {
+    const out = this.notes;
+    this.notes = [];
+    return out;
+  }
+
+  /** Knowledge to persist BEFORE the notes taken with it are sent, or undefined if unchanged. */
+  takePersist(): LmsKnowledge | undefined {
+    if (!this.persistDue) return undefined;
+    this.persistDue = false;
+    return this.lms;
+  }
+
+  private learn(k: LmsKnowledge): void {
+    const order = compareLmsConfigs(k.config, this.lms.config);
+    if (order < 0) return;
+    const acked = new Set(order > 0 ? k.acked : [...this.lms.acked, ...k.acked]);
+    const storing = order > 0 && this.nodeId !== undefined && k.config.members.includes(this.nodeId);
+    if (storing) acked.add(this.nodeId!);
+    if (order === 0 && acked.size === this.lms.acked.length) return;
+    this.lms = { config: k.config, acked: [...acked].sort((a, b) => a - b) };
+    this.persistDue = true;
+    // Storing a newer set is acknowledged by reporting it (after the driver has persisted it).
+    if (storing) this.notes.push({ kind: 'report', knowledge: this.lms });
+  }
+
+  private proposalDue(): { config: LmsConfig; grows: boolean } | undefined {
+    if (!this.config.lastManStanding || !this.exchangeDone || !this.current.quorate || this.proposedInView) return undefined;
+    if (this.nodeId === undefined || this.members[0] !== this.nodeId || !isLmsCommitted(this.lms)) return undefined;
+    const target = this.members.filter((id) => (this.config.votes.get(id) ?? 0) > 0).sort((a, b) => a - b);
+    const now = this.lms.config;
+    if (target.length === now.members.length && target.every((id, i) => id === now.members[i])) return undefined;
+    const grows = now.members.every((id) => target.includes(id));
+    const targetVotes = votesOf(this.config, target);
+    const floor = Math.min(this.config.autoTieBreaker ? 1 : 2, this.config.expectedVotes);
+    if (!grows && targetVotes < floor) return undefined;
+    const all = [...this.config.votes.keys()].filter((id) => (this.config.votes.get(id) ?? 0) > 0);
+    const expected = all.every((id) => target.includes(id)) ? this.config.expectedVotes : targetVotes;
+    return {
+      grows,
+      config: { version: now.version + 1, seq: this.viewId.seq, rep: this.viewId.rep, members: target, expected, prev: { members: now.members, expected: now.expected } },
+    };
+  }
+
+  /** The quorum rules applied to one set: votes outside it do not count. */
+  private restrictTo(members: readonly NodeId[], expected: number): ResolvedQuorumConfig {
+    const votes = new Map<NodeId, number>();
+    for (const [id, v] of this.config.votes) votes.set(id, members.includes(id) ? v : 0);
+    const preference = this.config.autoTieBreakerNodes;
+    const inSet = Array.isArray(preference) ? preference.filter((id) => members.includes(id)) : [];
+    return {
+      ...this.config,
+      votes,
+      expectedVotes: expected,
+      twoNode: this.config.twoNode && members.length === 2,
+      autoTieBreakerNodes: Array.isArray(preference) ? (inSet.length > 0 ? inSet : 'lowest') : preference,
+    };
+  }
+
+  private decide(): QuorumDecision {
+    if (!this.config.lastManStanding) return decideQuorum(this.config, this.members, this.history());
+    const k = this.lms;
+    const underNew = decideQuorum(this.restrictTo(k.config.members, k.config.expected), this.members, this.history());
+    if (!this.exchangeDone && !this.provisional) return { ...underNew, quorate: false, reason: 'exchanging-state' };
+    if (isLmsCommitted(k) || k.config.prev === undefined) return underNew;
+    const underOld = decideQuorum(this.restrictTo(k.config.prev.members, k.config.prev.expected), this.members, this.history());
+    return underOld.quorate ? underNew : { ...underNew, quorate: false, reason: underOld.reason };
   }
 
   private recompute(): QuorumDecision {
-    this.current = decideQuorum(this.config, this.members, this.history());
-    // Votes that come back raise expected votes again (max with total), as votequorum does.
-    if (this.lastManStandingExpectedVotes !== undefined && this.current.totalVotes > this.lastManStandingExpectedVotes) {
-      this.lastManStandingExpectedVotes = Math.min(this.current.totalVotes, this.config.expectedVotes);
-      this.current = decideQuorum(this.config, this.members, this.history());
-    }
+    this.current = this.decide();
     return this.current;
   }
 }

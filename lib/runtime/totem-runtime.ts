@@ -13,6 +13,7 @@ import {
   type TotemTimers,
   type View,
 } from '../totem/index.js';
+import type { NodeId } from '../totem/types.js';
 import { readStateFile, writeStateFile } from './state-file.js';
 
 export interface TotemRuntimeOptions {
@@ -45,7 +46,7 @@ export interface StallEvent {
 }
 
 export interface TotemRuntimeEvents {
-  view: (view: View) => void;
+  view: (view: View, transitional: readonly NodeId[] | undefined) => void;
   deliver: (delivery: Delivery) => void;
   link: (status: LinkStatus) => void;
   stall: (event: StallEvent) => void;
@@ -208,7 +209,7 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
     for (const event of output.events) {
       if (event.type === 'view') {
         this.lastView = event.view;
-        this.emit('view', event.view);
+        this.emit('view', event.view, event.transitional);
       } else {
         this.emit('deliver', event.delivery);
       }

@@ -90,7 +90,10 @@ function alwaysQuorate(inner: QuorumMachine): QuorumMachine {
     get decision() {
       return lie(inner.decision);
     },
-    onView: (members, nowMs) => lie(inner.onView(members, nowMs)),
+    onView: (members, nowMs, viewId, transitional) => lie(inner.onView(members, nowMs, viewId, transitional)),
+    onLmsNote: (from, note) => lie(inner.onLmsNote(from, note)),
+    takeNotes: () => inner.takeNotes(),
+    takePersist: () => inner.takePersist(),
     onMemberQuorate: (member) => lie(inner.onMemberQuorate(member)),
     onTieBreakerResult: (granted) => lie(inner.onTieBreakerResult(granted)),
     tick: (nowMs) => lie(inner.tick(nowMs)),

@@ -27,7 +27,7 @@ const HELP = `usage: npm run sim -- --seeds A-B [options]
   --list-bugs        print the injectable bug names, one per line
   --safety-ms MS     length of the safety phase (default: drawn from the seed)
   --quorum FLAVOUR   force the quorum options: ${QUORUM_FLAVOURS.join(', ')}
-                     (default: drawn from the seed; ${KNOWN_UNSAFE_FLAVOURS.join(', ')} only when forced)
+                     (default: drawn from the seed${KNOWN_UNSAFE_FLAVOURS.length > 0 ? `; ${KNOWN_UNSAFE_FLAVOURS.join(', ')} only when forced` : ''})
   --keep-going       do not stop a run at its first violation (reports one per checker)
   --jobs K           worker threads (default 1)
   --trace SEED       run one seed and print its full trace

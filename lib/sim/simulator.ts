@@ -18,7 +18,7 @@
  */
 import { Packr } from 'msgpackr';
 import { NodeController, parseControlMessage, type ControlMessage } from '../controller/node-controller.js';
-import { QuorumTracker, resolveQuorumConfig, type ResolvedQuorumConfig } from '../quorum/index.js';
+import { QuorumTracker, resolveQuorumConfig, type LmsKnowledge, type ResolvedQuorumConfig } from '../quorum/index.js';
 import type { NodeId, Send, TotemConfig, TotemCore, TotemEvent, TotemOutput, TotemTimers, View } from '../totem/types.js';
 import { createBugInjector, type BugContext, type BugInjector, type BugName } from './bugs.js';
 import { createCheckers } from './checkers/index.js';
@@ -181,8 +181,8 @@ interface SimNode {
   up: boolean;
   leaving: boolean;
   core: TotemCore | undefined;
-  /** What survives a crash: the persisted ring seq. */
-  readonly store: { ringSeq: number };
+  /** What survives a crash: the persisted ring seq and last man standing knowledge. */
+  readonly store: { ringSeq: number; lms: LmsKnowledge | undefined };
   paused: boolean;
   pauseGen: number;
   /** Packets that arrived while paused, processed on resume (bounded, like a socket buffer). */
@@ -272,7 +272,7 @@ class Simulation {
     for (const id of this.ids) {
       this.nodes.set(id, {
         id, rate: 1 + p.range(-drift, drift), offsetUs: p.int(0, 1_000_000) * 1000 + p.int(0, 999),
-        incarnation: 0, up: false, leaving: false, core: undefined, store: { ringSeq: 0 },
+        incarnation: 0, up: false, leaving: false, core: undefined, store: { ringSeq: 0, lms: undefined },
         paused: false, pauseGen: 0, backlog: [], lifeGen: 0, tickGen: 0, tickDeadlineMs: undefined,
         lastTickUs: -1, sameInstantTicks: 0, ctl: undefined, pendingControls: [], lastTermKey: '',
       });
@@ -502,7 +502,8 @@ class Simulation {
       nodeId: n.id,
       quorum: this.quorumConfig,
       leadership: bug === undefined ? this.lplan.leadership : bug.leadershipTimers(this.lplan.leadership),
-      createQuorum: (c) => (bug === undefined ? new QuorumTracker(c) : bug.wrapQuorum(new QuorumTracker(c))),
+      persistedLms: n.store.lms,
+      createQuorum: (c, o) => (bug === undefined ? new QuorumTracker(c, o) : bug.wrapQuorum(new QuorumTracker(c, o))),
     });
     try {
       n.core = this.o.createCore(config, this.localMs(n));
@@ -695,7 +696,7 @@ class Simulation {
     try {
       for (const ev of out.events) {
         if (this.stopped) return;
-        if (ev.type === 'view') ctl.onView(ev.view, nowMs);
+        if (ev.type === 'view') ctl.onView(ev.view, nowMs, ev.transitional);
         else {
           const control = this.decodeControl(ev.delivery.payload);
           if (control === undefined) continue;
@@ -717,6 +718,8 @@ class Simulation {
     const ctl = n.ctl;
     if (ctl === undefined) return;
     const out = ctl.takeOutput();
+    // Persisted before any control of this output is broadcast (they go out after this returns).
+    if (out.persist !== undefined) n.store.lms = out.persist;
     const base = { timeUs: this.nowUs, node: n.id, incarnation: n.incarnation };
     for (const e of out.events) {
       if (this.stopped) return;
@@ -766,7 +769,7 @@ class Simulation {
     payload[0] = CONTROL_MAGIC;
     payload.set(body, 1);
     const result = core.broadcast(payload, nowMs);
-    const what = c.t === 'release' ? `release epoch ${c.epoch}` : c.t === 'tiebreak' ? `tiebreak ${c.seq}.${c.rep} ${c.granted ? 'granted' : 'refused'}` : 'quorate';
+    const what = describeControl(c);
     if (result.ok) {
       this.stats.controls++;
       this.trace.add({ k: 'broadcast', t: this.nowUs, node: n.id, inc: n.incarnation, result: `ok ${msgKey({ sender: n.id, senderIncarnation: n.incarnation, msgId: result.msgId })} control: ${what}` });
@@ -1015,4 +1018,19 @@ function range(from: number, to: number): number[] {
 function describeError(err: unknown): string {
   if (err instanceof Error) return `${err.name}: ${err.message}\n${(err.stack ?? '').split('\n').slice(1, 6).join('\n')}`;
   return String(err);
+}
+
+function describeControl(c: ControlMessage): string {
+  switch (c.t) {
+    case 'release':
+      return `release epoch ${c.epoch}`;
+    case 'tiebreak':
+      return `tiebreak ${c.seq}.${c.rep} ${c.granted ? 'granted' : 'refused'}`;
+    case 'quorate':
+      return 'quorate';
+    case 'lms': {
+      const cfg = c.kn.config;
+      return `lms ${c.k === 'p' ? 'propose' : 'report'} v${cfg.version}@${cfg.seq}.${cfg.rep} {${cfg.members.join(',')}} acked {${c.kn.acked.join(',')}}`;
+    }
+  }
 }

@@ -1078,7 +1078,12 @@ export class TotemNode implements TotemCore {
     this.leftNodes.clear();
     this.disarm('join', 'failToRecv', 'consensus', 'formation', 'phaseRetransmit');
     const view: View = { id: r.id, members: [...r.members] };
-    this.events.push({ type: 'view', view });
+    const mine = rec.commit.infos.find((i) => i.node === this.me);
+    const transitional =
+      mine === undefined || mine.hasOld === 0
+        ? undefined
+        : rec.commit.infos.filter((i) => i.hasOld === 1 && i.oldSeq === mine.oldSeq && i.oldRep === mine.oldRep).map((i) => i.node).sort((a, b) => a - b);
+    this.events.push(transitional === undefined ? { type: 'view', view } : { type: 'view', view, transitional });
     this.count('viewsInstalled');
     if (r.members.length > 1) this.arm('tokenLoss', now + this.tokenTimeoutMs(r.members.length));
     this.arm('mergeDetect', now + this.timers.mergeDetectMs);

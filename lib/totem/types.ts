@@ -43,7 +43,15 @@ export interface Delivery {
 }
 
 export type TotemEvent =
-  | { readonly type: 'view'; readonly view: View }
+  | {
+      readonly type: 'view';
+      readonly view: View;
+      /**
+       * Members that come from this node's previous ring (the EVS transitional set), this node
+       * included; they delivered exactly the same messages of that ring. Absent for a first ring.
+       */
+      readonly transitional?: readonly NodeId[];
+    }
   | { readonly type: 'deliver'; readonly delivery: Delivery };
 
 /** A protocol message as the core emits and accepts it. The wire layer encodes it. */

@@ -6,11 +6,12 @@ import {
   resolveQuorumConfig,
   type QuorumConfig,
   type QuorumHistory,
+  type LmsKnowledge,
   type NodeId,
 } from '../../lib/quorum/index.js';
 import { isSanodeError } from '../../lib/errors/index.js';
 
-const settled: QuorumHistory = { waitForAllSatisfied: true, lastManStandingExpectedVotes: undefined, tieBreakerGranted: undefined };
+const settled: QuorumHistory = { waitForAllSatisfied: true, tieBreakerGranted: undefined };
 
 /** Every way to split `ids` into non-empty disjoint groups (set partitions), plus the dead. */
 function* partitions(ids: NodeId[]): Generator<NodeId[][]> {
@@ -135,34 +136,177 @@ test('waitForAll: no quorum after a cold start until every node was seen, unless
   assert.equal(new QuorumTracker(config).onMemberQuorate(9).quorate, false, 'a non-member cannot vouch');
 });
 
-test('lastManStanding: expected votes shrink only after a stable quorate window, down to 2 (or 1 with autoTieBreaker)', () => {
-  const config = resolveQuorumConfig({ nodes: [1, 2, 3, 4, 5].map((id) => ({ id })), lastManStanding: true, lastManStandingWindowMs: 1000 });
-  const t = new QuorumTracker(config);
-  t.onView([1, 2, 3, 4, 5], 0);
-  assert.equal(t.onView([1, 2, 3], 100).quorate, true);
-  assert.equal(t.nextDeadlineMs(), 1100);
-  assert.equal(t.tick(1099).expectedVotes, 5, 'not before the window');
-  assert.equal(t.tick(1100).expectedVotes, 3);
-  assert.equal(t.onView([1, 2], 2000).quorate, true, '2 of the lowered 3');
-  t.tick(3000);
-  assert.equal(t.decision.expectedVotes, 2);
-  assert.equal(t.onView([1], 4000).quorate, false, 'without autoTieBreaker the floor is 2: a lone node cannot tell dead from cut off');
-  assert.equal(t.tick(10_000).quorate, false, 'and it cannot lower expected votes while not quorate');
-  assert.equal(t.onView([1, 2, 3, 4, 5], 11_000).expectedVotes, 5, 'votes that come back raise expected votes again');
+/**
+ * Trackers of a whole cluster with an agreed-order channel per view: notes each member wants
+ * broadcast are delivered to every member of its view, in one order, until none are left.
+ */
+class LmsCluster {
+  readonly trackers = new Map<NodeId, QuorumTracker>();
+  private readonly group = new Map<NodeId, NodeId[]>();
+  private seq = 0;
 
-  const withAtb = resolveQuorumConfig({ nodes: [1, 2, 3].map((id) => ({ id })), lastManStanding: true, lastManStandingWindowMs: 10, autoTieBreaker: true });
-  const a = new QuorumTracker(withAtb);
-  a.onView([1, 2, 3], 0);
-  a.onView([1, 2], 1);
-  a.tick(20);
-  assert.equal(a.onView([1], 30).reason, 'auto-tie-breaker', 'the 1|1 split of the last two goes to node 1');
-  a.tick(50);
-  assert.equal(a.decision.expectedVotes, 1);
-  const b = new QuorumTracker(withAtb);
-  b.onView([1, 2, 3], 0);
-  b.onView([1, 2], 1);
-  b.tick(20);
-  assert.equal(b.onView([2], 30).quorate, false, 'node 2 alone loses the tie-break');
+  constructor(config: QuorumConfig, persisted: Record<number, LmsKnowledge> = {}) {
+    const resolved = resolveQuorumConfig(config);
+    for (const { id } of config.nodes) {
+      const known = persisted[id];
+      this.trackers.set(id, new QuorumTracker(resolved, { nodeId: id, ...(known === undefined ? {} : { persisted: known }) }));
+    }
+  }
+
+  /** Installs one view per group; members that shared their previous group form its transitional set. */
+  views(groups: NodeId[][], nowMs: number): void {
+    this.seq += 4;
+    const before = new Map(this.group);
+    for (const members of groups) {
+      for (const id of members) {
+        const old = before.get(id);
+        const transitional = old === undefined ? undefined : members.filter((m) => before.get(m) === old);
+        this.trackers.get(id)!.onView(members, nowMs, { seq: this.seq, rep: members[0]! }, transitional);
+        this.group.set(id, members);
+      }
+    }
+    this.settle(nowMs);
+  }
+
+  tick(nowMs: number): void {
+    this.settle(nowMs);
+  }
+
+  quorate(): NodeId[] {
+    return [...this.trackers].filter(([, t]) => t.decision.quorate).map(([id]) => id).sort((a, b) => a - b);
+  }
+
+  /** As NodeController does: every input is followed by a tick at the same time. */
+  private settle(nowMs: number): void {
+    for (let round = 0; round < 20; round++) {
+      for (const t of this.trackers.values()) t.tick(nowMs);
+      let sent = 0;
+      for (const members of new Set(this.group.values())) {
+        for (const sender of members) {
+          for (const note of this.trackers.get(sender)!.takeNotes()) {
+            sent++;
+            for (const m of members) this.trackers.get(m)!.onLmsNote(sender, note);
+          }
+        }
+      }
+      if (sent === 0) return;
+    }
+    throw new Error('notes did not settle');
+  }
+}
+
+const five = (extra: Partial<QuorumConfig> = {}): QuorumConfig => ({ nodes: [1, 2, 3, 4, 5].map((id) => ({ id })), lastManStanding: true, lastManStandingWindowMs: 1000, ...extra });
+
+test('lastManStanding: the set shrinks only after a stable quorate window, down to 2 votes (1 with autoTieBreaker)', () => {
+  const c = new LmsCluster(five());
+  c.views([[1, 2, 3, 4, 5]], 0);
+  assert.deepEqual(c.quorate(), [1, 2, 3, 4, 5]);
+  c.views([[1, 2, 3], [4, 5]], 100);
+  assert.deepEqual(c.quorate(), [1, 2, 3], 'a shrinking quorate view stays quorate at once');
+  assert.equal(c.trackers.get(1)!.nextDeadlineMs(), 1100, 'only the lowest member proposes, after the window');
+  assert.equal(c.trackers.get(2)!.nextDeadlineMs(), undefined);
+  c.tick(1099);
+  assert.equal(c.trackers.get(1)!.decision.expectedVotes, 5, 'not before the window');
+  c.tick(1100);
+  for (const id of [1, 2, 3]) assert.equal(c.trackers.get(id)!.decision.expectedVotes, 3);
+  assert.deepEqual(c.trackers.get(2)!.knowledge.acked, [1, 2, 3], 'committed: every node of the new set stored it');
+  assert.deepEqual(c.trackers.get(4)!.knowledge.config.version, 0, 'the cut-off side never heard of it');
+
+  c.views([[1, 2], [3], [4, 5]], 2000);
+  assert.deepEqual(c.quorate(), [1, 2], '2 of the set {1,2,3}');
+  c.tick(3000);
+  assert.equal(c.trackers.get(1)!.decision.expectedVotes, 2);
+  c.views([[1], [2], [3, 4, 5]], 4000);
+  assert.deepEqual(c.quorate(), [], 'the floor is 2 votes: a lone node cannot tell dead from cut off; and {3,4,5} is not a majority of {1,2}');
+  c.tick(10_000);
+  assert.deepEqual(c.quorate(), [], 'nothing lowers while not quorate');
+  c.views([[1, 2, 3, 4, 5]], 11_000);
+  assert.deepEqual(c.quorate(), [1, 2, 3, 4, 5]);
+  for (const t of c.trackers.values()) assert.equal(t.decision.expectedVotes, 5, 'nodes that come back grow the set again at once');
+
+  const atb = new LmsCluster({ nodes: [1, 2, 3].map((id) => ({ id })), lastManStanding: true, lastManStandingWindowMs: 10, autoTieBreaker: true });
+  atb.views([[1, 2, 3]], 0);
+  atb.views([[1, 2], [3]], 1);
+  atb.tick(20);
+  atb.views([[1], [2], [3]], 30);
+  assert.deepEqual(atb.quorate(), [1], 'the 1|1 split of the last two goes to node 1');
+  assert.equal(atb.trackers.get(1)!.decision.reason, 'auto-tie-breaker');
+  atb.tick(50);
+  assert.equal(atb.trackers.get(1)!.decision.expectedVotes, 1);
+});
+
+test('lastManStanding: a view that might hold stale knowledge waits for every member to report', () => {
+  const c = new LmsCluster(five());
+  const t1 = c.trackers.get(1)!;
+  t1.onView([1, 2, 3], 0, { seq: 4, rep: 1 }, undefined);
+  assert.equal(t1.decision.quorate, false);
+  assert.equal(t1.decision.reason, 'exchanging-state');
+  const own = t1.takeNotes();
+  assert.equal(own.length, 1);
+  t1.onLmsNote(1, own[0]!);
+  t1.onLmsNote(2, { kind: 'report', knowledge: c.trackers.get(2)!.knowledge });
+  assert.equal(t1.decision.reason, 'exchanging-state', 'node 3 has not reported yet');
+  t1.onLmsNote(9, { kind: 'report', knowledge: c.trackers.get(2)!.knowledge });
+  t1.onLmsNote(3, { kind: 'report', knowledge: { config: { version: 7 } } as unknown as LmsKnowledge });
+  assert.equal(t1.decision.reason, 'exchanging-state', 'a non-member and a malformed note do not count');
+  t1.onLmsNote(3, { kind: 'report', knowledge: c.trackers.get(3)!.knowledge });
+  assert.equal(t1.decision.quorate, true);
+});
+
+/** Every way to split the nodes, each group deciding fresh from what its members persisted. */
+function assertNoSplitHasTwoQuorateSides(config: QuorumConfig, persisted: Record<number, LmsKnowledge>, what: string): number {
+  let quorateGroups = 0;
+  for (const split of partitions(config.nodes.map((n) => n.id))) {
+    const c = new LmsCluster(config, persisted);
+    c.views(split, 0);
+    const sides = split.filter((g) => g.every((id) => c.trackers.get(id)!.decision.quorate));
+    for (const g of split) {
+      const verdicts = new Set(g.map((id) => c.trackers.get(id)!.decision.quorate));
+      assert.equal(verdicts.size, 1, `${what}: members of ${JSON.stringify(g)} disagree`);
+    }
+    assert.ok(sides.length <= 1, `${what}: ${JSON.stringify(split)} has quorate sides ${JSON.stringify(sides)}`);
+    quorateGroups += sides.length;
+  }
+  return quorateGroups;
+}
+
+test('lastManStanding: whatever the nodes know, no split of the cluster has two quorate sides (seed 1975 and relatives)', () => {
+  const config = five();
+  const v0 = { members: [1, 2, 3, 4, 5], expected: 5 };
+  const v1 = (seq: number, members: number[], acked: number[]): LmsKnowledge => ({ config: { version: 1, seq, rep: members[0]!, members, expected: members.length, prev: v0 }, acked });
+  const committed = v1(8, [1, 2, 3], [1, 2, 3]);
+  // Seed 1975: {1,2,3} lowered its set; {4,5} never heard. Then {1,4,5} vs {2,3}.
+  let q = assertNoSplitHasTwoQuorateSides(config, { 1: committed, 2: committed, 3: committed }, 'committed {1,2,3}');
+  assert.ok(q > 0, 'some splits stay quorate');
+  // Only node 1 stored the proposal before the view broke: joint quorum until it commits.
+  q = assertNoSplitHasTwoQuorateSides(config, { 1: v1(8, [1, 2, 3], [1]) }, 'uncommitted, stored by 1 only');
+  assert.ok(q > 0);
+  // Node 1 stored v1@8 alone; {2,3,4,5} never heard and committed its own v1@20.
+  const later = v1(20, [2, 3, 4, 5], [2, 3, 4, 5]);
+  q = assertNoSplitHasTwoQuorateSides(config, { 1: v1(8, [1, 2, 3], [1]), 2: later, 3: later, 4: later, 5: later }, 'two proposals of one version');
+  assert.ok(q > 0);
+  // A chain: v2 {1,2} committed on top of v1 {1,2,3} committed; node 3 knows only v1.
+  const v2: LmsKnowledge = { config: { version: 2, seq: 12, rep: 1, members: [1, 2], expected: 2, prev: { members: [1, 2, 3], expected: 3 } }, acked: [1, 2] };
+  q = assertNoSplitHasTwoQuorateSides(config, { 1: v2, 2: v2, 3: committed }, 'v2 {1,2} over v1 {1,2,3}');
+  assert.ok(q > 0);
+  const c = new LmsCluster(config, { 1: v2, 2: v2, 3: committed });
+  c.views([[1, 3, 4, 5], [2]], 0);
+  assert.deepEqual(c.quorate(), [], '{1,3,4,5} is 1 of the newest set {1,2}; {2} alone is not a majority of it either');
+});
+
+test('lastManStanding: knowledge survives a restart through what the node persisted', () => {
+  const c = new LmsCluster(five());
+  c.views([[1, 2, 3, 4, 5]], 0);
+  c.views([[1, 2, 3], [4, 5]], 100);
+  const t2 = c.trackers.get(2)!;
+  t2.takePersist();
+  c.tick(1200);
+  const stored = t2.takePersist();
+  assert.deepEqual(stored?.config.members, [1, 2, 3], 'the new set is handed out to persist');
+  assert.equal(t2.takePersist(), undefined, 'once');
+  const restarted = new LmsCluster(five(), { 1: stored!, 2: stored!, 3: stored! });
+  restarted.views([[1], [2, 3], [4, 5]], 0);
+  assert.deepEqual(restarted.quorate(), [2, 3], 'after restarting every node, {2,3} is a majority of {1,2,3} and {4,5} is not');
 });
 
 test("tie-breaker 'vote' decides an even split only when granted; 'veto' can only take quorum away from the autoTieBreaker winner", () => {

@@ -105,6 +105,14 @@ describe('quorum math through simulated partitions', () => {
 });
 
 describe('leadership over random seeds', () => {
+  it('lastManStanding forced: seed 1975 (two quorate partitions before the fix) and its neighbours show no violation', () => {
+    for (const seed of [1975, 1976, 1977, 1978]) {
+      const r = runOneSeed(totem, seed, { nodes: [5], faults: ['partition'], profile: 'lan', quorumFlavour: 'last-man-standing' });
+      assert.deepEqual(r.violations.map((v) => `${v.checker}: ${v.message}\n${v.reproduce}`), [], `seed ${seed}`);
+    }
+  });
+
+
   it('2-node clusters (twoNode in some runs) show no violation', () => {
     for (let seed = 1; seed <= 24; seed++) {
       const r = runOneSeed(totem, seed, { nodes: [2], faults: ['none', 'partition', 'crash', 'all'], profile: 'lan' });

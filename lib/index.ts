@@ -18,3 +18,7 @@ export { SanodeError, ConfigError, isSanodeError, type ErrorCode } from './error
 export { generateKey, writeKeyFile, loadKeyFile } from './wire/index.js';
 export type { View, ViewId, NodeId } from './totem/types.js';
 export type { QuorumDecision, QuorumReason } from './quorum/index.js';
+export type { CibEvent, CibSnapshot } from './runtime/cluster.js';
+export type { CibChange, CibChangedEvent, CibVersion } from './cib/replica.js';
+export type { Cib, CibConfig, CibStatus, Constraint, NodeConfig, OpRecord, ResourceConfig } from './cib/model.js';
+export { CibError } from './cib/validate.js';

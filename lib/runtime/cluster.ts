@@ -8,20 +8,27 @@
  */
 import { EventEmitter } from 'eventemitter3';
 import { pack, unpack } from 'msgpackr';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { emptyCib, type Cib } from '../cib/model.js';
+import { loadCib, saveCib } from '../cib/persist.js';
+import { CibReplica, type CibChange, type CibChangedEvent, type CibMessage, type CibVersion } from '../cib/replica.js';
 import { SanodeError } from '../errors/index.js';
 import type { LeadershipEvent } from '../controller/leadership.js';
 import { defaultLeadershipTimers, NodeController, parseControlMessage, type ControlMessage } from '../controller/node-controller.js';
-import { resolveQuorumConfig, type QuorumDecision } from '../quorum/index.js';
+import { resolveQuorumConfig, type LmsKnowledge, type QuorumDecision } from '../quorum/index.js';
 import { PROFILES } from '../totem/index.js';
 import type { Delivery, View } from '../totem/types.js';
 import type { LinkStatus } from '../transport/index.js';
 import { loadKeyFile } from '../wire/index.js';
 import { resolveJoinOptions, type JoinClusterOptions, type ResolvedJoinOptions } from './options.js';
+import { readStateFile, writeStateFile } from './state-file.js';
 import { TotemRuntime } from './totem-runtime.js';
 
 const CHANNEL_CONTROL = 0;
 const CHANNEL_APP = 1;
+/** The CIB replica's messages (lib/cib/replica.ts). */
+const CHANNEL_CIB = 2;
 
 export interface LeaderContext {
   /** The term's fencing token: strictly grows across the cluster's life. */
@@ -51,8 +58,19 @@ export interface ClusterMessage {
   readonly data: unknown;
 }
 
+/** A change of this node's CIB copy: an applied change, or the copy the state exchange adopted. */
+export type CibEvent = CibChangedEvent;
+
+export interface CibSnapshot {
+  readonly cib: Cib;
+  readonly version: CibVersion;
+  /** False while a state exchange is pending (the copy may be about to be replaced). */
+  readonly synced: boolean;
+}
+
 export interface ClusterEvents {
   view: (view: View) => void;
+  cib: (event: CibEvent) => void;
   quorum: (quorum: QuorumEvent) => void;
   leader: (leader: LeaderEvent) => void;
   link: (status: LinkStatus) => void;
@@ -86,19 +104,32 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private currentView: View | undefined;
   private releaseDelivered: Promise<void> | undefined;
   private resolveRelease: (() => void) | undefined;
+  /** The replicated CIB; it changes only on CHANNEL_CIB deliveries and views (docs/cib.md). */
+  private readonly cibReplica: CibReplica;
+  private readonly cibRequests = new Map<string, { resolve: (version: CibVersion) => void; reject: (error: unknown) => void }>();
+  private cibSyncWaiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
 
-  private constructor(options: ResolvedJoinOptions, runtime: TotemRuntime, timers: { tokenTimeoutMs: number; consensusMs: number; tokenPerMemberMs?: number | undefined }) {
+  private constructor(
+    options: ResolvedJoinOptions,
+    runtime: TotemRuntime,
+    timers: { tokenTimeoutMs: number; consensusMs: number; tokenPerMemberMs?: number | undefined },
+    cib: Cib,
+  ) {
     super();
     this.options = options;
     this.runtime = runtime;
+    this.cibReplica = new CibReplica({ nodeId: options.nodeId, session: runtime.incarnation, initial: cib });
+    const storedLms = readStateFile<Partial<LmsKnowledge>>(lmsStatePath(options), {});
     this.controller = new NodeController({
       nodeId: options.nodeId,
       quorum: resolveQuorumConfig(options.quorum),
       // The lease outlives the membership change that follows the loss of another node, so a
       // follower's death never interrupts the leader (docs/leadership.md).
       leadership: defaultLeadershipTimers(timers, options.nodes.length, { leaseMs: options.leaseMs, clockDriftRatio: options.clockDriftRatio }),
+      // What last man standing stored before a restart (the tracker checks it against the config).
+      persistedLms: storedLms.config === undefined ? undefined : (storedLms as LmsKnowledge),
     });
-    runtime.on('view', (view) => this.onView(view));
+    runtime.on('view', (view, transitional) => this.onView(view, transitional));
     runtime.on('deliver', (delivery) => this.onDeliver(delivery));
     runtime.on('token', (provenAtMs) => this.step((now) => this.controller.onToken(provenAtMs, now)));
     runtime.on('link', (status) => this.emit('link', status));
@@ -120,6 +151,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
               (await loadKeyFile(options.security.keyFile!, { allowOpenPermissions: options.security.allowOpenKeyPermissions })),
           };
     const timers = { ...PROFILES[options.profile], ...options.timers };
+    // Before binding anything: a saved CIB that cannot be read must stop the node, not be replaced.
+    const cib = loadCib(cibPathOf(options)) ?? emptyCib(options.cib);
     const runtime = await TotemRuntime.start({
       nodeId: options.nodeId,
       stateDir: options.stateDir,
@@ -127,7 +160,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       timers: options.timers,
       net: { wire: { cluster: options.cluster, security }, links: options.links, nodes: options.nodes },
     });
-    const cluster = new Cluster(options, runtime, timers);
+    const cluster = new Cluster(options, runtime, timers, cib);
     if (runtime.view !== undefined) cluster.onView(runtime.view);
     await cluster.waitForFirstView(timers.tokenTimeoutMs * 10 + timers.consensusMs * 4);
     return cluster;
@@ -156,6 +189,32 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   get view(): View | undefined {
     return this.currentView;
+  }
+
+  /** This node's copy of the CIB (a copy the caller may keep or change) and its version. */
+  cib(): CibSnapshot {
+    return { cib: structuredClone(this.cibReplica.current), version: this.cibReplica.version, synced: this.cibReplica.synced };
+  }
+
+  /**
+   * Changes the CIB cluster-wide. Rejects at once with a CibError (SANODE_INVALID_CIB) when the
+   * change is invalid against this node's copy, before anything is sent; otherwise resolves with
+   * the new version once the change has been applied in agreed order and saved to this node's
+   * disk, or rejects with the CibError every node reached if a concurrent change made it invalid.
+   * Waits for a pending state exchange first, so it is judged against the group's copy.
+   */
+  async updateCib(change: CibChange): Promise<CibVersion> {
+    await this.cibSynced();
+    const { requestId, message } = this.cibReplica.propose(change);
+    const applied = new Promise<CibVersion>((resolve, reject) => this.cibRequests.set(requestId, { resolve, reject }));
+    if (!this.sendCib(message)) {
+      this.cibReplica.forget(requestId);
+      this.cibRequests.delete(requestId);
+      throw this.closed
+        ? new SanodeError('SANODE_NOT_JOINED', 'this node has left the cluster; join again to change the CIB')
+        : new SanodeError('SANODE_SEND_QUEUE_FULL', 'the ordered send queue is full: the group is slower than this sender; wait and retry the CIB change');
+    }
+    return applied;
   }
 
   status(): ClusterStatus {
@@ -187,15 +246,17 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     // own release to be delivered (at most 1 s) also waits for the callbacks.
     await this.releaseDelivered;
     this.closed = true;
+    this.failCibWaiters();
     if (this.timer !== undefined) clearTimeout(this.timer);
     await this.runtime.leave();
   }
 
-  private onView(view: View): void {
+  private onView(view: View, transitional?: readonly number[]): void {
     if (this.closed) return;
     this.currentView = view;
     this.emit('view', view);
-    this.step((now) => this.controller.onView(view, now));
+    this.step((now) => this.controller.onView(view, now, transitional));
+    this.stepCib(() => this.cibReplica.onView(view));
   }
 
   private onDeliver(delivery: Delivery): void {
@@ -211,7 +272,63 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       this.emit('message', { from: delivery.sender, data: body });
     } else if (channel === CHANNEL_CONTROL) {
       this.onControl(delivery.sender, body);
+    } else if (channel === CHANNEL_CIB) {
+      this.stepCib(() => this.cibReplica.onDeliver(delivery.sender, body));
     }
+  }
+
+  /** Feeds the CIB replica, then: persist, THEN send, THEN report (lib/cib/replica.ts). */
+  private stepCib(input: () => void): void {
+    if (this.closed) return;
+    input();
+    const output = this.cibReplica.takeOutput();
+    if (output.persist !== undefined) {
+      try {
+        saveCib(cibPathOf(this.options), output.persist);
+      } catch (error) {
+        // The change is applied cluster-wide already; undoing it here would split this copy from
+        // the others. The next successful save writes the whole CIB again.
+        this.emit('error', error);
+      }
+    }
+    for (const message of output.sends) this.sendCib(message);
+    for (const event of output.changed) this.emit('cib', event);
+    for (const outcome of output.outcomes) {
+      const request = this.cibRequests.get(outcome.requestId);
+      this.cibRequests.delete(outcome.requestId);
+      if (outcome.ok) request?.resolve(outcome.version);
+      else request?.reject(outcome.error);
+    }
+    if (this.cibReplica.synced) {
+      const waiters = this.cibSyncWaiters;
+      this.cibSyncWaiters = [];
+      for (const w of waiters) w.resolve();
+    }
+  }
+
+  private sendCib(message: CibMessage): boolean {
+    if (this.closed) return false;
+    const result = this.runtime.broadcast(pack([CHANNEL_CIB, message]));
+    if (!result.ok && result.reason === 'queue-full' && message.t !== 'change') {
+      // A lost announcement stalls this view's exchange until the next view; say so.
+      this.emit('error', new SanodeError('SANODE_SEND_QUEUE_FULL', `could not send the CIB ${message.t} message: the ordered send queue is full`));
+    }
+    return result.ok;
+  }
+
+  private cibSynced(): Promise<void> {
+    if (this.closed || this.leaveRequested) return Promise.reject(new SanodeError('SANODE_NOT_JOINED', 'this node has left the cluster; join again to change the CIB'));
+    if (this.cibReplica.synced) return Promise.resolve();
+    return new Promise((resolve, reject) => this.cibSyncWaiters.push({ resolve, reject }));
+  }
+
+  private failCibWaiters(): void {
+    const unsent = new SanodeError('SANODE_NOT_JOINED', 'this node left the cluster before the CIB change was sent');
+    for (const w of this.cibSyncWaiters) w.reject(unsent);
+    const error = new SanodeError('SANODE_NOT_JOINED', 'this node left the cluster before the CIB change was applied here; the others may still apply it');
+    this.cibSyncWaiters = [];
+    for (const r of this.cibRequests.values()) r.reject(error);
+    this.cibRequests.clear();
   }
 
   private onControl(from: number, body: unknown): void {
@@ -249,6 +366,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       if (event.type === 'quorum') this.emit('quorum', { ...event.decision, viewId: event.viewId });
       else this.onLeadershipEvent(event);
     }
+    // Last man standing knowledge is on disk before any note saying we stored it goes out.
+    if (output.persist !== undefined) writeStateFile(lmsStatePath(this.options), output.persist);
     for (const control of output.controls) this.sendControl(control);
     for (const release of output.releases) this.sendReleaseWhenSettled(release.epoch);
     if (output.tieBreakerFor !== undefined) this.runTieBreaker(output.tieBreakerFor);
@@ -322,4 +441,12 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       });
     });
   }
+}
+
+function lmsStatePath(options: ResolvedJoinOptions): string {
+  return join(options.stateDir, 'last-man-standing.json');
+}
+
+function cibPathOf(options: ResolvedJoinOptions): string {
+  return join(options.stateDir, 'cib.json');
 }

@@ -5,6 +5,8 @@
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { ConfigError } from '../errors/index.js';
+import type { CibConfig } from '../cib/model.js';
+import { CibError, validateConfig } from '../cib/validate.js';
 import type { LinkConfig, NodeAddress } from '../transport/index.js';
 import type { TotemTimers } from '../totem/types.js';
 import type { QuorumConfig } from '../quorum/index.js';
@@ -54,6 +56,12 @@ export interface JoinClusterOptions {
   leaseMs?: number;
   /** Largest clock-rate difference assumed between nodes; lengthens takeover waits. Default 0.01. */
   clockDriftRatio?: number;
+  /**
+   * The CIB configuration a node starts from when it has no saved copy (`<stateDir>/cib.json`),
+   * at version 0.0.0: any copy the cluster has changed since wins the state exchange. Default:
+   * the transport's nodes and no resources.
+   */
+  cib?: CibConfig;
 }
 
 export interface ResolvedJoinOptions {
@@ -72,6 +80,8 @@ export interface ResolvedJoinOptions {
   stateDir: string;
   leaseMs: number | undefined;
   clockDriftRatio: number;
+  /** The initial CIB configuration (validated), used only when no saved copy exists. */
+  cib: CibConfig;
 }
 
 const describe = (value: unknown): string => (typeof value === 'string' ? `'${value}'` : JSON.stringify(value) ?? String(value));
@@ -181,10 +191,26 @@ export function resolveJoinOptions(raw: JoinClusterOptions): ResolvedJoinOptions
   const clockDriftRatio = raw.clockDriftRatio ?? 0.01;
   if (!(clockDriftRatio >= 0 && clockDriftRatio < 0.2)) throw new ConfigError('clockDriftRatio', `expected 0 <= ratio < 0.2, got ${describe(clockDriftRatio)}`);
 
+  const nodeName = raw.node.name ?? nodeNames.get(nodeId) ?? `node-${nodeId}`;
+  let cib: CibConfig;
+  if (raw.cib !== undefined) {
+    try {
+      validateConfig(raw.cib);
+    } catch (error) {
+      if (!(error instanceof CibError)) throw error;
+      // Reads as "cib: resources[0].agent (ip): needs { class, type }, ...": the path inside the
+      // option, the object and the fix.
+      throw new ConfigError('cib', error.message, { cause: error });
+    }
+    cib = structuredClone(raw.cib);
+  } else {
+    cib = defaultCibConfig(nodes, nodeId, nodeName, nodeNames);
+  }
+
   return {
     cluster: raw.cluster,
     nodeId,
-    nodeName: raw.node.name ?? nodeNames.get(nodeId) ?? `node-${nodeId}`,
+    nodeName,
     nodes,
     nodeNames,
     links,
@@ -197,5 +223,23 @@ export function resolveJoinOptions(raw: JoinClusterOptions): ResolvedJoinOptions
     stateDir: raw.stateDir ?? join(process.cwd(), '.sanode', raw.cluster, `node-${nodeId}`),
     leaseMs: raw.leaseMs,
     clockDriftRatio,
+    cib,
   };
+}
+
+/**
+ * The transport's nodes, so status and node attributes can name them from the start. Names the
+ * CIB would refuse (it keys status by host-like names) are left out rather than refusing to start
+ * a service that never uses the CIB.
+ */
+function defaultCibConfig(nodes: NodeAddress[], nodeId: number, nodeName: string, nodeNames: Map<number, string>): CibConfig {
+  const seen = new Set<string>();
+  const cibNodes: CibConfig['nodes'] = [];
+  for (const n of nodes) {
+    const name = n.id === nodeId ? nodeName : (nodeNames.get(n.id) ?? `node-${n.id}`);
+    if (!/^[A-Za-z0-9_.-]+$/.test(name) || seen.has(name)) continue;
+    seen.add(name);
+    cibNodes.push({ id: String(n.id), name });
+  }
+  return { nodes: cibNodes, resources: [] };
 }

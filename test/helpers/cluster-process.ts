@@ -4,12 +4,16 @@
  *
  * stdout: {ev:'ready', incarnation} {ev:'view', seq, rep, members} {ev:'quorum', quorate, reason}
  *         {ev:'leader-start', epoch} {ev:'leader-abort', epoch} {ev:'message', from, data}
- *         {ev:'status', status} {ev:'join-error', code, message} — every event carries atMs (epoch ms).
+ *         {ev:'status', status} {ev:'join-error', code, message}
+ *         {ev:'cib-changed', version, cause, from} {ev:'cib-updated', ref, version}
+ *         {ev:'cib-error', ref, code, message} {ev:'cib-state', cib, version, synced}
+ *         — every event carries atMs (epoch ms).
  * stdin:  {cmd:'leave'} {cmd:'status'} {cmd:'broadcast', data}
+ *         {cmd:'cib-update', change, ref?} {cmd:'cib-get'}
  */
 import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
-import { joinCluster, isSanodeError, type JoinClusterOptions } from '../../lib/index.js';
+import { joinCluster, isSanodeError, type CibChange, type JoinClusterOptions } from '../../lib/index.js';
 
 export interface ClusterProcessConfig {
   options: Omit<JoinClusterOptions, 'key'> & { keyHex?: string };
@@ -32,6 +36,7 @@ try {
 cluster.on('view', (v) => emit({ ev: 'view', seq: v.id.seq, rep: v.id.rep, members: v.members }));
 cluster.on('quorum', (q) => emit({ ev: 'quorum', quorate: q.quorate, reason: q.reason, expectedVotes: q.expectedVotes }));
 cluster.on('message', (m) => emit({ ev: 'message', from: m.from, data: m.data }));
+cluster.on('cib', (c) => emit({ ev: 'cib-changed', version: c.version, cause: c.cause, from: c.from }));
 cluster.onLeader(async ({ epoch, signal }) => {
   emit({ ev: 'leader-start', epoch });
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
@@ -42,7 +47,7 @@ if (initial.view !== undefined) emit({ ev: 'view', seq: initial.view.id.seq, rep
 emit({ ev: 'quorum', quorate: initial.quorum.quorate, reason: initial.quorum.reason, expectedVotes: initial.quorum.expectedVotes });
 
 createInterface({ input: process.stdin }).on('line', (line) => {
-  const command = JSON.parse(line) as { cmd: string; data?: unknown };
+  const command = JSON.parse(line) as { cmd: string; data?: unknown; change?: CibChange; ref?: unknown };
   if (command.cmd === 'leave') {
     void cluster.leave().then(() => {
       emit({ ev: 'left' });
@@ -52,6 +57,15 @@ createInterface({ input: process.stdin }).on('line', (line) => {
     emit({ ev: 'status', status: cluster.status() });
   } else if (command.cmd === 'broadcast') {
     cluster.broadcast(command.data);
+  } else if (command.cmd === 'cib-update') {
+    const ref = command.ref;
+    cluster.updateCib(command.change!).then(
+      (version) => emit({ ev: 'cib-updated', ref, version }),
+      (error: unknown) => emit({ ev: 'cib-error', ref, code: isSanodeError(error) ? error.code : 'unexpected', message: (error as Error).message }),
+    );
+  } else if (command.cmd === 'cib-get') {
+    const { cib, version, synced } = cluster.cib();
+    emit({ ev: 'cib-state', cib, version, synced });
   }
 });
 emit({ ev: 'ready', incarnation: cluster.status().node.incarnation });

@@ -43,6 +43,11 @@ export interface CloneMeta extends ResourceMeta {
   promotedMax?: number;
   /** Promoted instances per node; default 1. */
   promotedNodeMax?: number;
+  /**
+   * Orders and colocations with another clone bind each instance to that clone's instance on the
+   * same node, rather than to the clone as a whole; default false.
+   */
+  interleave?: boolean;
 }
 
 export interface OpConfig {

@@ -156,7 +156,7 @@ function readNvpairs(w: Walk, set: XmlElement, at: string): [string, string, str
   return out;
 }
 
-const CLONE_KEYS = ['clone-max', 'clone-node-max', 'promotable', 'promoted-max', 'promoted-node-max', 'master-max', 'master-node-max'];
+const CLONE_KEYS = ['clone-max', 'clone-node-max', 'promotable', 'promoted-max', 'promoted-node-max', 'master-max', 'master-node-max', 'interleave'];
 
 /** Meta attributes into ResourceMeta (and CloneMeta when `clone`); everything else reported. */
 function readMeta(w: Walk, el: XmlElement, at: string, clone: boolean): ResourceMeta & CloneMeta {
@@ -244,6 +244,12 @@ function applyMeta(w: Walk, meta: ResourceMeta & CloneMeta, name: string, value:
     case 'master-node-max': {
       const n = count(1);
       if (n !== undefined) meta.promotedNodeMax = n;
+      return;
+    }
+    case 'interleave': {
+      const b = parseBoolean(value);
+      if (b === undefined) bad('a boolean');
+      else meta.interleave = b;
       return;
     }
     default:

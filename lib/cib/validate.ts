@@ -205,6 +205,9 @@ function validateClone(c: CloneConfig, field: string, claim: (id: unknown, field
   if (m.promotable !== true && (m.promotedMax !== undefined || m.promotedNodeMax !== undefined)) {
     throw new CibError(c.id, `${field}.meta.promotable`, 'promotedMax/promotedNodeMax need promotable: true');
   }
+  if (m.interleave !== undefined && typeof m.interleave !== 'boolean') {
+    throw new CibError(c.id, `${field}.meta.interleave`, 'must be true or false');
+  }
 }
 
 type Kind = 'primitive' | 'group' | 'clone' | 'clone-child';

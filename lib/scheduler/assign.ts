@@ -47,6 +47,16 @@ interface Unit {
   order: number;
   /** Group members placed right after this one (the rest of its group). */
   followers: Unit[];
+  /** Assigned a node, but may not start there (no-quorum-policy=freeze and not active). */
+  frozenOut?: boolean;
+  /** Clone node -> instances there that may not start (new ones, under freeze). */
+  frozenNodes?: Map<string, number>;
+  /** A clone's instances, in the order they were placed. */
+  instanceList?: Instance[];
+  /** A clone's final node scores without its instances' stickiness: the base of promotion. */
+  promotionWeights?: Weights;
+  /** Stickiness a clone added per node (taken back out for promotionWeights). */
+  stickiness?: Weights;
 }
 
 export interface Placement {
@@ -61,7 +71,11 @@ export interface Placement {
 export interface PlaceOptions {
   /** Every resource stays stopped (no-quorum-policy=stop, or demote for non-promotables). */
   stopAll: boolean;
-  /** Resources stay where they are and nothing new starts (no-quorum-policy=freeze). */
+  /**
+   * Nothing that is stopped may start and nothing may be promoted (no-quorum-policy=freeze).
+   * Like pacemaker, a resource that runs may still move or stop: only starts of resources (and
+   * clone instances) not active anywhere are blocked.
+   */
   freeze: boolean;
   /** Promotables lose their promoted instances (no-quorum-policy=demote). */
   demoteAll: boolean;
@@ -78,6 +92,7 @@ interface Ctx {
   asDependent: Map<string, Unit>;
   asPrimary: Map<string, { optional: Unit; mandatory: Unit }>;
   symmetric: boolean;
+  freeze: boolean;
 }
 
 export function place(config: CibConfig, view: ClusterView, opts: PlaceOptions): Placement {
@@ -101,6 +116,7 @@ function buildUnits(config: CibConfig, view: ClusterView, opts: PlaceOptions): C
     asDependent: new Map(),
     asPrimary: new Map(),
     symmetric: config.properties?.symmetricCluster ?? true,
+    freeze: opts.freeze,
   };
   let order = 0;
   const primOf = (id: string): PrimitiveState => view.primitives.get(id)!;
@@ -217,7 +233,7 @@ function initBase(ctx: Ctx, u: Unit, config: CibConfig, opts: PlaceOptions): voi
   // Without quorum under no-quorum-policy=demote, promotables stay (demoted) and the rest stop.
   const promotable = u.clone?.meta?.promotable === true;
   u.stopped = roleStopped || u.prims.some((x) => x.forceStop) || opts.stopAll || (opts.demoteAll && !promotable);
-  u.pinned = u.prims.some((x) => x.blocked) || opts.freeze || (opts.demoteAll && promotable);
+  u.pinned = u.prims.some((x) => x.blocked) || (opts.demoteAll && promotable);
   // A pinned resource will be where it is, whatever else wants: its neighbours must see that.
   const here = u.kind === 'primitive' ? currentNode(ctx, u) : undefined;
   if (u.pinned && here !== undefined) u.base.set(here, INFINITY);
@@ -230,7 +246,13 @@ function applyStickinessAndFailures(ctx: Ctx, u: Unit): void {
     if (p.meta.isManaged && (u.kind === 'clone' || live.length === 1)) {
       for (const a of live) {
         const cur = u.base.get(a.node)!;
-        if (ctx.symmetric || cur > -INFINITY) u.base.set(a.node, addScores(cur, p.meta.resourceStickiness));
+        if (ctx.symmetric || cur > -INFINITY) {
+          u.base.set(a.node, addScores(cur, p.meta.resourceStickiness));
+          if (u.kind === 'clone') {
+            u.stickiness ??= new Map();
+            u.stickiness.set(a.node, (u.stickiness.get(a.node) ?? 0) + p.meta.resourceStickiness);
+          }
+        }
       }
     }
     for (const [node, count] of p.failCount) {
@@ -283,7 +305,15 @@ function assign(ctx: Ctx, u: Unit): void {
     mergeDependent(ctx, c.dep, w, c.score / INFINITY, new Set([u]), u.kind === 'clone');
   }
   u.final = w;
-  if (u.kind === 'clone') assignClone(ctx, u, w);
+  if (u.kind === 'clone') {
+    // Pacemaker keeps stickiness on the instances, not on the clone whose scores rank promotion.
+    u.promotionWeights = new Map(w);
+    for (const [node, added] of u.stickiness ?? []) {
+      const v = w.get(node)!;
+      if (Math.abs(v) < INFINITY) u.promotionWeights.set(node, v - added);
+    }
+    assignClone(ctx, u, w);
+  }
   else assignPrimitive(ctx, u, w);
   u.assigning = false;
   for (const f of u.followers) assign(ctx, f);
@@ -301,6 +331,8 @@ function assignPrimitive(ctx: Ctx, u: Unit, w: Weights): void {
     if (best !== undefined && isTie(ctx, w, best, new Set())) ctx.ties.add(u.id);
   }
   for (const n of u.nodes) ctx.load.set(n, ctx.load.get(n)! + 1);
+  // Pacemaker assigns a node (and counts it) but its start stays unrunnable under freeze.
+  if (ctx.freeze && u.prims[0]!.active.length === 0) u.frozenOut = true;
 }
 
 function bestNode(ctx: Ctx, w: Weights, preferred: string | undefined): string | undefined {
@@ -371,7 +403,9 @@ function mergeDependent(ctx: Ctx, dep: Unit, w: Weights, factor: number, visitin
     work.set(node, merged);
   }
   if (available(ctx, work)) {
-    for (const c of dep.withThis) mergeDependent(ctx, c.dep, work, (factor * c.score) / INFINITY, visiting, positiveOnly);
+    // Pacemaker passes on only the sign of the factor, not its size: a resource colocated with a
+    // dependent counts in full (times its own colocation score), however weak the first link.
+    for (const c of dep.withThis) mergeDependent(ctx, c.dep, work, (Math.sign(factor) * c.score) / INFINITY, visiting, positiveOnly);
     for (const node of flattened) work.set(node, 1);
     for (const [k, v] of work) w.set(k, v);
   }
@@ -383,84 +417,203 @@ function cloneLimits(ctx: Ctx, u: Unit): { max: number; perNode: number } {
   return { max: m.cloneMax ?? ctx.view.nodes.length, perNode: m.cloneNodeMax ?? 1 };
 }
 
+/** One clone instance: where it runs now (if anywhere) and where it was placed. */
+interface Instance {
+  current?: string;
+  failed: boolean;
+  promotedNow: boolean;
+  node?: string;
+}
+
+/** The promotion attribute (`master-<primitive>`, summed over a cloned group) on a node. */
+function promotionAttr(u: Unit, node: NodeView): number | undefined {
+  const child = u.clone!.child;
+  const members = child.kind === 'primitive' ? [child.id] : child.members.map((m) => m.id);
+  let sum: number | undefined;
+  for (const id of members) {
+    const raw = node.attrs[`master-${id}`];
+    const value = raw === undefined ? Number.NaN : Number.parseInt(raw, 10);
+    if (Number.isFinite(value)) sum = addScores(sum ?? 0, value);
+  }
+  return sum;
+}
+
+/**
+ * Places a clone's instances as pacemaker does (pcmk_sched_instances.c): each instance has its
+ * own scores — the clone's, plus stickiness on the node it runs on, plus (promotable clones) a
+ * positive promotion attribute where it counts for that instance (its own node for one that
+ * runs; any node for a new one). First each healthy running instance stays put if no node with
+ * room scores better for it (and its node has fewer than clone-max / nodes); then the rest go,
+ * one at a time, to their best node with room (at most clone-node-max per node).
+ */
 function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
   const { max, perNode } = cloneLimits(ctx, u);
   const counts = new Map<string, number>();
-  const add = (node: string): void => {
+  const instances: Instance[] = [];
+  const add = (inst: Instance, node: string): void => {
+    inst.node = node;
     counts.set(node, (counts.get(node) ?? 0) + 1);
     ctx.load.set(node, ctx.load.get(node)! + 1);
   };
-  const running = new Map<string, number>();
-  for (const a of u.prims[0]!.active) {
-    if (ctx.nodeByName.get(a.node)!.online) running.set(a.node, (running.get(a.node) ?? 0) + 1);
+  for (const n of ctx.view.nodes) {
+    for (const a of u.prims[0]!.active) {
+      if (a.node === n.name && n.online) instances.push({ current: a.node, failed: a.failed, promotedNow: a.role === 'Promoted' });
+    }
   }
-  if (u.pinned || u.stopped) {
-    if (u.pinned) for (const [node, k] of running) for (let i = 0; i < k; i++) add(node);
+  u.instanceList = instances;
+  const finish = (): void => {
     u.instances = counts;
     u.nodes = [...counts.keys()];
+  };
+  if (u.pinned || u.stopped) {
+    if (u.pinned) for (const inst of instances) add(inst, inst.current!);
+    finish();
     return;
   }
-  const usable = ctx.view.nodes.filter((n) => canRunResources(n) && w.get(n.name)! >= 0);
-  const loopMax = Math.max(1, Math.floor(max / Math.max(1, usable.length)));
-  let placed = 0;
-  // First keep instances where they already run (healthy ones), as far as the limits allow.
-  const failedOn = new Set(u.prims[0]!.active.filter((a) => a.failed).map((a) => a.node));
-  for (const n of usable) {
-    const k = Math.min(running.get(n.name) ?? 0, perNode, loopMax);
-    if (failedOn.has(n.name)) continue;
-    for (let i = 0; i < k && placed < max; i++, placed++) add(n.name);
-  }
-  // Then place the rest one at a time on the best node that still has room.
-  const pass2 = new Set<string>();
-  while (placed < max) {
-    let best: string | undefined;
-    for (const n of usable) {
-      if ((counts.get(n.name) ?? 0) >= perNode) continue;
-      if (best === undefined || better(ctx, w, n.name, best, undefined)) best = n.name;
+  // Pacemaker has clone-max instances, numbered as it reads the status node by node: a running
+  // one beyond that is an orphan and stops.
+  instances.splice(max);
+  for (let i = instances.length; i < max; i++) instances.push({ failed: false, promotedNow: false });
+  const cloneW = u.promotionWeights ?? w;
+  const promotable = u.clone!.meta?.promotable === true;
+  const sticky = new Map<string, number>();
+  for (const p of u.prims) for (const a of p.active) if (p.meta.isManaged) sticky.set(a.node, (sticky.get(a.node) ?? 0) + p.meta.resourceStickiness);
+  const scoreFor = (inst: Instance, node: NodeView): number => {
+    let score = cloneW.get(node.name)!;
+    if (inst.current === node.name && (ctx.symmetric || score > -INFINITY)) score = addScores(score, sticky.get(node.name) ?? 0);
+    if (promotable && (inst.current === undefined || inst.current === node.name)) {
+      const attr = promotionAttr(u, node);
+      if (attr !== undefined && attr > 0) score = addScores(score, attr);
     }
-    if (best === undefined) break;
-    add(best);
-    pass2.add(best);
+    return score;
+  };
+  const weightsFor = (inst: Instance): Weights => {
+    const iw: Weights = new Map();
+    for (const n of ctx.view.nodes) iw.set(n.name, canRunResources(n) && (counts.get(n.name) ?? 0) < perNode ? scoreFor(inst, n) : -INFINITY);
+    return iw;
+  };
+  const usableCount = ctx.view.nodes.filter((n) => canRunResources(n) && (ctx.symmetric || w.get(n.name)! > -INFINITY)).length;
+  const loopMax = Math.max(1, Math.floor(max / Math.max(1, usableCount)));
+  // The order pacemaker assigns instances in (pcmk__cmp_instance): one running where it may no
+  // longer run goes last; then a higher promotion attribute (an instance's priority); then
+  // running before new, on a node that can run resources, healthy before failed; then instance
+  // number (running ones are numbered in node order).
+  const nodeOrder = new Map(ctx.view.nodes.map((n, i) => [n.name, i]));
+  const disallowed = (i: Instance): boolean => i.current !== undefined && scoreFor(i, ctx.nodeByName.get(i.current)!) < 0;
+  const priority = (i: Instance): number => {
+    if (!promotable) return 0;
+    let best = 0;
+    for (const n of ctx.view.nodes) {
+      if (!canRunResources(n) || (i.current !== undefined && i.current !== n.name)) continue;
+      best = Math.max(best, promotionAttr(u, n) ?? 0);
+    }
+    return best;
+  };
+  const key = (i: Instance): number[] => [
+    disallowed(i) ? 1 : 0,
+    -priority(i),
+    i.current === undefined ? 1 : 0,
+    i.current !== undefined && !canRunResources(ctx.nodeByName.get(i.current)!) ? 1 : 0,
+    i.failed ? 1 : 0,
+    i.current === undefined ? ctx.view.nodes.length : nodeOrder.get(i.current)!,
+  ];
+  const keys = new Map(instances.map((i) => [i, key(i)]));
+  instances.sort((a, b) => {
+    const ka = keys.get(a)!;
+    const kb = keys.get(b)!;
+    for (let k = 0; k < ka.length; k++) if (ka[k] !== kb[k]) return ka[k]! - kb[k]!;
+    return 0;
+  });
+  let placed = 0;
+  for (const inst of instances) {
+    if (placed >= max || inst.current === undefined || inst.failed) continue;
+    if ((counts.get(inst.current) ?? 0) >= loopMax) continue;
+    const iw = weightsFor(inst);
+    const mine = iw.get(inst.current)!;
+    if (mine < 0) continue;
+    // Kept only when no node with room scores better for this instance.
+    if ([...iw.values()].some((v) => v > mine)) continue;
+    add(inst, inst.current);
     placed++;
   }
-  // Ambiguous when a node left without an instance scores like one that got one.
-  const leftOut = usable.filter((n) => (counts.get(n.name) ?? 0) < perNode && !pass2.has(n.name));
-  if ([...pass2].some((b) => leftOut.some((n) => w.get(n.name) === w.get(b)))) ctx.ties.add(u.id);
-  u.instances = counts;
-  u.nodes = [...counts.keys()];
-}
-
-function promotionScore(config: CibConfig, ctx: Ctx, u: Unit, node: NodeView): number | undefined {
-  const child = u.clone!.child;
-  const raw = node.attrs[`master-${child.kind === 'primitive' ? child.id : child.members[0]!.id}`];
-  let score: number | undefined = raw === undefined ? undefined : Number.parseInt(raw, 10);
-  if (score !== undefined && !Number.isFinite(score)) score = undefined;
-  for (const c of config.constraints ?? []) {
-    if (c.kind !== 'location' || c.rsc !== u.id || c.role !== 'Promoted') continue;
-    let add = 0;
-    if (c.node === node.name) add = c.score ?? 0;
-    for (const r of c.rules ?? []) if (ruleMatches(r, node.attrs)) add = addScores(add, r.score);
-    if (c.node === node.name || (c.rules ?? []).some((r) => ruleMatches(r, node.attrs))) score = addScores(score ?? 0, add);
+  const pass2: Instance[] = [];
+  for (const inst of instances) {
+    if (inst.node !== undefined || placed >= max) continue;
+    const iw = weightsFor(inst);
+    const best = bestNode(ctx, iw, inst.current);
+    if (best === undefined) continue;
+    add(inst, best);
+    pass2.push(inst);
+    placed++;
   }
-  return score;
+  // Ambiguous when a node left without an instance scored like one that got a new one.
+  const leftOut = ctx.view.nodes.filter((n) => canRunResources(n) && (counts.get(n.name) ?? 0) < perNode && !pass2.some((i) => i.node === n.name));
+  if (pass2.some((i) => leftOut.some((n) => scoreFor(i, n) === scoreFor(i, ctx.nodeByName.get(i.node!)!) && scoreFor(i, n) >= 0))) ctx.ties.add(u.id);
+  if (ctx.freeze) {
+    // Instances that run may move; new instances may not start.
+    u.frozenNodes = new Map();
+    for (const inst of instances) if (inst.node !== undefined && inst.current === undefined) u.frozenNodes.set(inst.node, (u.frozenNodes.get(inst.node) ?? 0) + 1);
+  }
+  finish();
 }
 
-/** Chooses which placed instances of a promotable clone are promoted. */
-function choosePromoted(config: CibConfig, ctx: Ctx, u: Unit, opts: PlaceOptions): Set<string> {
+/**
+ * An instance's own promotion priority on a node (pacemaker's set_instance_priority): its
+ * promotion attribute there, -1 when none counts, plus `role: 'Promoted'` locations on that node.
+ * Negative means it may not be promoted there. The attribute counts for an instance that stays
+ * where it runs, or a new one; one that moves to a node without history for the resource gets
+ * none (pacemaker only trusts scores from nodes where it has probed the resource).
+ */
+function instancePriority(config: CibConfig, u: Unit, inst: Instance, node: NodeView): number {
+  const child = u.clone!.child;
+  const ids = new Set([u.id, child.id, ...(child.kind === 'group' ? child.members.map((m) => m.id) : [])]);
+  const counts = inst.current === undefined || inst.current === node.name;
+  let total = (counts ? promotionAttr(u, node) : undefined) ?? -1;
+  for (const c of config.constraints ?? []) {
+    if (c.kind !== 'location' || c.role !== 'Promoted' || !ids.has(c.rsc)) continue;
+    if (c.node === node.name) total = addScores(total, c.score ?? 0);
+    for (const r of c.rules ?? []) if (ruleMatches(r, node.attrs)) total = addScores(total, r.score);
+  }
+  return total;
+}
+
+/**
+ * Which placed instances of a promotable clone are promoted: node -> promoted instances there.
+ * Pacemaker's order (pcmk_sched_promotable.c): an instance with a non-negative priority gets the
+ * clone's own node score added (its locations and colocations, not the instances' stickiness), so
+ * a location on the clone steers promotion too; then the highest total wins, then the instance
+ * promoted now, then the node name. Up to promotedMax in all and promotedNodeMax per node.
+ */
+function choosePromoted(config: CibConfig, ctx: Ctx, u: Unit, opts: PlaceOptions): Map<string, number> {
   const m = u.clone!.meta ?? {};
-  const promoted = new Set<string>();
+  const promoted = new Map<string, number>();
   const target = u.prims[0]!.meta.targetRole;
   if (m.promotable !== true || target === 'Unpromoted' || opts.demoteAll) return promoted;
-  const wasPromoted = new Set(u.prims[0]!.active.filter((a) => a.role === 'Promoted').map((a) => a.node));
-  if (u.pinned) return new Set([...wasPromoted].filter((n) => u.instances!.has(n)));
-  const candidates = [...u.instances!.keys()]
-    .map((node) => ({ node, score: promotionScore(config, ctx, u, ctx.nodeByName.get(node)!) }))
-    .filter((c): c is { node: string; score: number } => c.score !== undefined && c.score >= 0)
-    .sort((a, b) => b.score - a.score || Number(wasPromoted.has(b.node)) - Number(wasPromoted.has(a.node)) || (a.node < b.node ? -1 : 1));
+  const placedInstances = (u.instanceList ?? []).filter((i) => i.node !== undefined);
+  if (u.pinned) {
+    for (const i of placedInstances) if (i.promotedNow) promoted.set(i.node!, (promoted.get(i.node!) ?? 0) + 1);
+    return promoted;
+  }
+  const weights = u.promotionWeights ?? u.final ?? u.base;
+  const candidates: { node: string; score: number; current: boolean }[] = [];
+  for (const inst of placedInstances) {
+    const node = inst.node!;
+    const own = instancePriority(config, u, inst, ctx.nodeByName.get(node)!);
+    if (own < 0) continue;
+    candidates.push({ node, score: addScores(weights.get(node)!, own), current: inst.promotedNow });
+  }
+  candidates.sort((a, b) => b.score - a.score || Number(b.current) - Number(a.current) || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
   const max = m.promotedMax ?? 1;
+  const perNode = m.promotedNodeMax ?? 1;
+  let count = 0;
   for (const c of candidates) {
-    if (promoted.size >= max) break;
-    promoted.add(c.node);
+    if (count >= max) break;
+    if (c.score < 0) continue;
+    if ((promoted.get(c.node) ?? 0) >= perNode) continue;
+    // Pacemaker: "Clone instance cannot be promoted without quorum" under freeze.
+    if (ctx.freeze && !c.current) continue;
+    promoted.set(c.node, (promoted.get(c.node) ?? 0) + 1);
+    count++;
   }
   return promoted;
 }
@@ -476,8 +629,14 @@ function collect(config: CibConfig, ctx: Ctx, opts: PlaceOptions): Placement {
   for (const u of ctx.units.values()) {
     record(scores, u.id, u.final ?? u.base);
     if (u.kind === 'primitive') {
-      placement[u.id] = (u.nodes ?? []).map((node) => ({ node, role: 'Started' as const }));
+      placement[u.id] = u.frozenOut === true ? [] : (u.nodes ?? []).map((node) => ({ node, role: 'Started' as const }));
       continue;
+    }
+    for (const [node, n] of u.frozenNodes ?? []) {
+      const k = u.instances!.get(node)! - n;
+      if (k > 0) u.instances!.set(node, k);
+      else u.instances!.delete(node);
+      for (const inst of u.instanceList ?? []) if (inst.node === node && inst.current === undefined) delete inst.node;
     }
     const promoted = choosePromoted(config, ctx, u, opts);
     const promotable = u.clone!.meta?.promotable === true;
@@ -485,7 +644,7 @@ function collect(config: CibConfig, ctx: Ctx, opts: PlaceOptions): Placement {
       const list: { node: string; role: Exclude<Role, 'Stopped'> }[] = [];
       for (const [node, k] of u.instances ?? []) {
         for (let i = 0; i < k; i++) {
-          const role = promotable ? (promoted.has(node) && i === 0 ? 'Promoted' : 'Unpromoted') : 'Started';
+          const role = promotable ? (i < (promoted.get(node) ?? 0) ? 'Promoted' : 'Unpromoted') : 'Started';
           list.push({ node, role });
         }
       }

@@ -60,7 +60,13 @@ type Target = Map<string, Exclude<Role, 'Stopped'>>;
  */
 function planTargets(config: CibConfig, view: ClusterView, placed: Placement): Plan {
   const target = new Map<string, Target>();
-  for (const [id, list] of Object.entries(placed.placement)) target.set(id, new Map(list.map((e) => [e.node, e.role])));
+  for (const [id, list] of Object.entries(placed.placement)) {
+    // A primitive runs at most once per node (its status and actions are per node), so instances
+    // that share a node (clone-node-max > 1) run as one, promoted if any of them is.
+    const t: Target = new Map();
+    for (const e of list) if (t.get(e.node) !== 'Promoted') t.set(e.node, e.role);
+    target.set(id, t);
+  }
   const chains = mandatoryChains(config);
   const pinned = (id: string): boolean => view.primitives.get(id)?.blocked ?? false;
   // A failed resource that may not be touched cannot (re)start, so nothing may follow it.
@@ -70,8 +76,20 @@ function planTargets(config: CibConfig, view: ClusterView, placed: Placement): P
   };
   for (let changed = true; changed; ) {
     changed = false;
-    for (const { firsts, thens } of chains) {
+    for (const { firsts, thens, interleave } of chains) {
       const firstRuns = firsts.every((f) => (target.get(f)?.size ?? 0) > 0 && !stuck(f));
+      if (firstRuns && interleave) {
+        // An interleaved instance waits only for the other clone's instance on its own node.
+        for (const t of thens) {
+          const tgt = target.get(t);
+          if (tgt === undefined || pinned(t)) continue;
+          for (const node of [...tgt.keys()]) {
+            if (firsts.every((f) => target.get(f)!.has(node))) continue;
+            tgt.delete(node);
+            changed = true;
+          }
+        }
+      }
       if (firstRuns) continue;
       for (const t of thens) {
         if ((target.get(t)?.size ?? 0) > 0 && !pinned(t)) {
@@ -102,18 +120,29 @@ function planTargets(config: CibConfig, view: ClusterView, placed: Placement): P
   return { target, restart };
 }
 
+interface Chain {
+  firsts: string[];
+  thens: string[];
+  /** Both are clones and "then" interleaves: instances pair up per node. */
+  interleave: boolean;
+}
+
 /** Mandatory start orders as (firsts, thens) primitive sets, including group-internal ones. */
-function mandatoryChains(config: CibConfig): { firsts: string[]; thens: string[] }[] {
-  const chains: { firsts: string[]; thens: string[] }[] = [];
+function mandatoryChains(config: CibConfig): Chain[] {
+  const chains: Chain[] = [];
+  const clones = new Map(config.resources.flatMap((r) => (r.kind === 'clone' ? [[r.id, r] as const] : [])));
   for (const r of config.resources) {
     const g = r.kind === 'group' ? r : r.kind === 'clone' && r.child.kind === 'group' ? r.child : undefined;
     if (g === undefined) continue;
-    for (let i = 1; i < g.members.length; i++) chains.push({ firsts: [g.members[i - 1]!.id], thens: [g.members[i]!.id] });
+    // Members of a cloned group pair up per node, like an interleaved clone.
+    const perNode = r.kind === 'clone';
+    for (let i = 1; i < g.members.length; i++) chains.push({ firsts: [g.members[i - 1]!.id], thens: [g.members[i]!.id], interleave: perNode });
   }
   for (const c of config.constraints ?? []) {
     if (c.kind !== 'order' || (c.orderKind ?? 'Mandatory') !== 'Mandatory') continue;
     if ((c.firstAction ?? 'start') !== 'start' || (c.thenAction ?? c.firstAction ?? 'start') !== 'start') continue;
-    chains.push({ firsts: membersOf(config, c.first), thens: membersOf(config, c.then) });
+    const interleave = clones.has(c.first) && clones.get(c.then)?.meta?.interleave === true;
+    chains.push({ firsts: membersOf(config, c.first), thens: membersOf(config, c.then), interleave });
   }
   return chains;
 }

@@ -103,9 +103,9 @@ function onFailFor(p: PrimitiveConfig, op: OpRecord, stonith: boolean): OnFail {
     if (configured === 'fence' && !stonith) return 'block';
     return configured ?? fallback;
   }
-  // Pacemaker resets on-fail=fence to the default when fencing is disabled ("not valid when
-  // fencing is disabled"); for anything but a stop the default is restart.
-  if (configured === 'fence' && !stonith) return 'restart';
+  // Pacemaker resets on-fail=fence to stop when fencing is disabled ("not valid when fencing is
+  // disabled"): the resource is kept stopped rather than recovered.
+  if (configured === 'fence' && !stonith) return 'stop';
   return configured ?? 'restart';
 }
 
@@ -179,8 +179,10 @@ export function readPrimitive(cib: Cib, info: PrimitiveInfo, nodes: NodeView[], 
     const fc = rs.failCount ?? 0;
     const expired = meta.failureTimeoutMs > 0 && rs.lastFailureMs !== undefined && rs.lastFailureMs + meta.failureTimeoutMs <= nowMs;
     if (fc > 0 && !expired) failCount.set(node.name, fc);
-    // A cleanly offline node runs nothing; an unclean one may, until it is fenced.
-    if (!node.online && !node.unclean) continue;
+    // A cleanly offline node runs nothing; an unclean one may, until it is fenced. Without
+    // fencing pacemaker does not read an unclean node's history at all (it is simply down), so a
+    // failure there neither counts nor decides a reaction.
+    if (!node.online && !(node.unclean && stonith)) continue;
     const state = replayHistory(info.primitive, rs.ops, nowMs, meta.failureTimeoutMs, stonith, node.name);
     if (state !== undefined) active.push(state);
   }

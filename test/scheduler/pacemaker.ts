@@ -48,6 +48,7 @@ function metaPairs(meta: (ResourceMeta & CloneMeta) | undefined): Record<string,
     promotable: m.promotable === undefined ? undefined : String(m.promotable),
     'promoted-max': m.promotedMax === undefined ? undefined : String(m.promotedMax),
     'promoted-node-max': m.promotedNodeMax === undefined ? undefined : String(m.promotedNodeMax),
+    interleave: m.interleave === undefined ? undefined : String(m.interleave),
   };
 }
 

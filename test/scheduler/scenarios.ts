@@ -86,6 +86,7 @@ export function generateScenario(seed: number): Scenario {
     if (r.chance(0.03)) meta.isManaged = false;
     if (r.chance(0.15)) meta.priority = r.int(1, 10);
     if (r.chance(0.15)) meta.migrationThreshold = r.int(1, 3);
+    if (r.chance(0.06)) meta.failureTimeoutMs = r.pick([60, 300]) * 1000;
     return { kind: 'primitive', id, agent: { class: 'ocf', provider: 'pacemaker', type: 'Dummy' }, ops, ...(Object.keys(meta).length > 0 ? { meta } : {}) };
   };
   for (let i = 0; i < topCount; i++) {
@@ -108,7 +109,14 @@ export function generateScenario(seed: number): Scenario {
       }
       const meta: CloneConfig['meta'] = {};
       if (r.chance(0.5)) meta.cloneMax = r.int(1, nodeCount);
-      if (promotable) meta.promotable = true;
+      if (r.chance(0.15)) meta.cloneNodeMax = 2;
+      if (promotable) {
+        meta.promotable = true;
+        if (r.chance(0.3)) meta.promotedMax = r.int(1, 2);
+        if (r.chance(0.25)) meta.promotedNodeMax = 2;
+        if (r.chance(0.06)) meta.targetRole = 'Unpromoted';
+      }
+      if (r.chance(0.35)) meta.interleave = true;
       resources.push({ kind: 'clone', id, child, ...(Object.keys(meta).length > 0 ? { meta } : {}) });
     }
   }
@@ -129,6 +137,9 @@ export function generateScenario(seed: number): Scenario {
             ? { attribute: 'rack', operation: r.pick(['eq', 'ne'] as const), value: r.pick(['a', 'b']) }
             : { attribute: '#uname', operation: 'eq' as const, value: r.pick(nodes).name };
       constraints.push({ kind: 'location', id: `rule${++cid}`, rsc: top.id, rules: [{ score: r.pick(SCORES), expressions: [expr] }] });
+    }
+    if (top.kind === 'clone' && top.meta?.promotable === true && r.chance(0.25)) {
+      constraints.push({ kind: 'location', id: `prom${++cid}`, rsc: top.id, node: r.pick(nodes).name, score: r.pick(SCORES), role: 'Promoted' });
     }
     if (top.kind !== 'clone' && r.chance(0.06)) {
       const node = r.pick(nodes).name;

@@ -1,0 +1,197 @@
+/**
+ * Small CIBs on which sanode once differed from crm_simulate, with the placement Pacemaker 2.1.5
+ * chose ("node:role" per primitive). Used by parity.test.ts and re-checked against Pacemaker by
+ * parity-check.ts.
+ */
+import {
+  INFINITY,
+  type Cib,
+  type CibConfig,
+  type CloneConfig,
+  type NodeStatus,
+  type OpRecord,
+  type PrimitiveConfig,
+  type Role,
+} from '../../lib/cib/model.js';
+
+export const PARITY_NOW_MS = 1_700_000_000_000;
+
+export interface ParityCase {
+  name: string;
+  cib: Cib;
+  quorate: boolean;
+  /** Primitive id -> sorted "node:role" entries. */
+  expected: Record<string, string[]>;
+}
+
+const agent = { class: 'ocf', provider: 'pacemaker', type: 'Dummy' } as const;
+const monitor = [{ name: 'monitor' as const, intervalMs: 10_000, timeoutMs: 20_000 }];
+
+function prim(id: string, extra: Partial<PrimitiveConfig> = {}): PrimitiveConfig {
+  return { kind: 'primitive', id, agent, ops: monitor, ...extra };
+}
+
+function clone(id: string, child: string, meta: CloneConfig['meta'] = {}): CloneConfig {
+  const ops =
+    meta.promotable === true
+      ? [
+          { name: 'monitor' as const, intervalMs: 10_000, timeoutMs: 20_000, role: 'Unpromoted' as const },
+          { name: 'monitor' as const, intervalMs: 11_000, timeoutMs: 20_000, role: 'Promoted' as const },
+        ]
+      : monitor;
+  return { kind: 'clone', id, child: prim(child, { ops }), meta };
+}
+
+let callId = 100;
+function running(promoted = false, failedMonitor = false): { ops: OpRecord[]; failCount?: number; lastFailureMs?: number } {
+  const t = PARITY_NOW_MS - 600_000;
+  const ops: OpRecord[] = [{ op: 'start', intervalMs: 0, rc: 0, timeMs: t, callId: ++callId }];
+  if (promoted) ops.push({ op: 'promote', intervalMs: 0, rc: 0, timeMs: t + 1000, callId: ++callId });
+  if (!failedMonitor) return { ops };
+  ops.push({ op: 'monitor', intervalMs: 10_000, rc: 1, timeMs: PARITY_NOW_MS - 30_000, callId: ++callId });
+  return { ops, failCount: 1, lastFailureMs: PARITY_NOW_MS - 30_000 };
+}
+
+function cib(config: Partial<CibConfig>, status: Record<string, NodeStatus> = {}, nodeCount = 3): Cib {
+  return {
+    adminEpoch: 0,
+    epoch: 1,
+    numUpdates: 0,
+    config: {
+      properties: { stonithEnabled: false },
+      rscDefaults: { resourceStickiness: 0 },
+      nodes: Array.from({ length: nodeCount }, (_, i) => ({ id: String(i + 1), name: `n${i + 1}` })),
+      resources: [],
+      ...config,
+    },
+    status: { nodes: status },
+  };
+}
+
+export function placementOf(placement: Record<string, { node: string; role: Exclude<Role, 'Stopped'> }[]>, ids: string[]): Record<string, string[]> {
+  return Object.fromEntries(ids.map((id) => [id, (placement[id] ?? []).map((e) => `${e.node}:${e.role}`).sort()]));
+}
+
+export const PARITY_CASES: ParityCase[] = [
+  {
+    name: 'on-fail=fence without fencing keeps a failed resource stopped (pacemaker resets it to stop)',
+    cib: cib(
+      { resources: [prim('ip', { ops: [{ name: 'monitor', intervalMs: 10_000, timeoutMs: 20_000, onFail: 'fence' }] })] },
+      { n1: { state: 'online', resources: { ip: running(false, true) } } },
+    ),
+    quorate: true,
+    expected: { ip: [] },
+  },
+  {
+    name: 'no-quorum-policy=freeze: a running resource may still move, a stopped one may not start',
+    cib: cib(
+      {
+        properties: { stonithEnabled: false, noQuorumPolicy: 'freeze' },
+        resources: [prim('ip'), prim('web')],
+        constraints: [{ kind: 'location', id: 'away', rsc: 'ip', node: 'n1', score: -INFINITY }],
+      },
+      { n1: { state: 'online', resources: { ip: running() } } },
+    ),
+    quorate: false,
+    expected: { ip: ['n2:Started'], web: [] },
+  },
+  {
+    name: 'no-quorum-policy=freeze: a clone keeps its running instances but starts no new one',
+    cib: cib({ properties: { stonithEnabled: false, noQuorumPolicy: 'freeze' }, resources: [clone('pc', 'p')] }, { n2: { state: 'online', resources: { p: running() } } }),
+    quorate: false,
+    expected: { p: ['n2:Started'] },
+  },
+  {
+    name: "a location on a promotable clone counts towards promotion, not just the instance's promotion score",
+    cib: cib(
+      {
+        resources: [clone('pc', 'p', { promotable: true })],
+        constraints: [{ kind: 'location', id: 'l', rsc: 'pc', node: 'n2', score: 300 }],
+      },
+      { n1: { state: 'online', attributes: { 'master-p': '45' } }, n2: { state: 'online', attributes: { 'master-p': '20' } } },
+    ),
+    quorate: true,
+    expected: { p: ['n1:Unpromoted', 'n2:Promoted', 'n3:Unpromoted'] },
+  },
+  {
+    // Pacemaker keeps one history per node for an anonymous clone, so its output shows a node
+    // once; sanode runs a primitive at most once per node and reports it the same way.
+    name: 'promoted-max and promoted-node-max bound promotion in all and per node; a node shows once',
+    cib: cib(
+      { resources: [clone('pc', 'p', { promotable: true, cloneMax: 4, cloneNodeMax: 2, promotedMax: 3, promotedNodeMax: 2 })] },
+      { n1: { state: 'online', attributes: { 'master-p': '50' } }, n2: { state: 'online', attributes: { 'master-p': '10' } } },
+      2,
+    ),
+    quorate: true,
+    expected: { p: ['n1:Promoted', 'n2:Promoted'] },
+  },
+  {
+    name: 'a resource colocated with a weakly colocated dependent counts in full when the primary is placed',
+    cib: cib({
+      resources: [prim('a', { meta: { priority: 10 } }), prim('b'), prim('c')],
+      constraints: [
+        { kind: 'location', id: 'a-n1', rsc: 'a', node: 'n1', score: 100 },
+        { kind: 'location', id: 'c-n2', rsc: 'c', node: 'n2', score: 500 },
+        { kind: 'colocation', id: 'b-with-a', rsc: 'b', withRsc: 'a', score: 100 },
+        { kind: 'colocation', id: 'c-with-b', rsc: 'c', withRsc: 'b', score: INFINITY },
+      ],
+    }),
+    quorate: true,
+    expected: { a: ['n2:Started'], b: ['n2:Started'], c: ['n2:Started'] },
+  },
+  {
+    name: 'a clone instance leaves its node when a node with room scores better for it',
+    cib: cib(
+      { resources: [clone('pc', 'p', { cloneMax: 1 })], constraints: [{ kind: 'location', id: 'l', rsc: 'pc', node: 'n3', score: 300 }] },
+      { n1: { state: 'online', resources: { p: running() } } },
+    ),
+    quorate: true,
+    expected: { p: ['n3:Started'] },
+  },
+  {
+    name: 'instances running beyond clone-max are orphans and stop, counted in node order',
+    cib: cib(
+      { resources: [clone('pc', 'p', { cloneMax: 2 })], rscDefaults: { resourceStickiness: 100 } },
+      { n1: { state: 'online', resources: { p: running() } }, n2: { state: 'online', resources: { p: running() } }, n3: { state: 'online', resources: { p: running() } } },
+    ),
+    quorate: true,
+    expected: { p: ['n1:Started', 'n2:Started'] },
+  },
+  {
+    name: 'an instance moved to a node where the resource was never seen gets no promotion score there',
+    cib: cib(
+      {
+        resources: [clone('pc', 'p', { promotable: true, cloneMax: 2 })],
+        constraints: [{ kind: 'location', id: 'l', rsc: 'pc', node: 'n3', score: 300 }],
+        rscDefaults: { resourceStickiness: 100 },
+        nodes: [1, 2, 3, 4].map((i) => ({ id: String(i), name: `n${i}` })),
+      },
+      {
+        n1: { state: 'online', attributes: { 'master-p': '95' }, resources: { p: running(true) } },
+        n2: { state: 'online', attributes: { 'master-p': '5' } },
+        n3: { state: 'online', attributes: { 'master-p': '15' } },
+        n4: { state: 'online', attributes: { 'master-p': '80' } },
+      },
+    ),
+    quorate: true,
+    expected: { p: ['n1:Promoted', 'n3:Unpromoted'] },
+  },
+  {
+    name: 'interleave: an instance ordered after another clone runs only where that clone has an instance',
+    cib: cib({
+      resources: [clone('base', 'b', { cloneMax: 2 }), clone('app', 'a', { interleave: true })],
+      constraints: [{ kind: 'order', id: 'o', first: 'base', then: 'app', orderKind: 'Mandatory' }],
+    }),
+    quorate: true,
+    expected: { b: ['n1:Started', 'n2:Started'], a: ['n1:Started', 'n2:Started'] },
+  },
+  {
+    name: 'without interleave, an ordered clone runs everywhere once the other clone runs anywhere',
+    cib: cib({
+      resources: [clone('base', 'b', { cloneMax: 2 }), clone('app', 'a')],
+      constraints: [{ kind: 'order', id: 'o', first: 'base', then: 'app', orderKind: 'Mandatory' }],
+    }),
+    quorate: true,
+    expected: { b: ['n1:Started', 'n2:Started'], a: ['n1:Started', 'n2:Started', 'n3:Started'] },
+  },
+];

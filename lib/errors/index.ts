@@ -25,7 +25,11 @@ export type ErrorCode =
   | 'SANODE_TRANSPORT_CLOSED'
   // totem / group messaging
   | 'SANODE_SEND_QUEUE_FULL'
-  | 'SANODE_NOT_JOINED';
+  | 'SANODE_NOT_JOINED'
+  | 'SANODE_NO_QUORUM'
+  // executor
+  | 'SANODE_UNKNOWN_RESOURCE'
+  | 'SANODE_EXECUTOR_CLOSED';
 
 export class SanodeError extends Error {
   readonly code: ErrorCode;

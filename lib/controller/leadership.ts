@@ -149,10 +149,13 @@ export class Leadership {
     if (this.left) return;
     this.lastNowMs = Math.max(this.lastNowMs, nowMs);
     // Only the coordinator of a term this node knows can release it: a release is a promise
-    // about that node's own callback, and nobody else can make it.
+    // about that node's own callback, and nobody else can make it. It covers every term of that
+    // node up to its epoch: a node runs one term's callbacks at a time and sends the release
+    // only once they have settled. (A follower may know the term by an older epoch: it cannot see
+    // whether the coordinator restarted the term after a lapse, so epochs may differ there.)
     for (const known of [this.term, this.previousTerm]) {
-      if (known !== undefined && known.coordinator === from && known.epoch === message.epoch) {
-        this.releasedEpochs.add(message.epoch);
+      if (known !== undefined && known.coordinator === from && known.epoch <= message.epoch) {
+        this.releasedEpochs.add(known.epoch);
       }
     }
     if (this.startNotBeforeMs !== undefined && this.canStartEarly()) {

@@ -72,7 +72,15 @@ export type CibChange =
   | { readonly op: 'record-op'; readonly node: string; readonly resource: string; readonly record: OpRecord }
   | { readonly op: 'set-fail-count'; readonly node: string; readonly resource: string; readonly failCount: number; readonly lastFailureMs?: number }
   | { readonly op: 'clear-fail-count'; readonly node: string; readonly resource: string }
-  | { readonly op: 'set-node-state'; readonly node: string; readonly state: NodeState };
+  | { readonly op: 'set-node-state'; readonly node: string; readonly state: NodeState }
+  /**
+   * Forgets a node's operation history and marks it offline: the coordinator's word that the
+   * node has run nothing since its self-stop deadline passed (pacemaker erases a lost node's
+   * resource history the same way). The node probes afresh when it comes back.
+   */
+  | { readonly op: 'clear-node-resources'; readonly node: string }
+  /** Run-time standby (crm_standby --lifetime reboot), kept in the status section: a graceful leave uses it. */
+  | { readonly op: 'set-node-standby'; readonly node: string; readonly standby: boolean };
 
 /** The CIB channel's messages. Kinds (`t`) are append-only: a released one never changes meaning. */
 export type CibMessage =
@@ -405,6 +413,18 @@ export function applyChange(cib: Cib, change: CibChange): Cib {
       });
     case 'set-node-state': {
       const status = nodeStatusChange(cib, c.node, (ns) => ({ ...ns, state: c.state }));
+      return statusChange(cib, status);
+    }
+    case 'set-node-standby': {
+      if (typeof c.standby !== 'boolean') throw new CibError(c.node, 'change.standby', 'must be true or false');
+      const status = nodeStatusChange(cib, c.node, (ns) => ({ ...ns, standby: c.standby }));
+      return statusChange(cib, status);
+    }
+    case 'clear-node-resources': {
+      const status = nodeStatusChange(cib, c.node, (ns) => {
+        const { resources: _forgotten, ...rest } = ns;
+        return { ...rest, state: 'offline' };
+      });
       return statusChange(cib, status);
     }
     default:

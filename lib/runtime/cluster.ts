@@ -16,6 +16,8 @@ import { CibReplica, type CibChange, type CibChangedEvent, type CibMessage, type
 import { SanodeError } from '../errors/index.js';
 import type { LeadershipEvent } from '../controller/leadership.js';
 import { defaultLeadershipTimers, NodeController, parseControlMessage, type ControlMessage } from '../controller/node-controller.js';
+import { parseResourceMessage, ResourceManager, type ResourceEvent, type ResourceMessage } from '../controller/resources.js';
+import { CLI_BAN_PREFIX, CLI_PREFER_PREFIX, INFINITY, type TargetRole } from '../cib/model.js';
 import { resolveQuorumConfig, type LmsKnowledge, type QuorumDecision } from '../quorum/index.js';
 import { PROFILES } from '../totem/index.js';
 import type { Delivery, View } from '../totem/types.js';
@@ -29,6 +31,7 @@ const CHANNEL_CONTROL = 0;
 const CHANNEL_APP = 1;
 /** The CIB replica's messages (lib/cib/replica.ts). */
 const CHANNEL_CIB = 2;
+const CHANNEL_RESOURCES = 3;
 
 export interface LeaderContext {
   /** The term's fencing token: strictly grows across the cluster's life. */
@@ -75,6 +78,8 @@ export interface ClusterEvents {
   leader: (leader: LeaderEvent) => void;
   link: (status: LinkStatus) => void;
   message: (message: ClusterMessage) => void;
+  /** Every operation result of a resource on this node (start, stop, monitor, probe). */
+  resource: (event: ResourceEvent) => void;
   error: (error: unknown) => void;
 }
 
@@ -108,6 +113,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private readonly cibReplica: CibReplica;
   private readonly cibRequests = new Map<string, { resolve: (version: CibVersion) => void; reject: (error: unknown) => void }>();
   private cibSyncWaiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
+  /** Resource management: the coordinator's transitions and this node's own resources. */
+  private readonly resources: ResourceManager;
 
   private constructor(
     options: ResolvedJoinOptions,
@@ -129,9 +136,30 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       // What last man standing stored before a restart (the tracker checks it against the config).
       persistedLms: storedLms.config === undefined ? undefined : (storedLms as LmsKnowledge),
     });
+    const leadershipTimers = defaultLeadershipTimers(timers, options.nodes.length, { leaseMs: options.leaseMs, clockDriftRatio: options.clockDriftRatio });
+    // A lost node's lease runs out within the leader takeover wait; then it has selfStopMs.
+    const takeoverWaitMs = (leadershipTimers.tokenTimeoutMs + leadershipTimers.leaseMs) * (1 + 2 * leadershipTimers.clockDriftRatio);
+    this.resources = new ResourceManager({
+      nodeName: options.nodeName,
+      nodes: cib.config.nodes.map((n) => n.name),
+      agents: options.agents,
+      lostNodeDeadlineMs: takeoverWaitMs + options.selfStopMs,
+      leaseWindowMs: leadershipTimers.leaseMs * (1 - leadershipTimers.clockDriftRatio),
+      selfStopMs: options.selfStopMs,
+      manage: options.manageResources,
+      nowMs: performance.now(),
+      updateCib: (change) => this.updateCib(change),
+      send: (message) => this.sendResources(message),
+    });
+    this.resources.onCib(this.cibReplica.current, this.cibReplica.synced, performance.now());
+    this.resources.on('resource', (event) => this.emit('resource', event));
+    this.resources.on('error', (error) => this.emit('error', error));
     runtime.on('view', (view, transitional) => this.onView(view, transitional));
     runtime.on('deliver', (delivery) => this.onDeliver(delivery));
-    runtime.on('token', (provenAtMs) => this.step((now) => this.controller.onToken(provenAtMs, now)));
+    runtime.on('token', (provenAtMs) => {
+      this.resources.onToken(provenAtMs);
+      this.step((now) => this.controller.onToken(provenAtMs, now));
+    });
     runtime.on('link', (status) => this.emit('link', status));
     // After a stall the lease is checked before anything else is processed: the others may
     // already have taken over.
@@ -203,8 +231,13 @@ export class Cluster extends EventEmitter<ClusterEvents> {
    * disk, or rejects with the CibError every node reached if a concurrent change made it invalid.
    * Waits for a pending state exchange first, so it is judged against the group's copy.
    */
-  async updateCib(change: CibChange): Promise<CibVersion> {
+  async updateCib(change: CibChange, options: { force?: boolean } = {}): Promise<CibVersion> {
     await this.cibSynced();
+    // A partition without quorum must not change the CIB: with enough changes its copy would win
+    // when the partition heals (pacemaker refuses such writes too, unless forced).
+    if (!this.controller.decision.quorate && options.force !== true) {
+      throw new SanodeError('SANODE_NO_QUORUM', `this partition is not quorate (${this.controller.decision.reason}); CIB changes need quorum, or { force: true }`);
+    }
     const { requestId, message } = this.cibReplica.propose(change);
     const applied = new Promise<CibVersion>((resolve, reject) => this.cibRequests.set(requestId, { resolve, reject }));
     if (!this.sendCib(message)) {
@@ -215,6 +248,54 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         : new SanodeError('SANODE_SEND_QUEUE_FULL', 'the ordered send queue is full: the group is slower than this sender; wait and retry the CIB change');
     }
     return applied;
+  }
+
+  /** Clears the resource's failures (on one node, or all) and has every node probe it again. */
+  async cleanup(rsc: string, node?: string): Promise<void> {
+    const cib = this.cibReplica.current;
+    for (const [name, status] of Object.entries(cib.status.nodes)) {
+      if (node !== undefined && name !== node) continue;
+      if (status.resources?.[rsc] !== undefined) await this.updateCib({ op: 'clear-fail-count', node: name, resource: rsc });
+    }
+    this.sendResources({ t: 'reprobe', rsc });
+  }
+
+  /** Standby: resources move away from the node; online again: they may come back (stickiness permitting). */
+  async standby(node: string, on: boolean): Promise<void> {
+    await this.updateCib({ op: 'set-standby', node, standby: on });
+  }
+
+  /** Prefers `node` for the resource until clearResource (pacemaker's cli-prefer). */
+  async moveResource(rsc: string, node: string): Promise<void> {
+    await this.updateCib({ op: 'set-constraint', constraint: { kind: 'location', id: `${CLI_PREFER_PREFIX}${rsc}`, rsc, node, score: INFINITY } });
+  }
+
+  /** Keeps the resource off `node` until clearResource (pacemaker's cli-ban). */
+  async banResource(rsc: string, node: string): Promise<void> {
+    await this.updateCib({ op: 'set-constraint', constraint: { kind: 'location', id: `${CLI_BAN_PREFIX}${rsc}-on-${node}`, rsc, node, score: -INFINITY } });
+  }
+
+  /** Removes the move and ban constraints made for the resource. */
+  async clearResource(rsc: string): Promise<void> {
+    for (const c of this.cibReplica.current.config.constraints ?? []) {
+      if (c.kind === 'location' && c.rsc === rsc && (c.id === `${CLI_PREFER_PREFIX}${rsc}` || c.id.startsWith(`${CLI_BAN_PREFIX}${rsc}-on-`))) {
+        await this.updateCib({ op: 'remove-constraint', id: c.id });
+      }
+    }
+  }
+
+  startResource(rsc: string): Promise<void> {
+    return this.setTargetRole(rsc, 'Started');
+  }
+
+  stopResource(rsc: string): Promise<void> {
+    return this.setTargetRole(rsc, 'Stopped');
+  }
+
+  private async setTargetRole(rsc: string, role: TargetRole): Promise<void> {
+    const resource = this.cibReplica.current.config.resources.find((r) => r.id === rsc);
+    if (resource === undefined) throw new SanodeError('SANODE_INVALID_CIB', `no top-level resource "${rsc}" (groups and clones are set as a whole)`);
+    await this.updateCib({ op: 'set-resource', resource: { ...resource, meta: { ...resource.meta, targetRole: role } } as typeof resource });
   }
 
   status(): ClusterStatus {
@@ -240,6 +321,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
    */
   async leave(): Promise<void> {
     if (this.closed || this.leaveRequested) return;
+    // Stop this node's resources and record it while still quorate, so they can start elsewhere
+    // at once instead of after the lost-node deadline.
+    await this.resources.close().catch((error: unknown) => this.emit('error', error));
     this.leaveRequested = true;
     this.step(() => this.controller.leave());
     // A leader's release is broadcast only once its callbacks have settled, so waiting for our
@@ -255,6 +339,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     if (this.closed) return;
     this.currentView = view;
     this.emit('view', view);
+    this.resources.onView(view.members.map((id) => this.nameOf(id)), performance.now());
     this.step((now) => this.controller.onView(view, now, transitional));
     this.stepCib(() => this.cibReplica.onView(view));
   }
@@ -274,6 +359,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       this.onControl(delivery.sender, body);
     } else if (channel === CHANNEL_CIB) {
       this.stepCib(() => this.cibReplica.onDeliver(delivery.sender, body));
+    } else if (channel === CHANNEL_RESOURCES) {
+      const message = parseResourceMessage(body);
+      const fromCoordinator = delivery.sender === this.controller.currentTerm?.coordinator;
+      if (message !== undefined) this.step((now) => this.resources.onMessage(message, fromCoordinator, now));
     }
   }
 
@@ -299,6 +388,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       if (outcome.ok) request?.resolve(outcome.version);
       else request?.reject(outcome.error);
     }
+    this.resources.onCib(this.cibReplica.current, this.cibReplica.synced, performance.now());
+    this.armTimer();
     if (this.cibReplica.synced) {
       const waiters = this.cibSyncWaiters;
       this.cibSyncWaiters = [];
@@ -363,9 +454,14 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     input(performance.now());
     const output = this.controller.takeOutput();
     for (const event of output.events) {
-      if (event.type === 'quorum') this.emit('quorum', { ...event.decision, viewId: event.viewId });
-      else this.onLeadershipEvent(event);
+      if (event.type === 'quorum') {
+        this.emit('quorum', { ...event.decision, viewId: event.viewId });
+        this.resources.onQuorum(event.decision.quorate, performance.now());
+      } else {
+        this.onLeadershipEvent(event);
+      }
     }
+    this.resources.tick(performance.now());
     // Last man standing knowledge is on disk before any note saying we stored it goes out.
     if (output.persist !== undefined) writeStateFile(lmsStatePath(this.options), output.persist);
     for (const control of output.controls) this.sendControl(control);
@@ -383,11 +479,13 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         const controller = new AbortController();
         const runs = [...this.leaderCallbacks].map((cb) => this.invoke(cb, event.epoch, controller.signal));
         this.running = { epoch: event.epoch, controller, settled: Promise.allSettled(runs).then(() => undefined) };
+        this.resources.onCoordinator(event.epoch, performance.now());
         this.emit('leader', { coordinator: this.options.nodeId, leading: true, epoch: event.epoch });
         break;
       }
       case 'leader-stop': {
         this.running?.controller.abort(new SanodeError('SANODE_NOT_JOINED', `leadership of epoch ${event.epoch} ended: ${event.reason}`));
+        this.resources.onCoordinator(undefined, performance.now());
         this.emit('leader', { coordinator: this.controller.currentTerm?.coordinator, leading: false, epoch: this.controller.currentTerm?.epoch });
         break;
       }
@@ -425,10 +523,22 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private armTimer(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    const deadline = this.controller.nextDeadlineMs();
+    const a = this.controller.nextDeadlineMs();
+    const b = this.resources.nextDeadlineMs();
+    const deadline = a === undefined ? b : b === undefined ? a : Math.min(a, b);
     if (deadline === undefined || this.closed) return;
     const delayMs = Math.max(0, deadline - performance.now());
     this.timer = setTimeout(() => this.step((now) => this.controller.tick(now)), delayMs + 1);
+  }
+
+  private nameOf(id: number): string {
+    return this.cibReplica.current.config.nodes.find((n) => n.id === String(id))?.name ?? this.options.nodeNames.get(id) ?? `node-${id}`;
+  }
+
+  private sendResources(message: ResourceMessage): void {
+    if (this.closed) return;
+    const result = this.runtime.broadcast(pack([CHANNEL_RESOURCES, message]));
+    if (!result.ok) this.emit('error', new SanodeError('SANODE_SEND_QUEUE_FULL', `could not send the resource ${message.t} message: ${result.reason}`));
   }
 
   private waitForFirstView(timeoutMs: number): Promise<void> {

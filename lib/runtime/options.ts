@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { ConfigError } from '../errors/index.js';
 import type { CibConfig } from '../cib/model.js';
+import type { ResourceAgent } from '../../agents/types.js';
 import { CibError, validateConfig } from '../cib/validate.js';
 import type { LinkConfig, NodeAddress } from '../transport/index.js';
 import type { TotemTimers } from '../totem/types.js';
@@ -62,6 +63,20 @@ export interface JoinClusterOptions {
    * the transport's nodes and no resources.
    */
   cib?: CibConfig;
+  /** Agents for resources whose agent is `{ class: 'sanode', type: NAME }`, beside the built-in vip, process, filesystem and dummy. */
+  agents?: Record<string, ResourceAgent<never>>;
+  resources?: {
+    /**
+     * How long a node that lost quorum or its lease has to stop its resources; the majority waits
+     * this (after the lost node's lease) before starting them elsewhere. Default 1000.
+     */
+    selfStopMs?: number;
+    /**
+     * false: this node neither runs resource agents nor coordinates resources; it still keeps the
+     * CIB (for tools and tests that use only the replicated configuration). Default true.
+     */
+    manage?: boolean;
+  };
 }
 
 export interface ResolvedJoinOptions {
@@ -82,6 +97,9 @@ export interface ResolvedJoinOptions {
   clockDriftRatio: number;
   /** The initial CIB configuration (validated), used only when no saved copy exists. */
   cib: CibConfig;
+  agents: Record<string, ResourceAgent<never>> | undefined;
+  selfStopMs: number;
+  manageResources: boolean;
 }
 
 const describe = (value: unknown): string => (typeof value === 'string' ? `'${value}'` : JSON.stringify(value) ?? String(value));
@@ -188,6 +206,16 @@ export function resolveJoinOptions(raw: JoinClusterOptions): ResolvedJoinOptions
   };
   positive('leaseMs', raw.leaseMs);
   positive('tieBreakerTimeoutMs', raw.tieBreakerTimeoutMs);
+  positive('resources.selfStopMs', raw.resources?.selfStopMs);
+  if (raw.agents !== undefined) {
+    if (typeof raw.agents !== 'object' || raw.agents === null) throw new ConfigError('agents', 'expected an object of agents by type name, e.g. { myapp: { start, stop, monitor } }');
+    for (const [name, agent] of Object.entries(raw.agents)) {
+      const a = agent as unknown as Record<string, unknown> | null;
+      if (typeof a !== 'object' || a === null || ['start', 'stop', 'monitor'].some((h) => typeof a[h] !== 'function')) {
+        throw new ConfigError(`agents.${name}`, 'an agent needs async start, stop and monitor functions');
+      }
+    }
+  }
   const clockDriftRatio = raw.clockDriftRatio ?? 0.01;
   if (!(clockDriftRatio >= 0 && clockDriftRatio < 0.2)) throw new ConfigError('clockDriftRatio', `expected 0 <= ratio < 0.2, got ${describe(clockDriftRatio)}`);
 
@@ -224,6 +252,9 @@ export function resolveJoinOptions(raw: JoinClusterOptions): ResolvedJoinOptions
     leaseMs: raw.leaseMs,
     clockDriftRatio,
     cib,
+    agents: raw.agents,
+    selfStopMs: raw.resources?.selfStopMs ?? 1000,
+    manageResources: raw.resources?.manage ?? true,
   };
 }
 

@@ -27,6 +27,8 @@ function clusterOf(addressBase: number): ProcessCluster {
         keyHex: common.key,
         stateDir: common.stateDir,
         profile: 'lan',
+        // Only the replicated configuration is under test: no agent runs, no status is written.
+        resources: { manage: false },
       },
     }),
   });

@@ -7,9 +7,14 @@
  *         {ev:'status', status} {ev:'join-error', code, message}
  *         {ev:'cib-changed', version, cause, from} {ev:'cib-updated', ref, version}
  *         {ev:'cib-error', ref, code, message} {ev:'cib-state', cib, version, synced}
+ *         {ev:'resource', rsc, node, op, intervalMs, rc, message?} (every operation result on this node)
+ *         {ev:'admin-done', ref, op} {ev:'admin-error', ref, op, code, message}
+ *         {ev:'error', code, message} (the cluster's error events: self-stops, failed CIB writes…)
  *         — every event carries atMs (epoch ms).
  * stdin:  {cmd:'leave'} {cmd:'status'} {cmd:'broadcast', data}
  *         {cmd:'cib-update', change, ref?} {cmd:'cib-get'}
+ *         {cmd:'admin', op, args, ref}: op is a Cluster method returning a promise — cleanup,
+ *         standby, moveResource, banResource, clearResource, startResource, stopResource.
  */
 import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
@@ -37,6 +42,15 @@ cluster.on('view', (v) => emit({ ev: 'view', seq: v.id.seq, rep: v.id.rep, membe
 cluster.on('quorum', (q) => emit({ ev: 'quorum', quorate: q.quorate, reason: q.reason, expectedVotes: q.expectedVotes }));
 cluster.on('message', (m) => emit({ ev: 'message', from: m.from, data: m.data }));
 cluster.on('cib', (c) => emit({ ev: 'cib-changed', version: c.version, cause: c.cause, from: c.from }));
+// The resource event and the admin methods are looked up by name, so this fixture also runs
+// against a build that does not have them.
+(cluster as unknown as { on(event: string, listener: (e: Record<string, unknown>) => void): void }).on('resource', (e) =>
+  emit({ ev: 'resource', rsc: e.rsc, node: e.node, op: e.op, intervalMs: e.intervalMs, rc: e.rc, ...(e.message === undefined ? {} : { message: e.message }) }),
+);
+(cluster as unknown as { on(event: string, listener: (e: unknown) => void): void }).on('error', (error) =>
+  emit({ ev: 'error', code: isSanodeError(error) ? error.code : 'unexpected', message: (error as Error)?.message ?? String(error) }),
+);
+const ADMIN_OPS = new Set(['cleanup', 'standby', 'moveResource', 'banResource', 'clearResource', 'startResource', 'stopResource']);
 cluster.onLeader(async ({ epoch, signal }) => {
   emit({ ev: 'leader-start', epoch });
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
@@ -47,7 +61,7 @@ if (initial.view !== undefined) emit({ ev: 'view', seq: initial.view.id.seq, rep
 emit({ ev: 'quorum', quorate: initial.quorum.quorate, reason: initial.quorum.reason, expectedVotes: initial.quorum.expectedVotes });
 
 createInterface({ input: process.stdin }).on('line', (line) => {
-  const command = JSON.parse(line) as { cmd: string; data?: unknown; change?: CibChange; ref?: unknown };
+  const command = JSON.parse(line) as { cmd: string; data?: unknown; change?: CibChange; ref?: unknown; op?: string; args?: unknown[] };
   if (command.cmd === 'leave') {
     void cluster.leave().then(() => {
       emit({ ev: 'left' });
@@ -66,6 +80,19 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   } else if (command.cmd === 'cib-get') {
     const { cib, version, synced } = cluster.cib();
     emit({ ev: 'cib-state', cib, version, synced });
+  } else if (command.cmd === 'admin') {
+    const { ref, op = '' } = command;
+    const method = (cluster as unknown as Record<string, unknown>)[op];
+    if (!ADMIN_OPS.has(op) || typeof method !== 'function') {
+      emit({ ev: 'admin-error', ref, op, code: 'unknown-op', message: `no Cluster method ${op}` });
+      return;
+    }
+    Promise.resolve()
+      .then(() => (method as (...args: unknown[]) => unknown).apply(cluster, command.args ?? []))
+      .then(
+        () => emit({ ev: 'admin-done', ref, op }),
+        (error: unknown) => emit({ ev: 'admin-error', ref, op, code: isSanodeError(error) ? error.code : 'unexpected', message: (error as Error).message }),
+      );
   }
 });
 emit({ ev: 'ready', incarnation: cluster.status().node.incarnation });

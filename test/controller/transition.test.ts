@@ -1,0 +1,88 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { emptyCib, type Cib, type CibConfig } from '../../lib/cib/model.js';
+import { applyChange } from '../../lib/cib/replica.js';
+import { TransitionEngine } from '../../lib/controller/transition.js';
+
+/** The coordinator's engine, fed by hand: time and the CIB are inputs, dispatches are outputs. */
+const config: CibConfig = {
+  nodes: ['a', 'b', 'c'].map((name, i) => ({ id: String(i + 1), name })),
+  resources: [{ kind: 'primitive', id: 'vip', agent: { class: 'sanode', type: 'dummy' }, ops: [{ name: 'monitor', intervalMs: 1000, timeoutMs: 5000 }] }],
+};
+
+function withStatus(cib: Cib, runningOn: string | undefined): Cib {
+  let next = cib;
+  for (const node of ['a', 'b', 'c']) next = applyChange(next, { op: 'set-node-state', node, state: 'online' });
+  if (runningOn !== undefined) {
+    next = applyChange(next, { op: 'record-op', node: runningOn, resource: 'vip', record: { op: 'start', intervalMs: 0, rc: 0, timeMs: 1, callId: 5 } });
+  }
+  return next;
+}
+
+const DEADLINE = 3000;
+
+test('a lost node keeps its resource until its self-stop deadline: only then is its history purged and the resource started elsewhere', () => {
+  const engine = new TransitionEngine({ nodes: ['a', 'b', 'c'], lostNodeDeadlineMs: DEADLINE, nowMs: 0 });
+  let cib = withStatus(emptyCib(config), 'a');
+  engine.onView(['a', 'b', 'c'], 0);
+  engine.onCib(cib);
+  engine.setCoordinator(true, true);
+  engine.tick(10);
+  assert.deepEqual(engine.takeOutput().dispatch, [], 'running where it should: nothing to do');
+
+  engine.onView(['b', 'c'], 1000); // a is cut off or dead: the coordinator cannot tell which
+  for (const t of [1000, 2000, 3999]) {
+    engine.tick(t);
+    const out = engine.takeOutput();
+    assert.deepEqual(out.dispatch, [], `no start elsewhere at ${t} ms: a may still run it`);
+    assert.deepEqual(out.changes, []);
+  }
+  assert.equal(engine.nextDeadlineMs(), 1000 + DEADLINE, 'the engine asks to be woken at the deadline');
+  engine.tick(4000);
+  const atDeadline = engine.takeOutput();
+  assert.deepEqual(atDeadline.changes, [{ op: 'clear-node-resources', node: 'a' }]);
+  assert.deepEqual(atDeadline.dispatch.map((d) => d.op), ['start'], 'the start elsewhere goes out once a counts as stopped');
+  assert.ok(['b', 'c'].includes(atDeadline.dispatch[0]!.node));
+
+  cib = applyChange(cib, atDeadline.changes[0]!);
+  engine.onCib(cib);
+  engine.tick(4001);
+  assert.deepEqual(engine.takeOutput().dispatch, [], 'an action in flight is never sent twice');
+});
+
+test('nothing goes to a member that has not probed yet, nor while not coordinating or not quorate', () => {
+  const engine = new TransitionEngine({ nodes: ['a', 'b', 'c'], lostNodeDeadlineMs: DEADLINE, nowMs: 0 });
+  const fresh = emptyCib(config); // nobody has said 'online' (probed) yet
+  engine.onView(['a', 'b', 'c'], 0);
+  engine.onCib(fresh);
+  engine.setCoordinator(true, true);
+  engine.tick(10);
+  assert.deepEqual(engine.takeOutput().dispatch, [], 'every member is still probing');
+
+  const probed = applyChange(fresh, { op: 'set-node-state', node: 'b', state: 'online' });
+  engine.onCib(probed);
+  engine.setCoordinator(false, true);
+  engine.tick(20);
+  assert.deepEqual(engine.takeOutput().dispatch, [], 'only the coordinator dispatches');
+  engine.setCoordinator(true, false);
+  engine.tick(30);
+  assert.deepEqual(engine.takeOutput().dispatch, [], 'and only while quorate');
+  engine.setCoordinator(true, true);
+  engine.tick(40);
+  const out = engine.takeOutput().dispatch;
+  assert.deepEqual(out.map((d) => [d.op, d.node, d.rsc]), [['start', 'b', 'vip']], 'the one probed member gets it');
+  engine.onResult(out[0]!.key);
+  engine.tick(50);
+  assert.deepEqual(engine.takeOutput().dispatch.map((d) => d.op), ['start'], 'a result not yet in the CIB means: plan again from what the CIB says');
+});
+
+test('nodes never seen since the engine started count as lost from then', () => {
+  const engine = new TransitionEngine({ nodes: ['a', 'b', 'c'], lostNodeDeadlineMs: DEADLINE, nowMs: 100 });
+  engine.onCib(withStatus(emptyCib(config), 'c'));
+  engine.onView(['a', 'b'], 200);
+  engine.setCoordinator(true, true);
+  engine.tick(300);
+  assert.deepEqual(engine.takeOutput().dispatch, [], 'c, never seen, may run it until 100 + deadline');
+  engine.tick(100 + DEADLINE);
+  assert.deepEqual(engine.takeOutput().dispatch.map((d) => d.op), ['start']);
+});

@@ -1,9 +1,12 @@
 /**
- * One node of the demo cluster: a service that joins the cluster with `joinCluster` and runs a
- * leader-only job. This is the whole integration a Node service needs.
+ * One node of the demo cluster: a service that joins the cluster with `joinCluster`, runs a
+ * leader-only job, and offers an HTTP service that the cluster keeps running on exactly one node
+ * (a resource with an inline agent). This is the whole integration a Node service needs.
  */
+import { createServer, type Server } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { joinCluster } from '../lib/index.js';
+import { joinCluster, type CibConfig } from '../lib/index.js';
+import type { ResourceAgent } from '../agents/index.js';
 
 interface DemoNodeConfig {
   nodeId: number;
@@ -18,6 +21,32 @@ const say = (event: object): void => {
   process.stdout.write(`${JSON.stringify({ ...event, node: config.nodeId, atMs: performance.timeOrigin + performance.now() })}\n`);
 };
 
+// The service this node offers when the cluster puts it here: an HTTP server on this node's
+// address. An agent is just start/stop/monitor; the cluster decides where and when they run.
+let server: Server | undefined;
+const address = config.nodes.find((n) => n.id === config.nodeId)!.addrs[0]!;
+const web: ResourceAgent = {
+  async start() {
+    if (server !== undefined) return;
+    const s = createServer((_req, res) => res.end(`served by node ${config.nodeId}\n`));
+    await new Promise<void>((resolve, reject) => s.once('error', reject).listen(8080, address, resolve));
+    server = s;
+  },
+  async stop() {
+    const s = server;
+    server = undefined;
+    if (s !== undefined) await new Promise<void>((resolve) => s.close(() => resolve()));
+  },
+  async monitor() {
+    return server?.listening === true ? 'running' : 'not-running';
+  },
+};
+const cib: CibConfig = {
+  nodes: config.nodes.map((n) => ({ id: String(n.id), name: `node-${n.id}` })),
+  rscDefaults: { resourceStickiness: 100 },
+  resources: [{ kind: 'primitive', id: 'web', agent: { class: 'sanode', type: 'web' }, ops: [{ name: 'monitor', intervalMs: 1000, timeoutMs: 5000 }] }],
+};
+
 const cluster = await joinCluster({
   cluster: 'demo',
   node: { id: config.nodeId },
@@ -25,6 +54,11 @@ const cluster = await joinCluster({
   key: Buffer.from(config.key, 'hex'),
   stateDir: config.stateDir,
   profile: 'lan',
+  cib,
+  agents: { web },
+});
+cluster.on('resource', (r) => {
+  if (r.op === 'start' || r.op === 'stop') say({ ev: 'resource', rsc: r.rsc, op: r.op, rc: r.rc });
 });
 
 cluster.on('view', (view) => say({ ev: 'view', seq: view.id.seq, members: view.members }));

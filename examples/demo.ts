@@ -1,7 +1,8 @@
 /**
  * `npm run demo`: a three-node cluster on this machine, one process per node on loopback, each
- * ready to run a leader-only job. It prints a live timeline, kills the leader with SIGKILL, shows
- * the failover with its measured duration, and stops everything it started. No root needed.
+ * ready to run a leader-only job and an HTTP service the cluster keeps on one node. It prints a
+ * live timeline, kills the node that runs both with SIGKILL, shows both failovers with their
+ * measured durations, and stops everything it started. No root needed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -29,6 +30,9 @@ interface NodeEvent {
   reason?: string;
   beat?: number;
   epoch?: number;
+  rsc?: string;
+  op?: string;
+  rc?: number;
 }
 const listeners = new Set<(e: NodeEvent) => void>();
 
@@ -48,6 +52,8 @@ function describe(e: NodeEvent): string | undefined {
       return `node ${e.node} >>> leader callback started, epoch ${e.epoch}`;
     case 'leader-stop':
       return `node ${e.node} <<< leader callback aborted, epoch ${e.epoch}`;
+    case 'resource':
+      return `node ${e.node} ${e.op === 'start' ? '+++' : '---'} service "${e.rsc}" ${e.op}${e.rc === 0 ? '' : ` failed (rc ${e.rc})`}`;
     case 'leader-work':
       return e.beat === 1 || (e.beat ?? 0) % 4 === 0 ? `node ${e.node}     leader job heartbeat ${e.beat}` : undefined;
     default:
@@ -93,20 +99,33 @@ function waitFor(match: (e: NodeEvent) => boolean, timeoutMs: number, what: stri
 async function main(): Promise<void> {
   console.log(`sanode demo: ${NODE_COUNT} nodes on 127.0.77.1-${NODE_COUNT}, UDP port 5405, encrypted with a fresh key\n`);
   const firstLeader = waitFor((e) => e.ev === 'leader-start', 20_000, 'leader');
+  const firstService = waitFor((e) => e.ev === 'resource' && e.op === 'start' && e.rc === 0, 30_000, 'service start');
   for (const n of nodes) start(n.id);
   const leader = await firstLeader;
+  const service = await firstService;
   await waitFor((e) => e.ev === 'leader-work' && e.node === leader.node && (e.beat ?? 0) >= 4, 10_000, 'leader work');
 
-  console.log(`\n${clock(Date.now())}  demo: kill -9 of the leader, node ${leader.node}\n`);
-  const nextLeader = waitFor((e) => e.ev === 'leader-start' && e.node !== leader.node, 20_000, 'new leader');
+  const victim = service.node;
+  const roles = victim === leader.node ? 'the leader and the service' : 'the service';
+  console.log(`\n${clock(Date.now())}  demo: kill -9 of node ${victim}, which runs ${roles}\n`);
+  const nextLeader = victim === leader.node ? waitFor((e) => e.ev === 'leader-start' && e.node !== victim, 20_000, 'new leader') : undefined;
+  const nextService = waitFor((e) => e.ev === 'resource' && e.op === 'start' && e.rc === 0 && e.node !== victim, 30_000, 'service restart elsewhere');
   const killedAtMs = Date.now();
-  children.get(leader.node)!.kill('SIGKILL');
+  children.get(victim)!.kill('SIGKILL');
   const next = await nextLeader;
-  await waitFor((e) => e.ev === 'leader-work' && e.node === next.node && (e.beat ?? 0) >= 2, 10_000, 'new leader work');
+  const moved = await nextService;
+  if (next !== undefined) await waitFor((e) => e.ev === 'leader-work' && e.node === next.node && (e.beat ?? 0) >= 2, 10_000, 'new leader work');
 
+  console.log('');
+  if (next !== undefined) {
+    console.log(
+      `leader failover: node ${next.node} took over ${(next.atMs - killedAtMs).toFixed(0)} ms after the kill -9 of node ${victim}` +
+        ` (epoch ${leader.epoch} -> ${next.epoch}); it waited out the old leader's lease, so the two callbacks never overlapped.`,
+    );
+  }
   console.log(
-    `\nfailover: node ${next.node} took over ${(next.atMs - killedAtMs).toFixed(0)} ms after the kill -9 of node ${leader.node}` +
-      ` (epoch ${leader.epoch} -> ${next.epoch}).\nThe new leader waited out the old leader's lease before starting, so the two callbacks never overlapped.`,
+    `service failover: "web" started on node ${moved.node} ${(moved.atMs - killedAtMs).toFixed(0)} ms after the kill -9;` +
+      ` the cluster first waited until node ${victim} would have stopped it by itself, had it been alive but cut off.`,
   );
 }
 

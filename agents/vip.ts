@@ -51,6 +51,8 @@ export interface VipOptions {
 
 export const DEFAULT_LEASE_SECONDS = 30;
 export const DEFAULT_ARP_COUNT = 2;
+/** start waits this long for the announcement tool to fail before returning with it still running. */
+const ANNOUNCE_GRACE_MS = 150;
 /** Where Debian's resource-agents has put send_ua (bookworm, then older releases). */
 const SEND_UA_PATHS = ['/usr/libexec/heartbeat/send_ua', '/usr/lib/heartbeat/send_ua'];
 const SEND_UA_INTERVAL_MS = 200;
@@ -279,7 +281,15 @@ export function vip(defaults: VipParams = {}, options: VipOptions = {}): Resourc
         args.push(...lifetimeArgs(config));
         await s.ip(args);
       }
-      await announce(s, config, link);
+      // iputils arping sends its packet at once but lingers a second per count before it exits;
+      // a failover must not wait for that. Failures to launch show within the grace; a late one
+      // is only a missed announcement (the next start or the neighbours' own ARP recovers).
+      const announcing = announce(s, config, link);
+      const launched = await Promise.race([
+        announcing.then(() => true),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), ANNOUNCE_GRACE_MS).unref()),
+      ]);
+      if (!launched) announcing.catch(() => undefined);
     },
 
     async monitor(context) {

@@ -25,7 +25,7 @@ import { lsb } from '../../agents/lsb.js';
 import { ocf } from '../../agents/ocf.js';
 import { createProcessAgent } from '../../agents/process.js';
 import { systemd } from '../../agents/systemd.js';
-import { vip } from '../../agents/vip.js';
+import { DEFAULT_LEASE_SECONDS, vip } from '../../agents/vip.js';
 import { TransitionEngine, type ExecOp, type ExecRequest } from './transition.js';
 
 /** Messages of the resource channel. Kinds (`t`) are append-only. */
@@ -73,7 +73,11 @@ export interface ResourceManagerOptions {
   readonly nodes: readonly string[];
   /** Custom agents for resources whose agent is `{ class: 'sanode', type: NAME }`. */
   readonly agents?: Readonly<Record<string, ResourceAgent<never>>> | undefined;
-  /** A lost node's resources count as running there this long after it left the view. */
+  /**
+   * A lost node's resources count as running there this long after it left the view: the
+   * takeover wait plus selfStopMs (the manager lengthens it to cover the configured VIPs' kernel
+   * lease when that is longer than selfStopMs).
+   */
   readonly lostNodeDeadlineMs: number;
   /** Without token proof for this long, this node stops its resources (its lease). */
   readonly leaseWindowMs: number;
@@ -96,8 +100,10 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
   private readonly executor = new Executor();
   private readonly builtins: Record<string, ResourceAgent<never>>;
   private readonly registered = new Map<string, string>();
-  /** Resources this node believes it runs (last start or a probe succeeded, no stop since). */
+  /** Resources this node believes it runs (last start or a probe succeeded, no stop since), in start order. */
   private readonly activeHere = new Set<string>();
+  /** Starts (and promotes) in flight: a self-stop must cover them too. */
+  private readonly starting = new Set<string>();
   /** Last recorded rc per recurring monitor, so an unchanged first result is not recorded twice. */
   private readonly lastMonitorRc = new Map<string, number>();
   private cib: Cib | undefined;
@@ -117,7 +123,14 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
     super();
     this.options = options;
     this.lastProofMs = options.nowMs;
-    this.engine = new TransitionEngine({ nodes: options.nodes, lostNodeDeadlineMs: options.lostNodeDeadlineMs, nowMs: options.nowMs });
+    this.engine = new TransitionEngine({
+      nodes: options.nodes,
+      // A killed holder renewed its VIP last before it died, so before the others saw it go; a
+      // cut-off one before its own lease ran out. Either way the kernel drops the address within
+      // the takeover wait plus the VIP's lease, which runs alongside the self-stop time.
+      lostNodeDeadlineMs: (cib) => options.lostNodeDeadlineMs - options.selfStopMs + Math.max(options.selfStopMs, kernelLeaseMs(cib)),
+      nowMs: options.nowMs,
+    });
     this.builtins = {
       vip: vip() as ResourceAgent<never>,
       process: createProcessAgent() as ResourceAgent<never>,
@@ -272,7 +285,14 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
     if (primitive !== undefined && this.register(primitive)) {
       if (req.op === 'stop') this.executor.cancelRecurring(req.rsc);
       const op = req.op === 'monitor' ? 'monitor' : req.op;
-      const result = await this.executor.exec(req.rsc, op, { timeoutMs: req.timeoutMs });
+      const starts = req.op === 'start' || req.op === 'promote';
+      if (starts) this.starting.add(req.rsc);
+      let result: OperationResult;
+      try {
+        result = await this.executor.exec(req.rsc, op, { timeoutMs: req.timeoutMs });
+      } finally {
+        if (starts) this.starting.delete(req.rsc);
+      }
       rc = result.rc;
       if (req.op === 'start' || req.op === 'promote' || req.op === 'demote') {
         if (!result.failed) this.activeHere.add(req.rsc);
@@ -318,27 +338,33 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
   /** Stops everything here, each stop bounded by selfStopMs, unless the policy says otherwise. */
   private selfStop(reason: string): void {
     const policy = this.cib?.config.properties?.noQuorumPolicy ?? 'stop';
-    if (policy === 'ignore' || policy === 'freeze' || this.stopping || this.activeHere.size === 0) return;
+    if (policy === 'ignore' || policy === 'freeze' || this.stopping || (this.activeHere.size === 0 && this.starting.size === 0)) return;
     this.emit('error', new Error(`stopping resources on ${this.options.nodeName}: ${reason}`));
-    void this.stopAll(this.options.selfStopMs);
+    // Once quorum and lease are back, this node probes again and records what it found, so the
+    // coordinator does not keep believing the stopped resources run here.
+    this.probed = false;
+    void this.stopAll(this.options.selfStopMs, true);
   }
 
   /** `record`: write the stops to the CIB (a graceful leave, still quorate), so nobody waits for a deadline. */
   private async stopAll(budgetMs: number, record = false): Promise<void> {
     this.stopping = true;
+    const endMs = Date.now() + budgetMs;
     try {
-      const ids = [...this.activeHere].reverse();
+      // Reverse start order, one at a time: a group's later members (an app on a filesystem)
+      // stop before the earlier ones. Starts in flight are stopped too (the executor runs the
+      // stop after them). The budget is shared, so the whole self-stop ends in time.
+      const ids = [...new Set([...this.activeHere, ...this.starting])].reverse();
       for (const id of ids) this.executor.cancelRecurring(id);
-      await Promise.all(
-        ids.map(async (id) => {
-          const primitive = this.primitive(id);
-          const timeoutMs = Math.min(budgetMs, primitive === undefined ? budgetMs : opTimeout(primitive, 'stop', 0));
-          const result = await this.executor.exec(id, 'stop', { timeoutMs });
-          if (!result.failed) this.activeHere.delete(id);
-          if (record) await this.record(id, 'stop', 0, result);
-          else this.emit('resource', { rsc: id, node: this.options.nodeName, op: 'stop', intervalMs: 0, rc: result.rc, ...(result.message === undefined ? {} : { message: result.message }) });
-        }),
-      );
+      for (const id of ids) {
+        const primitive = this.primitive(id);
+        const remaining = Math.max(1, endMs - Date.now());
+        const timeoutMs = Math.min(remaining, primitive === undefined ? remaining : opTimeout(primitive, 'stop', 0));
+        const result = await this.executor.exec(id, 'stop', { timeoutMs });
+        if (!result.failed) this.activeHere.delete(id);
+        if (record && this.quorate) await this.record(id, 'stop', 0, result);
+        else this.emit('resource', { rsc: id, node: this.options.nodeName, op: 'stop', intervalMs: 0, rc: result.rc, ...(result.message === undefined ? {} : { message: result.message }) });
+      }
     } finally {
       this.stopping = false;
     }
@@ -437,4 +463,19 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
 
 function opTimeout(primitive: PrimitiveConfig, name: OpName, intervalMs: number): number {
   return primitive.ops?.find((o) => o.name === name && o.intervalMs === intervalMs)?.timeoutMs ?? 20_000;
+}
+
+/**
+ * The longest time a VIP of this configuration can outlive a killed holder in its kernel: its
+ * lease (renewed by monitor) plus the kernel's one-second rounding.
+ */
+function kernelLeaseMs(cib: Cib | undefined): number {
+  let longest = 0;
+  for (const { primitive } of cib === undefined ? [] : listPrimitives(cib.config)) {
+    if (primitive.agent.class !== 'sanode' || primitive.agent.type !== 'vip') continue;
+    const raw = primitive.params?.['leaseSeconds'];
+    const seconds = raw === undefined ? DEFAULT_LEASE_SECONDS : raw === 'forever' ? 0 : Number(raw);
+    if (Number.isFinite(seconds) && seconds > 0) longest = Math.max(longest, seconds * 1000 + 1000);
+  }
+  return longest;
 }

@@ -39,9 +39,11 @@ export interface TransitionOptions {
   readonly nodes: readonly string[];
   /**
    * How long after a node leaves the view its resources still count as running there: its lease
-   * runs out (takeover wait), then it gets `selfStopMs` to stop them (docs/resources.md).
+   * runs out (takeover wait), then it gets `selfStopMs` to stop them, and a VIP held on a kernel
+   * lease outlives a killed holder by that lease (docs/resources.md). A function of the CIB,
+   * since the configured resources decide the last part.
    */
-  readonly lostNodeDeadlineMs: number;
+  readonly lostNodeDeadlineMs: number | ((cib: Cib | undefined) => number);
   /** When this engine starts; nodes not seen in a view since count as lost from then. */
   readonly nowMs: number;
 }
@@ -53,7 +55,7 @@ export interface TransitionOutput {
 
 export class TransitionEngine {
   private readonly nodes: readonly string[];
-  private readonly lostNodeDeadlineMs: number;
+  private readonly deadlineOf: (cib: Cib | undefined) => number;
   private readonly members = new Set<string>();
   /** Configured nodes outside the view, since when. */
   private readonly lostSince = new Map<string, number>();
@@ -71,7 +73,8 @@ export class TransitionEngine {
 
   constructor(options: TransitionOptions) {
     this.nodes = [...options.nodes];
-    this.lostNodeDeadlineMs = options.lostNodeDeadlineMs;
+    const deadline = options.lostNodeDeadlineMs;
+    this.deadlineOf = typeof deadline === 'number' ? () => deadline : deadline;
     for (const name of this.nodes) this.lostSince.set(name, options.nowMs);
   }
 
@@ -123,7 +126,7 @@ export class TransitionEngine {
     this.dirty = false;
     this.lastPlanMs = nowMs;
     for (const [name, since] of this.lostSince) {
-      if (this.purged.has(name) || nowMs < since + this.lostNodeDeadlineMs) continue;
+      if (this.purged.has(name) || nowMs < since + this.deadlineOf(cib)) continue;
       this.purged.add(name);
       const status = cib.status.nodes[name];
       if (status === undefined || status.state !== 'offline' || Object.keys(status.resources ?? {}).length > 0) {
@@ -132,7 +135,11 @@ export class TransitionEngine {
     }
     const plan = schedule(this.overlay(cib, nowMs), { quorate: true, nowMs });
     const planned = new Set(plan.actions.map((a) => a.id));
+    // A member still probing may run anything (a start from an older term may even be in flight
+    // there): until it has said what, only stops go out.
+    const probing = [...this.members].some((name) => cib.status.nodes[name]?.state !== 'online');
     for (const action of plan.actions) {
+      if (probing && action.kind !== 'stop' && action.kind !== 'demote') continue;
       // Recurring monitors are the node's own business once a start succeeds (ResourceManager),
       // so a coordinator that takes over mid-way has nothing to re-create.
       if (this.inFlight.has(action.id) || action.rsc === undefined || action.kind === 'fence' || action.kind === 'monitor') continue;
@@ -153,7 +160,7 @@ export class TransitionEngine {
     let next: number | undefined = this.lastPlanMs + RECHECK_MS;
     for (const [name, since] of this.lostSince) {
       if (this.purged.has(name)) continue;
-      const at = since + this.lostNodeDeadlineMs;
+      const at = since + this.deadlineOf(this.cib);
       next = next === undefined ? at : Math.min(next, at);
     }
     return next;
@@ -183,7 +190,7 @@ export class TransitionEngine {
       const since = this.lostSince.get(name);
       if (since === undefined) {
         nodes[name] = status?.state === 'online' ? status : { ...status, state: 'offline' };
-      } else if (nowMs < since + this.lostNodeDeadlineMs && !this.purged.has(name)) {
+      } else if (nowMs < since + this.deadlineOf(cib) && !this.purged.has(name)) {
         nodes[name] = { ...status, state: 'online', standby: true };
       } else {
         nodes[name] = { ...status, state: 'offline' };

@@ -75,8 +75,8 @@ export interface ResourceManagerOptions {
   readonly agents?: Readonly<Record<string, ResourceAgent<never>>> | undefined;
   /**
    * A lost node's resources count as running there this long after it left the view: the
-   * takeover wait plus selfStopMs (the manager lengthens it to cover the configured VIPs' kernel
-   * lease when that is longer than selfStopMs).
+   * takeover wait plus selfStopMs (the manager lengthens it to the configured VIPs' kernel lease
+   * when that is longer).
    */
   readonly lostNodeDeadlineMs: number;
   /** Without token proof for this long, this node stops its resources (its lease). */
@@ -125,10 +125,10 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
     this.lastProofMs = options.nowMs;
     this.engine = new TransitionEngine({
       nodes: options.nodes,
-      // A killed holder renewed its VIP last before it died, so before the others saw it go; a
-      // cut-off one before its own lease ran out. Either way the kernel drops the address within
-      // the takeover wait plus the VIP's lease, which runs alongside the self-stop time.
-      lostNodeDeadlineMs: (cib) => options.lostNodeDeadlineMs - options.selfStopMs + Math.max(options.selfStopMs, kernelLeaseMs(cib)),
+      // A killed or frozen holder renewed its VIP last before the others saw it go, so its kernel
+      // drops the address within the lease of that; a cut-off, live holder removes it itself
+      // within its lease and selfStopMs (docs/resources.md). Whichever is later.
+      lostNodeDeadlineMs: (cib) => Math.max(options.lostNodeDeadlineMs, kernelLeaseMs(cib)),
       nowMs: options.nowMs,
     });
     this.builtins = {

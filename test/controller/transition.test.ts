@@ -50,7 +50,7 @@ test('a lost node keeps its resource until its self-stop deadline: only then is 
   assert.deepEqual(engine.takeOutput().dispatch, [], 'an action in flight is never sent twice');
 });
 
-test('nothing goes to a member that has not probed yet, nor while not coordinating or not quorate', () => {
+test('no start goes out while any member is still probing, nor while not coordinating or not quorate', () => {
   const engine = new TransitionEngine({ nodes: ['a', 'b', 'c'], lostNodeDeadlineMs: DEADLINE, nowMs: 0 });
   const fresh = emptyCib(config); // nobody has said 'online' (probed) yet
   engine.onView(['a', 'b', 'c'], 0);
@@ -59,8 +59,15 @@ test('nothing goes to a member that has not probed yet, nor while not coordinati
   engine.tick(10);
   assert.deepEqual(engine.takeOutput().dispatch, [], 'every member is still probing');
 
-  const probed = applyChange(fresh, { op: 'set-node-state', node: 'b', state: 'online' });
-  engine.onCib(probed);
+  // b has probed; a and c have not said what runs there (a start from an older term may be in
+  // flight on one of them), so the vip must not start anywhere yet.
+  const bProbed = applyChange(fresh, { op: 'set-node-state', node: 'b', state: 'online' });
+  engine.onCib(bProbed);
+  engine.tick(15);
+  assert.deepEqual(engine.takeOutput().dispatch, [], 'a member still probing holds back every start');
+
+  const allProbed = applyChange(applyChange(bProbed, { op: 'set-node-state', node: 'a', state: 'online' }), { op: 'set-node-state', node: 'c', state: 'online' });
+  engine.onCib(allProbed);
   engine.setCoordinator(false, true);
   engine.tick(20);
   assert.deepEqual(engine.takeOutput().dispatch, [], 'only the coordinator dispatches');
@@ -70,10 +77,17 @@ test('nothing goes to a member that has not probed yet, nor while not coordinati
   engine.setCoordinator(true, true);
   engine.tick(40);
   const out = engine.takeOutput().dispatch;
-  assert.deepEqual(out.map((d) => [d.op, d.node, d.rsc]), [['start', 'b', 'vip']], 'the one probed member gets it');
+  assert.deepEqual(out.map((d) => [d.op, d.rsc]), [['start', 'vip']], 'once every member has probed, the vip starts on one of them');
   engine.onResult(out[0]!.key);
   engine.tick(50);
   assert.deepEqual(engine.takeOutput().dispatch.map((d) => d.op), ['start'], 'a result not yet in the CIB means: plan again from what the CIB says');
+
+  // A member that starts probing again (it rejoined) holds back starts but not stops.
+  const running = applyChange(allProbed, { op: 'record-op', node: 'b', resource: 'vip', record: { op: 'start', intervalMs: 0, rc: 0, timeMs: 1, callId: 3 } });
+  const bannedThere = applyChange(running, { op: 'set-constraint', constraint: { kind: 'location', id: 'ban-b', rsc: 'vip', node: 'b', score: -1_000_000 } });
+  engine.onCib(applyChange(bannedThere, { op: 'set-node-state', node: 'c', state: 'offline' }));
+  engine.tick(60);
+  assert.deepEqual(engine.takeOutput().dispatch.map((d) => [d.op, d.node]), [['stop', 'b']], 'the stop goes out; the start waits for c');
 });
 
 test('nodes never seen since the engine started count as lost from then', () => {

@@ -72,9 +72,19 @@ export class Leadership {
     this.timers = timers;
   }
 
-  /** The coordinator is a function of the view alone: the lowest member id of a quorate view. */
+  /**
+   * The coordinator is a function of the view alone, so every member names the same one without
+   * an election: the member running the longest (the lowest incarnation the ring's commit
+   * recorded), then the lowest id. A node that restarts therefore does not take the role back
+   * from the one that took over from it, which would cost a takeover wait with no leader.
+   */
   static coordinatorOf(view: View, quorate: boolean): NodeId | undefined {
-    return quorate ? view.members[0] : undefined;
+    if (!quorate) return undefined;
+    const incarnations = view.incarnations;
+    if (incarnations === undefined || incarnations.length !== view.members.length) return view.members[0];
+    let best = 0;
+    for (let i = 1; i < view.members.length; i++) if (incarnations[i]! < incarnations[best]!) best = i;
+    return view.members[best];
   }
 
   get isLeader(): boolean {

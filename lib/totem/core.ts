@@ -1077,7 +1077,7 @@ export class TotemNode implements TotemCore {
     this.recovery = undefined;
     this.leftNodes.clear();
     this.disarm('join', 'failToRecv', 'consensus', 'formation', 'phaseRetransmit');
-    const view: View = { id: r.id, members: [...r.members] };
+    const view: View = { id: r.id, members: [...r.members], incarnations: r.members.map((m) => r.memberRounds.get(m)?.inc ?? 0) };
     const mine = rec.commit.infos.find((i) => i.node === this.me);
     const transitional =
       mine === undefined || mine.hasOld === 0

@@ -28,6 +28,11 @@ export interface View {
   readonly id: ViewId;
   /** Sorted ascending, no duplicates, always includes the node that installs it. */
   readonly members: readonly NodeId[];
+  /**
+   * incarnations[i] is members[i]'s incarnation as the ring's commit recorded it: the same at
+   * every member. A restarted node has a larger one than before.
+   */
+  readonly incarnations?: readonly number[];
 }
 
 /** One application message delivered in agreed order. */

@@ -20,9 +20,13 @@ function runRing(l: Leadership, fromMs: number, toMs: number, everyMs = 50): Lea
   return events;
 }
 
-test('the lowest member of a quorate view coordinates; nobody does without quorum', () => {
-  assert.equal(Leadership.coordinatorOf(view(1, 1, [2, 3, 5]), true), 2);
+test('the longest-running member of a quorate view coordinates (then the lowest id); nobody does without quorum', () => {
+  assert.equal(Leadership.coordinatorOf(view(1, 1, [2, 3, 5]), true), 2, 'without incarnations: the lowest id');
   assert.equal(Leadership.coordinatorOf(view(1, 1, [2, 3, 5]), false), undefined);
+  const rejoined = { ...view(4, 1, [1, 2, 3]), incarnations: [7, 3, 5] };
+  assert.equal(Leadership.coordinatorOf(rejoined, true), 2, 'node 1 restarted (incarnation 7): node 2 keeps the role');
+  assert.equal(Leadership.coordinatorOf({ ...view(4, 1, [1, 2, 3]), incarnations: [3, 3, 5] }, true), 1, 'ties go to the lowest id');
+  assert.equal(Leadership.coordinatorOf(rejoined, false), undefined);
 });
 
 test('after a cold start the coordinator waits out any earlier leader lease before its callback starts', () => {

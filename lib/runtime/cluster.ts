@@ -16,7 +16,7 @@ import { CibReplica, type CibChange, type CibChangedEvent, type CibMessage, type
 import { SanodeError } from '../errors/index.js';
 import type { LeadershipEvent } from '../controller/leadership.js';
 import { defaultLeadershipTimers, NodeController, parseControlMessage, type ControlMessage } from '../controller/node-controller.js';
-import { parseResourceMessage, ResourceManager, type ResourceEvent, type ResourceMessage } from '../controller/resources.js';
+import { parseResourceMessage, ResourceManager, type ResourceEvent, type ResourceMessage } from './resource-manager.js';
 import { CLI_BAN_PREFIX, CLI_PREFER_PREFIX, INFINITY, type TargetRole } from '../cib/model.js';
 import { resolveQuorumConfig, type LmsKnowledge, type QuorumDecision } from '../quorum/index.js';
 import { PROFILES } from '../totem/index.js';

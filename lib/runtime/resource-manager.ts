@@ -1,6 +1,7 @@
 /**
- * Resource management on one node (pacemaker-controld): the coordinator's transition engine plus
- * the node's own part — performing the actions addressed to it through the executor, recording
+ * Resource management on one node (pacemaker-controld), on real time: it drives the sans-IO
+ * TransitionEngine (lib/controller/transition.ts) while this node coordinates, and does the
+ * node's own part — performing the actions addressed to it through the executor, recording
  * every result in the CIB, probing what runs here when it joins, and stopping everything on its
  * own when it loses quorum or its lease.
  *
@@ -26,7 +27,7 @@ import { ocf } from '../../agents/ocf.js';
 import { createProcessAgent } from '../../agents/process.js';
 import { systemd } from '../../agents/systemd.js';
 import { DEFAULT_LEASE_SECONDS, vip } from '../../agents/vip.js';
-import { TransitionEngine, type ExecOp, type ExecRequest } from './transition.js';
+import { TransitionEngine, type ExecOp, type ExecRequest } from '../controller/transition.js';
 
 /** Messages of the resource channel. Kinds (`t`) are append-only. */
 export type ResourceMessage =

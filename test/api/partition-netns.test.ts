@@ -52,24 +52,30 @@ test('partition 2|1 in namespaces: the minority leader loses quorum and aborts b
     });
     cluster.startAll();
     await cluster.waitForView([1, 2, 3], [1, 2, 3], WAIT_MS);
-    const leaderStart = await cluster.waitFor(1, (e) => e.ev === 'leader-start', WAIT_MS);
+    // The longest-running node coordinates: whichever started first. Cut that one off.
+    const firstLeaderStart = (ids: number[]): Promise<ProcessEvent & { node: number }> =>
+      Promise.any(ids.map((id) => cluster!.waitFor(id, (e) => e.ev === 'leader-start', WAIT_MS).then((e) => ({ ...e, node: id }))));
+    const leaderStart = await firstLeaderStart([1, 2, 3]);
+    const leader = leaderStart.node;
+    const majority = [1, 2, 3].filter((id) => id !== leader);
 
     const cutAtMs = Date.now();
-    await lab.setLink(namespaces.get(1)!, lab.name('e1'), 'down');
+    await lab.setLink(namespaces.get(leader)!, lab.name(`e${leader}`), 'down');
 
-    const lost = await cluster.waitFor(1, (e) => e.ev === 'quorum' && e.quorate === false, WAIT_MS);
-    const aborted = await cluster.waitFor(1, (e) => e.ev === 'leader-abort', WAIT_MS);
+    const lost = await cluster.waitFor(leader, (e) => e.ev === 'quorum' && e.quorate === false, WAIT_MS);
+    const aborted = await cluster.waitFor(leader, (e) => e.ev === 'leader-abort', WAIT_MS);
     assert.equal(aborted.epoch, leaderStart.epoch);
     assert.ok((lost.atMs as number) > cutAtMs);
 
-    await cluster.waitForView([2, 3], [2, 3], WAIT_MS);
-    const newLeader: ProcessEvent = await cluster.waitFor(2, (e) => e.ev === 'leader-start', WAIT_MS);
+    await cluster.waitForView(majority, majority, WAIT_MS);
+    const newLeader = await firstLeaderStart(majority);
     assert.ok((newLeader.epoch as number) > (leaderStart.epoch as number), 'the new term has a larger epoch');
     assert.ok((newLeader.atMs as number) > (aborted.atMs as number), 'the new leader started after the old callback was aborted');
-    assert.equal(cluster.nodes.get(3)!.events.filter((e) => e.ev === 'leader-start').length, 0, 'node 3 never led');
+    const other = majority.find((id) => id !== newLeader.node)!;
+    assert.equal(cluster.nodes.get(other)!.events.filter((e) => e.ev === 'leader-start').length, 0, `node ${other} never led`);
 
     // Heal: the cut-off node is heard again and the three merge into one view.
-    await lab.setLink(namespaces.get(1)!, lab.name('e1'), 'up');
+    await lab.setLink(namespaces.get(leader)!, lab.name(`e${leader}`), 'up');
     await cluster.waitForView([1, 2, 3], [1, 2, 3], WAIT_MS);
   } finally {
     await cluster?.stop();

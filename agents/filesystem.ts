@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AgentError, OCF, type AgentContext, type ResourceAgent } from './types.js';
+import { AgentError, OCF, configError, type AgentContext, type ResourceAgent } from './types.js';
 
 export interface FilesystemParams {
   /** A block device, `tmpfs`, a server export, or the source directory of a bind mount. */
@@ -107,10 +107,6 @@ const META_DATA = `<?xml version="1.0"?>
   </actions>
 </resource-agent>
 `;
-
-function configError(field: string, message: string): AgentError {
-  return new AgentError(OCF.ERR_CONFIGURED, `${field}: ${message}`);
-}
 
 function flag(value: unknown, field: string): boolean {
   if (value === undefined || value === '' || value === false) return false;

@@ -17,7 +17,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AgentError, OCF, type AgentContext, type MonitorResult, type ResourceAgent } from './types.js';
+import { AgentError, OCF, configError, type AgentContext, type MonitorResult, type ResourceAgent } from './types.js';
 
 export interface ProcessParams {
   command: string;
@@ -103,10 +103,6 @@ const META_DATA = `<?xml version="1.0"?>
   </actions>
 </resource-agent>
 `;
-
-function configError(field: string, message: string): AgentError {
-  return new AgentError(OCF.ERR_CONFIGURED, `${field}: ${message}`);
-}
 
 function optionalString(params: Record<string, unknown>, field: string): string | undefined {
   const value = params[field];

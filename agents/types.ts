@@ -60,6 +60,11 @@ export class AgentError extends Error {
   }
 }
 
+/** A parameter the agent cannot work with: OCF's ERR_CONFIGURED, naming the parameter. */
+export function configError(field: string, message: string): AgentError {
+  return new AgentError(OCF.ERR_CONFIGURED, `${field}: ${message}`);
+}
+
 export interface ResourceAgent<P = Record<string, string>> {
   start(context: AgentContext<P>): Promise<void>;
   /** Must succeed when the resource is already stopped (stop is idempotent, as in OCF). */

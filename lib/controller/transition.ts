@@ -113,10 +113,6 @@ export class TransitionEngine {
     this.dirty = true;
   }
 
-  get pending(): number {
-    return this.inFlight.size;
-  }
-
   /** Plans and dispatches what is ready now. Call after every input. */
   tick(nowMs: number): void {
     const cib = this.cib;

@@ -4,8 +4,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { lsb, type LsbParams } from '../../agents/lsb.js';
-import { AgentError, OCF, type AgentContext } from '../../agents/types.js';
-import { tempDir, writeScript } from './fixtures/helpers.js';
+import { OCF, type AgentContext } from '../../agents/types.js';
+import { rcOf, tempDir, writeScript } from './fixtures/helpers.js';
 
 function ctx(params: LsbParams = {}): AgentContext<LsbParams> {
   return { params, signal: AbortSignal.timeout(30_000) };
@@ -30,16 +30,6 @@ case "$1" in
   *) exit 3;;
 esac
 `);
-}
-
-async function rcOf(promise: Promise<unknown>): Promise<number | 'ok'> {
-  try {
-    await promise;
-    return 'ok';
-  } catch (error) {
-    assert.ok(error instanceof AgentError, String(error));
-    return error.rc;
-  }
 }
 
 test('lsb: start, status and stop of /etc/init.d-style script, with status codes mapped', async (t) => {

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { ocf, type OcfParams } from '../../agents/ocf.js';
 import { AgentError, OCF, type AgentContext } from '../../agents/types.js';
 import { NetnsLab, netnsUnavailable, run } from '../helpers/netns.js';
-import { isAlive, killIfAlive, readPid, tempDir, waitUntil, writeScript } from './fixtures/helpers.js';
+import { isAlive, killIfAlive, rcOf, readPid, tempDir, waitUntil, writeScript } from './fixtures/helpers.js';
 
 const OCF_ROOT = process.env['OCF_ROOT'] ?? '/usr/lib/ocf';
 
@@ -25,16 +25,6 @@ async function heartbeatAgent(type: string): Promise<string | undefined> {
     return undefined;
   } catch {
     return `${path} missing: install Debian package resource-agents`;
-  }
-}
-
-async function rcOf(promise: Promise<unknown>): Promise<number | 'ok'> {
-  try {
-    await promise;
-    return 'ok';
-  } catch (error) {
-    assert.ok(error instanceof AgentError, String(error));
-    return error.rc;
   }
 }
 

@@ -8,8 +8,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { systemd, type SystemdParams } from '../../agents/systemd.js';
-import { AgentError, OCF, type AgentContext } from '../../agents/types.js';
-import { tempDir, writeScript } from './fixtures/helpers.js';
+import { OCF, type AgentContext } from '../../agents/types.js';
+import { rcOf, tempDir, writeScript } from './fixtures/helpers.js';
 
 function ctx(params: SystemdParams = {}): AgentContext<SystemdParams> {
   return { params, signal: AbortSignal.timeout(30_000) };
@@ -41,16 +41,6 @@ exit 1
 
 async function calls(dir: string): Promise<string[]> {
   return (await readFile(join(dir, 'calls.log'), 'utf8').catch(() => '')).trim().split('\n').filter((l) => l !== '');
-}
-
-async function rcOf(promise: Promise<unknown>): Promise<number | 'ok'> {
-  try {
-    await promise;
-    return 'ok';
-  } catch (error) {
-    assert.ok(error instanceof AgentError, String(error));
-    return error.rc;
-  }
 }
 
 test('systemd: start, is-active, stop on <unit>.service, and the states mapped to results', async (t) => {

@@ -76,4 +76,13 @@ export interface ResourceAgent<P = Record<string, string>> {
   validate?(context: AgentContext<P>): Promise<void>;
   /** OCF meta-data XML describing the agent and its parameters. */
   metaData?(): Promise<string> | string;
+  /**
+   * The holdover bound: how long what this agent started can stay active by itself once its
+   * node is gone (killed, frozen) — counted from the moment the others saw the node go. An
+   * in-process agent leaves nothing behind (0, the default); a VIP held on a kernel lease lives
+   * until the kernel drops it. The coordinator waits at least this long before starting a lost
+   * node's resource elsewhere (lib/controller/timing.ts). Must not throw; a bad parameter that
+   * start would refuse may return 0.
+   */
+  holdoverMs?(params: P): number;
 }

@@ -336,6 +336,19 @@ export function vip(defaults: VipParams = {}, options: VipOptions = {}): Resourc
     metaData() {
       return META_DATA;
     },
+
+    // A killed or frozen holder renewed the address last before the others saw it go; the
+    // kernel drops it within the lease of that renewal, checking lifetimes on whole seconds.
+    holdoverMs(params) {
+      let leaseSeconds: number | undefined;
+      try {
+        leaseSeconds = parseParams({ ...defaults, ...params }).leaseSeconds;
+      } catch {
+        return 0; // start refuses these parameters, so nothing can be held
+      }
+      // No lease ('forever'): nothing bounds a dead holder's address; only fencing would.
+      return leaseSeconds === undefined ? 0 : leaseSeconds * 1000 + 1000;
+    },
   };
   return agent;
 }

@@ -80,7 +80,13 @@ export type CibChange =
    */
   | { readonly op: 'clear-node-resources'; readonly node: string }
   /** Run-time standby (crm_standby --lifetime reboot), kept in the status section: a graceful leave uses it. */
-  | { readonly op: 'set-node-standby'; readonly node: string; readonly standby: boolean };
+  | { readonly op: 'set-node-standby'; readonly node: string; readonly standby: boolean }
+  /**
+   * Renames the node with this id everywhere the CIB names it (node list, status, location
+   * constraints): a node whose CIB entry still has the placeholder name `node-<id>` gives the
+   * cluster the name it was configured with.
+   */
+  | { readonly op: 'set-node-name'; readonly id: string; readonly name: string };
 
 /** The CIB channel's messages. Kinds (`t`) are append-only: a released one never changes meaning. */
 export type CibMessage =
@@ -419,6 +425,21 @@ export function applyChange(cib: Cib, change: CibChange): Cib {
       if (typeof c.standby !== 'boolean') throw new CibError(c.node, 'change.standby', 'must be true or false');
       const status = nodeStatusChange(cib, c.node, (ns) => ({ ...ns, standby: c.standby }));
       return statusChange(cib, status);
+    }
+    case 'set-node-name': {
+      const index = config.nodes.findIndex((n) => n.id === c.id);
+      if (index < 0) throw new CibError(stringOr(c.id), 'change.id', `no node has this id (${config.nodes.map((n) => n.id).join(', ') || 'none configured'})`);
+      if (typeof c.name !== 'string' || c.name === '') throw new CibError(stringOr(c.id), 'change.name', 'must be the new node name');
+      const old = config.nodes[index]!.name;
+      if (old === c.name) return cib;
+      if (config.nodes.some((n) => n.name === c.name)) throw new CibError(c.name, 'change.name', 'another node already has this name');
+      const rename = (name: string | undefined): string | undefined => (name === old ? c.name : name);
+      const constraints = (config.constraints ?? []).map((x) => (x.kind === 'location' && x.node === old ? { ...x, node: c.name } : x));
+      const renamed: CibConfig = { ...config, nodes: config.nodes.map((n, i) => (i === index ? { ...n, name: c.name } : n)), ...(config.constraints === undefined ? {} : { constraints }) };
+      const nodes: Record<string, NodeStatus> = {};
+      for (const [name, ns] of Object.entries(cib.status.nodes)) nodes[rename(name)!] = ns;
+      validateConfig(renamed);
+      return withConfig({ ...cib, status: { nodes } }, renamed);
     }
     case 'clear-node-resources': {
       const status = nodeStatusChange(cib, c.node, (ns) => {

@@ -10,6 +10,7 @@
  * read a clock or set a timer itself.
  */
 import type { NodeId, View, ViewId } from '../totem/types.js';
+import { leaseWindowMs, takeoverWaitMs } from './timing.js';
 
 export interface LeadershipTimers {
   /** A leader without a token for this long stops leading (the runtime's default: token timeout + consensus). */
@@ -250,13 +251,13 @@ export class Leadership {
     if (reason !== 'lease-expired') this.broadcasts.push({ type: 'release', epoch });
   }
 
-  /** A lease is measured on this node's clock; shrink it by the worst rate difference. */
+  /** A lease is measured on this node's clock (lib/controller/timing.ts). */
   private leaseWindowMs(): number {
-    return this.timers.leaseMs * (1 - this.timers.clockDriftRatio);
+    return leaseWindowMs(this.timers);
   }
 
   /** See docs/leadership.md: the old leader's lease ends before install + token timeout + lease. */
   private takeoverWaitMs(): number {
-    return (this.timers.tokenTimeoutMs + this.timers.leaseMs) * (1 + 2 * this.timers.clockDriftRatio);
+    return takeoverWaitMs(this.timers);
   }
 }

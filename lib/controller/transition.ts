@@ -18,6 +18,7 @@
 import type { Cib, NodeStatus } from '../cib/model.js';
 import type { CibChange } from '../cib/replica.js';
 import { schedule, type Action } from '../scheduler/index.js';
+import { restartBackoffMs } from './timing.js';
 
 /** Plan at least this often while coordinating, so expiring failures are noticed. */
 const RECHECK_MS = 5000;
@@ -46,6 +47,10 @@ export interface TransitionOptions {
   readonly lostNodeDeadlineMs: number | ((cib: Cib | undefined) => number);
   /** When this engine starts; nodes not seen in a view since count as lost from then. */
   readonly nowMs: number;
+  /** The growing wait before restarting a resource on a node where it keeps failing (timing.ts). */
+  readonly backoff?: { readonly baseMs: number; readonly maxMs: number } | undefined;
+  /** Simulator only: core bugs the checkers must catch (lib/sim/bugs.ts). */
+  readonly injectedBugs?: ReadonlySet<string> | undefined;
 }
 
 export interface TransitionOutput {
@@ -54,8 +59,14 @@ export interface TransitionOutput {
 }
 
 export class TransitionEngine {
-  private readonly nodes: readonly string[];
+  private nodes: readonly string[];
   private readonly deadlineOf: (cib: Cib | undefined) => number;
+  private readonly backoff: { readonly baseMs: number; readonly maxMs: number } | undefined;
+  private readonly bugs: ReadonlySet<string>;
+  /** When this engine first saw each node/resource's current fail count (monotonic ms). */
+  private readonly failSeen = new Map<string, { count: number; atMs: number }>();
+  /** The last plan dispatched everything it had and nothing is in flight. */
+  private quiet = false;
   private readonly members = new Set<string>();
   /** Configured nodes outside the view, since when. */
   private readonly lostSince = new Map<string, number>();
@@ -75,10 +86,27 @@ export class TransitionEngine {
     this.nodes = [...options.nodes];
     const deadline = options.lostNodeDeadlineMs;
     this.deadlineOf = typeof deadline === 'number' ? () => deadline : deadline;
+    this.backoff = options.backoff;
+    this.bugs = options.injectedBugs ?? new Set();
     for (const name of this.nodes) this.lostSince.set(name, options.nowMs);
   }
 
+  /** The configured node names changed (the CIB's node list): a new name counts as lost until seen. */
+  setNodes(nodes: readonly string[], nowMs: number): void {
+    this.nodes = [...nodes];
+    for (const name of nodes) if (!this.members.has(name) && !this.lostSince.has(name)) this.lostSince.set(name, nowMs);
+    for (const name of [...this.lostSince.keys()]) if (!nodes.includes(name)) this.lostSince.delete(name);
+    this.dirty = true;
+  }
+
+  /** Nothing left to do: the last plan had no action to send or wait for, and no result is due. */
+  get settled(): boolean {
+    return this.quiet && this.inFlight.size === 0 && !this.dirty;
+  }
+
   onView(members: readonly string[], nowMs: number): void {
+    // Bug 'no-replan-on-view' (simulator): the view is noted but nothing is planned for it.
+    const replan = !this.bugs.has('no-replan-on-view');
     this.members.clear();
     for (const name of members) this.members.add(name);
     for (const name of this.nodes) {
@@ -91,12 +119,21 @@ export class TransitionEngine {
     }
     // A node that left will never answer; the next plan decides again what it needs.
     for (const [key, request] of this.inFlight) if (!this.members.has(request.node)) this.inFlight.delete(key);
-    this.dirty = true;
+    if (replan) this.dirty = true;
   }
 
-  onCib(cib: Cib): void {
+  onCib(cib: Cib, nowMs = 0): void {
     this.cib = cib;
     this.dirty = true;
+    for (const [node, status] of Object.entries(cib.status.nodes)) {
+      for (const [rsc, rs] of Object.entries(status.resources ?? {})) {
+        const key = `${node}\u0000${rsc}`;
+        const count = rs.failCount ?? 0;
+        const seen = this.failSeen.get(key);
+        if (count === 0) this.failSeen.delete(key);
+        else if (seen === undefined || count > seen.count) this.failSeen.set(key, { count, atMs: nowMs });
+      }
+    }
   }
 
   /** This node coordinates (it leads a quorate view, after the takeover wait) or stops doing so. */
@@ -113,8 +150,11 @@ export class TransitionEngine {
     this.dirty = true;
   }
 
-  /** Plans and dispatches what is ready now. Call after every input. */
-  tick(nowMs: number): void {
+  /**
+   * Plans and dispatches what is ready now. Call after every input. `wallNowMs` (wall-clock ms)
+   * decides which failures have expired, since failure records carry wall-clock stamps.
+   */
+  tick(nowMs: number, wallNowMs?: number): void {
     const cib = this.cib;
     if (!this.coordinator || !this.quorate || cib === undefined) return;
     const due = this.nextDeadlineMs();
@@ -122,29 +162,44 @@ export class TransitionEngine {
     this.dirty = false;
     this.lastPlanMs = nowMs;
     for (const [name, since] of this.lostSince) {
-      if (this.purged.has(name) || nowMs < since + this.deadlineOf(cib)) continue;
+      const deadlinePassed = nowMs >= since + this.deadlineOf(cib) || this.bugs.has('start-before-deadline');
+      if (this.purged.has(name) || !deadlinePassed) continue;
       this.purged.add(name);
       const status = cib.status.nodes[name];
       if (status === undefined || status.state !== 'offline' || Object.keys(status.resources ?? {}).length > 0) {
         this.changes.push({ op: 'clear-node-resources', node: name });
       }
     }
-    const plan = schedule(this.overlay(cib, nowMs), { quorate: true, nowMs });
+    const plan = schedule(this.overlay(cib, nowMs), { quorate: true, nowMs: wallNowMs ?? nowMs });
     const planned = new Set(plan.actions.map((a) => a.id));
     // A member still probing may run anything (a start from an older term may even be in flight
     // there): until it has said what, only stops go out.
     const probing = [...this.members].some((name) => cib.status.nodes[name]?.state !== 'online');
+    let waiting = 0;
     for (const action of plan.actions) {
-      if (probing && action.kind !== 'stop' && action.kind !== 'demote') continue;
-      // Recurring monitors are the node's own business once a start succeeds (ResourceManager),
+      // Recurring monitors are the node's own business once a start succeeds (LocalResources),
       // so a coordinator that takes over mid-way has nothing to re-create.
-      if (this.inFlight.has(action.id) || action.rsc === undefined || action.kind === 'fence' || action.kind === 'monitor') continue;
+      if (action.rsc === undefined || action.kind === 'fence' || action.kind === 'monitor') continue;
+      waiting++;
+      if (probing && action.kind !== 'stop' && action.kind !== 'demote') continue;
+      if (this.inFlight.has(action.id)) continue;
       if (!this.usable(cib, action.node)) continue; // stops on a lost node complete at its deadline
       if (action.deps.some((d) => planned.has(d))) continue;
+      if ((action.kind === 'start' || action.kind === 'promote') && this.backingOff(action.rsc, action.node, nowMs) !== undefined) continue;
       const request = toRequest(action, action.rsc);
       this.inFlight.set(request.key, request);
       this.dispatch.push(request);
     }
+    this.quiet = waiting === 0;
+  }
+
+  /** Until when a start of `rsc` on `node` waits because it keeps failing there (undefined: it need not). */
+  private backingOff(rsc: string, node: string, nowMs: number): number | undefined {
+    if (this.backoff === undefined || this.bugs.has('no-backoff')) return undefined;
+    const seen = this.failSeen.get(`${node}\u0000${rsc}`);
+    if (seen === undefined) return undefined;
+    const until = seen.atMs + restartBackoffMs(seen.count, this.backoff.baseMs, this.backoff.maxMs);
+    return nowMs < until ? until : undefined;
   }
 
   /**
@@ -158,6 +213,12 @@ export class TransitionEngine {
       if (this.purged.has(name)) continue;
       const at = since + this.deadlineOf(this.cib);
       next = next === undefined ? at : Math.min(next, at);
+    }
+    for (const [key, seen] of this.failSeen) {
+      if (this.backoff === undefined || seen.count < 2) continue;
+      const at = seen.atMs + restartBackoffMs(seen.count, this.backoff.baseMs, this.backoff.maxMs);
+      if (at > this.lastPlanMs) next = next === undefined ? at : Math.min(next, at);
+      void key;
     }
     return next;
   }
@@ -186,7 +247,7 @@ export class TransitionEngine {
       const since = this.lostSince.get(name);
       if (since === undefined) {
         nodes[name] = status?.state === 'online' ? status : { ...status, state: 'offline' };
-      } else if (nowMs < since + this.deadlineOf(cib) && !this.purged.has(name)) {
+      } else if (nowMs < since + this.deadlineOf(cib) && !this.purged.has(name) && !this.bugs.has('start-before-deadline')) {
         nodes[name] = { ...status, state: 'online', standby: true };
       } else {
         nodes[name] = { ...status, state: 'offline' };

@@ -29,7 +29,18 @@ export type ErrorCode =
   | 'SANODE_NO_QUORUM'
   // executor
   | 'SANODE_UNKNOWN_RESOURCE'
-  | 'SANODE_EXECUTOR_CLOSED';
+  | 'SANODE_EXECUTOR_CLOSED'
+  // resources (reported as 'error' events by a running node)
+  /** A node lost quorum or its lease and stopped its resources on its own. */
+  | 'SANODE_SELF_STOP'
+  /** An agent said a resource cannot run on this node (not installed, not configured). */
+  | 'SANODE_RESOURCE_CANNOT_RUN'
+  /** The CIB lists no node with this node's id: it keeps the CIB but runs no resources. */
+  | 'SANODE_NODE_NOT_IN_CIB'
+  /** This node's configured name differs from the CIB's name for its id; the CIB's name is used. */
+  | 'SANODE_NODE_NAME_MISMATCH'
+  /** A CIB write a node made on its own (a record, a state change) failed. */
+  | 'SANODE_CIB_WRITE_FAILED';
 
 export class SanodeError extends Error {
   readonly code: ErrorCode;

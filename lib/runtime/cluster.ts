@@ -1,37 +1,40 @@
 /**
- * What `joinCluster` returns: the totem runtime, quorum, leadership and the ordered application
- * channel bound together on one node, on real time.
+ * What `joinCluster` returns: the node driver (lib/node) bound to real time, real UDP, the state
+ * directory and the resource agents, behind the public API.
  *
- * Ordered messages carry a channel number so sanode's own control messages (leader releases,
- * quorum notes, tie-breaker results) share the agreed order with the application's messages but
- * never reach its 'message' listeners. Channel numbers are append-only.
+ * This file is the runtime half of "one node driver, two bindings": everything a node decides
+ * happens in NodeDriver, which the simulator runs too; here only the world is touched — the
+ * monotonic clock, one timer, the sockets, the files, the agents, the leader callbacks.
+ *
+ * Each turn (`step`): feed the driver one input at performance.now(), then IN THIS ORDER persist
+ * what it asks (ring seq, last man standing knowledge, CIB), send its packets, start its agent
+ * operations, report its events, and re-arm the timer.
  */
 import { EventEmitter } from 'eventemitter3';
-import { pack, unpack } from 'msgpackr';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { emptyCib, type Cib } from '../cib/model.js';
 import { loadCib, saveCib } from '../cib/persist.js';
-import { CibReplica, type CibChange, type CibChangedEvent, type CibMessage, type CibVersion } from '../cib/replica.js';
-import { SanodeError } from '../errors/index.js';
-import type { LeadershipEvent } from '../controller/leadership.js';
-import { defaultLeadershipTimers, NodeController, parseControlMessage, type ControlMessage } from '../controller/node-controller.js';
-import { parseResourceMessage, ResourceManager, type ResourceEvent, type ResourceMessage } from './resource-manager.js';
+import type { CibChange, CibChangedEvent, CibVersion } from '../cib/replica.js';
 import { CLI_BAN_PREFIX, CLI_PREFER_PREFIX, INFINITY, type TargetRole } from '../cib/model.js';
+import { isSanodeError, SanodeError } from '../errors/index.js';
+import type { ResourceEvent } from '../controller/local-resources.js';
+import { defaultLeadershipTimers, NodeController } from '../controller/node-controller.js';
+import { NodeDriver, type NodeEvent } from '../node/driver.js';
 import { resolveQuorumConfig, type LmsKnowledge, type QuorumDecision } from '../quorum/index.js';
-import { PROFILES } from '../totem/index.js';
-import type { Delivery, View } from '../totem/types.js';
-import type { LinkStatus } from '../transport/index.js';
+import { createTotem, PROFILES } from '../totem/index.js';
+import type { TotemStatus, View } from '../totem/types.js';
+import { ClusterNet, type LinkStatus } from '../transport/index.js';
 import { loadKeyFile } from '../wire/index.js';
+import { AgentRunner } from './agent-runner.js';
 import { resolveJoinOptions, type JoinClusterOptions, type ResolvedJoinOptions } from './options.js';
 import { readStateFile, writeStateFile } from './state-file.js';
-import { TotemRuntime } from './totem-runtime.js';
+import { openTotemState, saveTotemState, type PersistedTotemState } from './totem-runtime.js';
 
-const CHANNEL_CONTROL = 0;
-const CHANNEL_APP = 1;
-/** The CIB replica's messages (lib/cib/replica.ts). */
-const CHANNEL_CIB = 2;
-const CHANNEL_RESOURCES = 3;
+export type { ResourceEvent } from '../controller/local-resources.js';
+
+/** Longer than the driver's own bounds on a leave (move away 10 s, final stops, release 1 s). */
+const LEAVE_GUARD_MS = 30_000;
 
 export interface LeaderContext {
   /** The term's fencing token: strictly grows across the cluster's life. */
@@ -80,11 +83,17 @@ export interface ClusterEvents {
   message: (message: ClusterMessage) => void;
   /** Every operation result of a resource on this node (start, stop, monitor, probe). */
   resource: (event: ResourceEvent) => void;
+  /**
+   * A condition worth an operator's attention, always a SanodeError with a stable `code`
+   * (SANODE_SELF_STOP, SANODE_RESOURCE_CANNOT_RUN, ...; docs/errors.md). With no listener it
+   * is not lost: it goes to process.emitWarning (printed on stderr by default).
+   */
   error: (error: unknown) => void;
 }
 
 export interface ClusterStatus {
   readonly cluster: string;
+  /** `name`: the CIB's name for this node's id (what resources are recorded under). */
   readonly node: { readonly id: number; readonly name: string; readonly incarnation: number };
   readonly view: View | undefined;
   readonly quorum: QuorumDecision;
@@ -93,82 +102,68 @@ export interface ClusterStatus {
   readonly epoch: number | undefined;
   readonly links: LinkStatus[];
   readonly drops: Readonly<Record<string, number>>;
-  readonly totem: ReturnType<TotemRuntime['status']>['totem'];
+  readonly totem: TotemStatus;
+  /** Resources this node believes run here. */
+  readonly activeResources: readonly string[];
+}
+
+interface CibRequest {
+  resolve: (version: CibVersion) => void;
+  reject: (error: unknown) => void;
 }
 
 export class Cluster extends EventEmitter<ClusterEvents> {
   private readonly options: ResolvedJoinOptions;
-  private readonly runtime: TotemRuntime;
-  /** Quorum and leadership for this node: the same wiring the simulator checks. */
-  private readonly controller: NodeController;
+  private readonly driver: NodeDriver;
+  private readonly net: ClusterNet;
+  private readonly agents: AgentRunner;
+  private readonly incarnation: number;
+  private readonly totemStatePath: string;
+  private totemState: PersistedTotemState;
+  private readonly stallThresholdMs: number;
   private readonly leaderCallbacks = new Set<LeaderCallback>();
   private running: { epoch: number; controller: AbortController; settled: Promise<void> } | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private timerDueMs = Number.POSITIVE_INFINITY;
   private closed = false;
-  private leaveRequested = false;
   private currentView: View | undefined;
-  private releaseDelivered: Promise<void> | undefined;
-  private resolveRelease: (() => void) | undefined;
-  /** The replicated CIB; it changes only on CHANNEL_CIB deliveries and views (docs/cib.md). */
-  private readonly cibReplica: CibReplica;
-  private readonly cibRequests = new Map<string, { resolve: (version: CibVersion) => void; reject: (error: unknown) => void }>();
-  private cibSyncWaiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
-  /** Resource management: the coordinator's transitions and this node's own resources. */
-  private readonly resources: ResourceManager;
+  private readonly cibRequests = new Map<string, CibRequest>();
+  /** Outcomes reported before updateCib() had registered its request (same turn). */
+  private readonly pendingOutcomes = new Map<string, (request: CibRequest) => void>();
+  private leaving: { resolve: () => void } | undefined;
+  private leaveDone: Promise<void> | undefined;
+  private readonly pendingOperations = new Set<Promise<void>>();
 
-  private constructor(
-    options: ResolvedJoinOptions,
-    runtime: TotemRuntime,
-    timers: { tokenTimeoutMs: number; consensusMs: number; tokenPerMemberMs?: number | undefined },
-    cib: Cib,
-  ) {
+  private constructor(parts: {
+    options: ResolvedJoinOptions;
+    driver: (cluster: Cluster) => NodeDriver;
+    net: ClusterNet;
+    agents: AgentRunner;
+    incarnation: number;
+    totemStatePath: string;
+    totemState: PersistedTotemState;
+    stallThresholdMs: number;
+  }) {
     super();
-    this.options = options;
-    this.runtime = runtime;
-    this.cibReplica = new CibReplica({ nodeId: options.nodeId, session: runtime.incarnation, initial: cib });
-    const storedLms = readStateFile<Partial<LmsKnowledge>>(lmsStatePath(options), {});
-    this.controller = new NodeController({
-      nodeId: options.nodeId,
-      quorum: resolveQuorumConfig(options.quorum),
-      // The lease outlives the membership change that follows the loss of another node, so a
-      // follower's death never interrupts the leader (docs/leadership.md).
-      leadership: defaultLeadershipTimers(timers, options.nodes.length, { leaseMs: options.leaseMs, clockDriftRatio: options.clockDriftRatio }),
-      // What last man standing stored before a restart (the tracker checks it against the config).
-      persistedLms: storedLms.config === undefined ? undefined : (storedLms as LmsKnowledge),
+    this.options = parts.options;
+    this.net = parts.net;
+    this.agents = parts.agents;
+    this.incarnation = parts.incarnation;
+    this.totemStatePath = parts.totemStatePath;
+    this.totemState = parts.totemState;
+    this.stallThresholdMs = parts.stallThresholdMs;
+    this.driver = parts.driver(this);
+    this.net.on('message', (from, message) => {
+      if (typeof message !== 'object' || message === null || typeof (message as { kind?: unknown }).kind !== 'number') return;
+      this.step((d, now) => d.receive(from, message as Parameters<NodeDriver['receive']>[1], now));
     });
-    const leadershipTimers = defaultLeadershipTimers(timers, options.nodes.length, { leaseMs: options.leaseMs, clockDriftRatio: options.clockDriftRatio });
-    // A lost node's lease runs out within the leader takeover wait; then it has selfStopMs.
-    const takeoverWaitMs = (leadershipTimers.tokenTimeoutMs + leadershipTimers.leaseMs) * (1 + 2 * leadershipTimers.clockDriftRatio);
-    this.resources = new ResourceManager({
-      nodeName: options.nodeName,
-      nodes: cib.config.nodes.map((n) => n.name),
-      agents: options.agents,
-      lostNodeDeadlineMs: takeoverWaitMs + options.selfStopMs,
-      leaseWindowMs: leadershipTimers.leaseMs * (1 - leadershipTimers.clockDriftRatio),
-      selfStopMs: options.selfStopMs,
-      manage: options.manageResources,
-      nowMs: performance.now(),
-      updateCib: (change) => this.updateCib(change),
-      send: (message) => this.sendResources(message),
-    });
-    this.resources.onCib(this.cibReplica.current, this.cibReplica.synced, performance.now());
-    this.resources.on('resource', (event) => this.emit('resource', event));
-    this.resources.on('error', (error) => this.emit('error', error));
-    runtime.on('view', (view, transitional) => this.onView(view, transitional));
-    runtime.on('deliver', (delivery) => this.onDeliver(delivery));
-    runtime.on('token', (provenAtMs) => {
-      this.resources.onToken(provenAtMs);
-      this.step((now) => this.controller.onToken(provenAtMs, now));
-    });
-    runtime.on('link', (status) => this.emit('link', status));
-    // After a stall the lease is checked before anything else is processed: the others may
-    // already have taken over.
-    runtime.on('stall', () => this.step((now) => this.controller.tick(now)));
+    this.net.on('link', (status) => this.emit('link', status));
+    this.flush();
   }
 
   static async join(raw: JoinClusterOptions): Promise<Cluster> {
     const options = resolveJoinOptions(raw);
-    resolveQuorumConfig(options.quorum); // refuse bad quorum options before binding anything
+    const quorum = resolveQuorumConfig(options.quorum); // refuse bad quorum options before binding anything
     const security =
       options.security.mode === 'insecure'
         ? ({ mode: 'insecure' } as const)
@@ -180,16 +175,54 @@ export class Cluster extends EventEmitter<ClusterEvents> {
           };
     const timers = { ...PROFILES[options.profile], ...options.timers };
     // Before binding anything: a saved CIB that cannot be read must stop the node, not be replaced.
-    const cib = loadCib(cibPathOf(options)) ?? emptyCib(options.cib);
-    const runtime = await TotemRuntime.start({
-      nodeId: options.nodeId,
-      stateDir: options.stateDir,
-      profile: options.profile,
-      timers: options.timers,
-      net: { wire: { cluster: options.cluster, security }, links: options.links, nodes: options.nodes },
+    const cib = loadCib(join(options.stateDir, 'cib.json')) ?? emptyCib(options.cib);
+    const storedLms = readStateFile<Partial<LmsKnowledge>>(lmsStatePath(options), {});
+    const state = openTotemState(options.stateDir);
+    const nodeIds = options.nodes.map((n) => n.id);
+    const net = await ClusterNet.open({
+      wire: { cluster: options.cluster, security, nodeId: options.nodeId, incarnation: state.incarnation, knownNodes: nodeIds },
+      links: options.links,
+      nodes: options.nodes,
+      now: () => performance.now(),
     });
-    const cluster = new Cluster(options, runtime, timers, cib);
-    if (runtime.view !== undefined) cluster.onView(runtime.view);
+    const agents = new AgentRunner(options.agents);
+    // The lease outlives the membership change that follows the loss of another node, so a
+    // follower's death never interrupts the leader (docs/leadership.md).
+    const lease = defaultLeadershipTimers(timers, options.nodes.length, { leaseMs: options.leaseMs, clockDriftRatio: options.clockDriftRatio });
+    const cluster = new Cluster({
+      options,
+      net,
+      agents,
+      incarnation: state.incarnation,
+      totemStatePath: state.statePath,
+      totemState: state.persisted,
+      stallThresholdMs: Math.max(50, timers.tokenTimeoutMs / 4),
+      driver: () => {
+        const nowMs = performance.now();
+        return new NodeDriver({
+          nodeId: options.nodeId,
+          nodeName: options.nodeName,
+          nodeNameExplicit: options.nodeName !== `node-${options.nodeId}`,
+          incarnation: state.incarnation,
+          core: createTotem(
+            { nodeId: options.nodeId, incarnation: state.incarnation, nodes: nodeIds, ringSeq: state.previous.ringSeq, timers, maxSendQueue: 10_000, maxMessagesPerToken: 64 },
+            nowMs,
+          ),
+          controller: new NodeController({
+            nodeId: options.nodeId,
+            quorum,
+            leadership: lease,
+            // What last man standing stored before a restart (the tracker checks it against the config).
+            persistedLms: storedLms.config === undefined ? undefined : (storedLms as LmsKnowledge),
+          }),
+          cib,
+          lease,
+          resources: { manage: options.manageResources, selfStopMs: options.selfStopMs, holdoverMs: (p) => agents.holdoverMs(p) },
+          wallClockOffsetMs: Date.now() - nowMs,
+          nowMs,
+        });
+      },
+    });
     await cluster.waitForFirstView(timers.tokenTimeoutMs * 10 + timers.consensusMs * 4);
     return cluster;
   }
@@ -204,7 +237,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   /** Ordered broadcast to every member (this node included), with totem's guarantees. */
   broadcast(data: unknown): void {
     if (this.closed) throw new SanodeError('SANODE_NOT_JOINED', 'this node has left the cluster; join again to broadcast');
-    const result = this.runtime.broadcast(pack([CHANNEL_APP, data]));
+    const result = this.call((d, now) => d.broadcast(data, now));
     if (!result.ok) {
       throw new SanodeError(
         result.reason === 'queue-full' ? 'SANODE_SEND_QUEUE_FULL' : 'SANODE_NOT_JOINED',
@@ -221,7 +254,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   /** This node's copy of the CIB (a copy the caller may keep or change) and its version. */
   cib(): CibSnapshot {
-    return { cib: structuredClone(this.cibReplica.current), version: this.cibReplica.version, synced: this.cibReplica.synced };
+    const c = this.driver.cib;
+    return { cib: structuredClone(c.cib), version: c.version, synced: c.synced };
   }
 
   /**
@@ -232,32 +266,30 @@ export class Cluster extends EventEmitter<ClusterEvents> {
    * Waits for a pending state exchange first, so it is judged against the group's copy.
    */
   async updateCib(change: CibChange, options: { force?: boolean } = {}): Promise<CibVersion> {
-    await this.cibSynced();
-    // A partition without quorum must not change the CIB: with enough changes its copy would win
-    // when the partition heals (pacemaker refuses such writes too, unless forced).
-    if (!this.controller.decision.quorate && options.force !== true) {
-      throw new SanodeError('SANODE_NO_QUORUM', `this partition is not quorate (${this.controller.decision.reason}); CIB changes need quorum, or { force: true }`);
-    }
-    const { requestId, message } = this.cibReplica.propose(change);
-    const applied = new Promise<CibVersion>((resolve, reject) => this.cibRequests.set(requestId, { resolve, reject }));
-    if (!this.sendCib(message)) {
-      this.cibReplica.forget(requestId);
-      this.cibRequests.delete(requestId);
-      throw this.closed
-        ? new SanodeError('SANODE_NOT_JOINED', 'this node has left the cluster; join again to change the CIB')
-        : new SanodeError('SANODE_SEND_QUEUE_FULL', 'the ordered send queue is full: the group is slower than this sender; wait and retry the CIB change');
-    }
+    if (this.closed || this.leaving !== undefined) throw new SanodeError('SANODE_NOT_JOINED', 'this node has left the cluster; join again to change the CIB');
+    let request: CibRequest | undefined;
+    const applied = new Promise<CibVersion>((resolve, reject) => {
+      request = { resolve, reject };
+    });
+    // A refusal (invalid change, no quorum) is thrown here, before anything was sent.
+    const id = this.call((d, now) => d.updateCib(change, now, options));
+    this.cibRequests.set(id, request!);
+    this.pendingOutcomes.get(id)?.(request!);
+    this.pendingOutcomes.delete(id);
     return applied;
   }
 
   /** Clears the resource's failures (on one node, or all) and has every node probe it again. */
   async cleanup(rsc: string, node?: string): Promise<void> {
-    const cib = this.cibReplica.current;
+    const cib = this.driver.cib.cib;
     for (const [name, status] of Object.entries(cib.status.nodes)) {
       if (node !== undefined && name !== node) continue;
       if (status.resources?.[rsc] !== undefined) await this.updateCib({ op: 'clear-fail-count', node: name, resource: rsc });
     }
-    this.sendResources({ t: 'reprobe', rsc });
+    this.step((d, now) => {
+      const result = d.sendResourceMessage({ t: 'reprobe', rsc }, now);
+      if (!result.ok) this.report(new SanodeError('SANODE_SEND_QUEUE_FULL', `could not send the reprobe of ${rsc}: ${result.reason}`));
+    });
   }
 
   /** Standby: resources move away from the node; online again: they may come back (stickiness permitting). */
@@ -277,7 +309,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   /** Removes the move and ban constraints made for the resource. */
   async clearResource(rsc: string): Promise<void> {
-    for (const c of this.cibReplica.current.config.constraints ?? []) {
+    for (const c of this.driver.cib.cib.config.constraints ?? []) {
       if (c.kind === 'location' && c.rsc === rsc && (c.id === `${CLI_PREFER_PREFIX}${rsc}` || c.id.startsWith(`${CLI_BAN_PREFIX}${rsc}-on-`))) {
         await this.updateCib({ op: 'remove-constraint', id: c.id });
       }
@@ -293,140 +325,224 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   }
 
   private async setTargetRole(rsc: string, role: TargetRole): Promise<void> {
-    const resource = this.cibReplica.current.config.resources.find((r) => r.id === rsc);
+    const resource = this.driver.cib.cib.config.resources.find((r) => r.id === rsc);
     if (resource === undefined) throw new SanodeError('SANODE_INVALID_CIB', `no top-level resource "${rsc}" (groups and clones are set as a whole)`);
     await this.updateCib({ op: 'set-resource', resource: { ...resource, meta: { ...resource.meta, targetRole: role } } as typeof resource });
   }
 
   status(): ClusterStatus {
-    const runtimeStatus = this.runtime.status();
-    const term = this.controller.currentTerm;
+    const term = this.driver.controller.currentTerm;
     return {
       cluster: this.options.cluster,
-      node: { id: this.options.nodeId, name: this.options.nodeName, incarnation: this.runtime.incarnation },
+      node: { id: this.options.nodeId, name: this.driver.name ?? this.options.nodeName, incarnation: this.incarnation },
       view: this.currentView,
-      quorum: this.controller.decision,
+      quorum: this.driver.controller.decision,
       coordinator: term?.coordinator,
-      leading: this.controller.isLeader,
+      leading: this.driver.controller.isLeader,
       epoch: term?.epoch,
-      links: runtimeStatus.links,
-      drops: this.runtime.netStats().wire.dropped,
-      totem: runtimeStatus.totem,
+      links: this.net.linkStatus(),
+      drops: this.net.stats().wire.dropped,
+      totem: this.driver.totem.status(),
+      activeResources: this.driver.activeResources,
     };
   }
 
   /**
-   * Graceful leave: stop leader callbacks and wait for them, release the term in agreed order
-   * (so a successor need not wait out the lease), then leave the ring without a timeout.
+   * Graceful leave: this node's resources move away while it is still a member (a run-time
+   * standby), leader callbacks stop and the term is released in agreed order (so a successor
+   * need not wait out the lease), then the ring is told, without a timeout.
    */
   async leave(): Promise<void> {
-    if (this.closed || this.leaveRequested) return;
-    // Stop this node's resources and record it while still quorate, so they can start elsewhere
-    // at once instead of after the lost-node deadline.
-    await this.resources.close().catch((error: unknown) => this.emit('error', error));
-    this.leaveRequested = true;
-    this.step(() => this.controller.leave());
-    // A leader's release is broadcast only once its callbacks have settled, so waiting for our
-    // own release to be delivered (at most 1 s) also waits for the callbacks.
-    await this.releaseDelivered;
-    this.closed = true;
-    this.failCibWaiters();
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    await this.runtime.leave();
-  }
-
-  private onView(view: View, transitional?: readonly number[]): void {
     if (this.closed) return;
-    this.currentView = view;
-    this.emit('view', view);
-    this.resources.onView(view.members.map((id) => this.nameOf(id)), performance.now());
-    this.step((now) => this.controller.onView(view, now, transitional));
-    this.stepCib(() => this.cibReplica.onView(view));
+    if (this.leaveDone !== undefined) return this.leaveDone;
+    this.leaveDone = new Promise<void>((resolve) => {
+      // Bounded: the move away, the final stops and the release wait are each bounded in the
+      // driver; if they still have not ended by then, leave anyway and say so.
+      const guard = setTimeout(() => {
+        this.report(new SanodeError('SANODE_NOT_JOINED', `node ${this.options.nodeId}: the graceful leave did not finish within ${LEAVE_GUARD_MS} ms; leaving now`));
+        resolve();
+      }, LEAVE_GUARD_MS);
+      this.leaving = {
+        resolve: () => {
+          clearTimeout(guard);
+          resolve();
+        },
+      };
+      this.step((d, now) => d.leave(now));
+    }).then(() => this.close());
+    return this.leaveDone;
   }
 
-  private onDeliver(delivery: Delivery): void {
-    let decoded: unknown;
+  // ---------------------------------------------------------------------------------- the loop
+
+  /** One turn: an input to the driver at the current time, then its output acted on. */
+  private step(input: (driver: NodeDriver, nowMs: number) => void): void {
+    if (this.closed) return;
+    input(this.driver, performance.now());
+    this.flush();
+  }
+
+  /** A turn whose input returns a value or throws a refusal for its caller; the output is acted on either way. */
+  private call<T>(input: (driver: NodeDriver, nowMs: number) => T): T {
     try {
-      decoded = unpack(delivery.payload);
-    } catch {
-      return; // a member running another version; nothing to act on
-    }
-    if (!Array.isArray(decoded) || decoded.length !== 2) return;
-    const [channel, body] = decoded as [number, unknown];
-    if (channel === CHANNEL_APP) {
-      this.emit('message', { from: delivery.sender, data: body });
-    } else if (channel === CHANNEL_CONTROL) {
-      this.onControl(delivery.sender, body);
-    } else if (channel === CHANNEL_CIB) {
-      this.stepCib(() => this.cibReplica.onDeliver(delivery.sender, body));
-    } else if (channel === CHANNEL_RESOURCES) {
-      const message = parseResourceMessage(body);
-      const fromCoordinator = delivery.sender === this.controller.currentTerm?.coordinator;
-      if (message !== undefined) this.step((now) => this.resources.onMessage(message, fromCoordinator, now));
+      return input(this.driver, performance.now());
+    } finally {
+      this.flush();
     }
   }
 
-  /** Feeds the CIB replica, then: persist, THEN send, THEN report (lib/cib/replica.ts). */
-  private stepCib(input: () => void): void {
+  private flush(): void {
     if (this.closed) return;
-    input();
-    const output = this.cibReplica.takeOutput();
-    if (output.persist !== undefined) {
+    const out = this.driver.takeOutput();
+    // Persist, THEN send, THEN report (lib/node/driver.ts).
+    if (out.persist.ringSeq !== undefined && out.persist.ringSeq !== this.totemState.ringSeq) {
+      this.totemState = { ...this.totemState, ringSeq: out.persist.ringSeq };
+      saveTotemState(this.totemStatePath, this.totemState);
+    }
+    if (out.persist.lms !== undefined) writeStateFile(lmsStatePath(this.options), out.persist.lms);
+    if (out.persist.cib !== undefined) {
       try {
-        saveCib(cibPathOf(this.options), output.persist);
+        saveCib(join(this.options.stateDir, 'cib.json'), out.persist.cib);
       } catch (error) {
         // The change is applied cluster-wide already; undoing it here would split this copy from
         // the others. The next successful save writes the whole CIB again.
-        this.emit('error', error);
+        this.report(error);
       }
     }
-    for (const message of output.sends) this.sendCib(message);
-    for (const event of output.changed) this.emit('cib', event);
-    for (const outcome of output.outcomes) {
-      const request = this.cibRequests.get(outcome.requestId);
-      this.cibRequests.delete(outcome.requestId);
-      if (outcome.ok) request?.resolve(outcome.version);
-      else request?.reject(outcome.error);
+    for (const send of out.sends) this.net.send(send.msg, send.to);
+    for (const operation of out.operations) {
+      const done: Promise<void> = this.agents.run(operation).then((outcome) => {
+        this.pendingOperations.delete(done);
+        this.step((d, now) => d.operationResult(operation.opId, outcome, now));
+      });
+      this.pendingOperations.add(done);
     }
-    this.resources.onCib(this.cibReplica.current, this.cibReplica.synced, performance.now());
+    for (const event of out.events) this.onEvent(event);
+    if (out.tieBreakerFor !== undefined) this.runTieBreaker(out.tieBreakerFor);
     this.armTimer();
-    if (this.cibReplica.synced) {
-      const waiters = this.cibSyncWaiters;
-      this.cibSyncWaiters = [];
-      for (const w of waiters) w.resolve();
+  }
+
+  private onEvent(event: NodeEvent): void {
+    switch (event.type) {
+      case 'view':
+        this.currentView = event.view;
+        this.emit('view', event.view);
+        return;
+      case 'quorum':
+        this.emit('quorum', { ...event.decision, viewId: event.viewId });
+        return;
+      case 'coordinator':
+        this.emit('leader', { coordinator: event.node, leading: this.driver.controller.isLeader, epoch: this.driver.controller.currentTerm?.epoch });
+        return;
+      case 'leader-start': {
+        const controller = new AbortController();
+        const runs = [...this.leaderCallbacks].map((cb) => this.invoke(cb, event.epoch, controller.signal));
+        this.running = { epoch: event.epoch, controller, settled: Promise.allSettled(runs).then(() => undefined) };
+        this.emit('leader', { coordinator: this.options.nodeId, leading: true, epoch: event.epoch });
+        return;
+      }
+      case 'leader-stop': {
+        const running = this.running?.epoch === event.epoch ? this.running : undefined;
+        if (running !== undefined) this.running = undefined;
+        running?.controller.abort(new SanodeError('SANODE_NOT_JOINED', `leadership of epoch ${event.epoch} ended: ${event.reason}`));
+        // A release promises the callbacks have finished: say so only once they have.
+        void (running?.settled ?? Promise.resolve()).then(() => this.step((d, now) => d.leaderSettled(event.epoch, now)));
+        this.emit('leader', { coordinator: this.driver.controller.currentTerm?.coordinator, leading: false, epoch: this.driver.controller.currentTerm?.epoch });
+        return;
+      }
+      case 'message':
+        this.emit('message', { from: event.from, data: event.data });
+        return;
+      case 'cib':
+        this.emit('cib', event.event);
+        return;
+      case 'cib-synced':
+        return;
+      case 'cib-outcome': {
+        const settle = (request: CibRequest): void => (event.ok ? request.resolve(event.version) : request.reject(event.error));
+        const request = this.cibRequests.get(event.requestId);
+        this.cibRequests.delete(event.requestId);
+        // An outcome can come out of the very turn that proposed the change (a ring of one).
+        if (request === undefined) this.pendingOutcomes.set(event.requestId, settle);
+        else settle(request);
+        return;
+      }
+      case 'resource':
+        this.emit('resource', event.event);
+        return;
+      case 'error':
+        this.report(event.error);
+        return;
+      case 'left':
+        this.leaving?.resolve();
+        return;
     }
   }
 
-  private sendCib(message: CibMessage): boolean {
-    if (this.closed) return false;
-    const result = this.runtime.broadcast(pack([CHANNEL_CIB, message]));
-    if (!result.ok && result.reason === 'queue-full' && message.t !== 'change') {
-      // A lost announcement stalls this view's exchange until the next view; say so.
-      this.emit('error', new SanodeError('SANODE_SEND_QUEUE_FULL', `could not send the CIB ${message.t} message: the ordered send queue is full`));
+  /** An 'error' nobody listens to is not dropped: it becomes a process warning (stderr by default). */
+  private report(error: unknown): void {
+    if (this.listenerCount('error') > 0) {
+      this.emit('error', error);
+      return;
     }
-    return result.ok;
+    const code = isSanodeError(error) ? error.code : 'SANODE_ERROR';
+    const message = error instanceof Error ? error.message : String(error);
+    process.emitWarning(`node ${this.options.nodeId}: ${message}`, { type: 'SanodeWarning', code });
   }
 
-  private cibSynced(): Promise<void> {
-    if (this.closed || this.leaveRequested) return Promise.reject(new SanodeError('SANODE_NOT_JOINED', 'this node has left the cluster; join again to change the CIB'));
-    if (this.cibReplica.synced) return Promise.resolve();
-    return new Promise((resolve, reject) => this.cibSyncWaiters.push({ resolve, reject }));
-  }
-
-  private failCibWaiters(): void {
-    const unsent = new SanodeError('SANODE_NOT_JOINED', 'this node left the cluster before the CIB change was sent');
-    for (const w of this.cibSyncWaiters) w.reject(unsent);
+  private async close(): Promise<void> {
+    if (this.closed) return;
+    // Give the leave announcement a moment on the wire before the socket goes.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    this.closed = true;
+    this.driver.close();
+    if (this.timer !== undefined) clearTimeout(this.timer);
     const error = new SanodeError('SANODE_NOT_JOINED', 'this node left the cluster before the CIB change was applied here; the others may still apply it');
-    this.cibSyncWaiters = [];
     for (const r of this.cibRequests.values()) r.reject(error);
     this.cibRequests.clear();
+    await this.agents.close();
+    await this.net.close();
   }
 
-  private onControl(from: number, body: unknown): void {
-    const message = parseControlMessage(body);
-    if (message === undefined) return; // a member running another version; nothing to act on
-    if (message.t === 'release' && from === this.options.nodeId) this.resolveRelease?.();
-    this.step((now) => this.controller.onControl(from, message, now));
+  private onTimer(): void {
+    const dueMs = this.timerDueMs;
+    this.timer = undefined;
+    this.timerDueMs = Number.POSITIVE_INFINITY;
+    if (this.closed) return;
+    const lateMs = performance.now() - dueMs;
+    if (lateMs > this.stallThresholdMs) {
+      // After a stall the leases are judged first (the others may have taken over); then, since
+      // Node runs expired timers before polling sockets and the token we were waiting for may
+      // already sit in the socket buffer, the poll phase delivers it before the timers run.
+      this.step((d, now) => d.stalled(now));
+      setImmediate(() => this.step((d, now) => d.tick(now)));
+      return;
+    }
+    this.step((d, now) => d.tick(now));
+  }
+
+  private armTimer(): void {
+    const deadline = this.closed ? undefined : this.driver.nextDeadlineMs();
+    if (deadline === undefined) {
+      if (this.timer !== undefined) clearTimeout(this.timer);
+      this.timer = undefined;
+      this.timerDueMs = Number.POSITIVE_INFINITY;
+      return;
+    }
+    if (this.timer !== undefined && deadline >= this.timerDueMs) return; // an earlier wake-up is already set
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerDueMs = deadline;
+    // +1: a timer fires at whole ms; a fractional deadline (a lease) is due just after.
+    this.timer = setTimeout(() => this.onTimer(), Math.max(0, deadline - performance.now()) + 1);
+  }
+
+  private invoke(callback: LeaderCallback, epoch: number, signal: AbortSignal): Promise<void> {
+    const context: LeaderContext = { epoch, signal, stillLeader: () => !signal.aborted && this.driver.controller.stillLeader(performance.now()) };
+    return Promise.resolve()
+      .then(() => callback(context))
+      .catch((error: unknown) => {
+        if (!signal.aborted) this.report(error);
+      });
   }
 
   /** Only the lowest member asks, and tells the rest in agreed order, so the view agrees on it. */
@@ -439,106 +555,13 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       .then(() => check({ members: view.members, signal: controller.signal }))
       .then((granted) => granted === true && !controller.signal.aborted)
       .catch((error: unknown) => {
-        this.emit('error', error);
+        this.report(error);
         return false;
       })
       .then((granted) => {
         clearTimeout(timeout);
-        if (this.currentView === view) this.sendControl({ t: 'tiebreak', seq: view.id.seq, rep: view.id.rep, granted });
+        this.step((d, now) => d.tieBreakerResult(view, granted, now));
       });
-  }
-
-  /** Apply an input to the pure machines at the current time, then act on what they emit. */
-  private step(input: (nowMs: number) => void): void {
-    if (this.closed) return;
-    input(performance.now());
-    const output = this.controller.takeOutput();
-    for (const event of output.events) {
-      if (event.type === 'quorum') {
-        this.emit('quorum', { ...event.decision, viewId: event.viewId });
-        this.resources.onQuorum(event.decision.quorate, performance.now());
-      } else {
-        this.onLeadershipEvent(event);
-      }
-    }
-    this.resources.tick(performance.now());
-    // Last man standing knowledge is on disk before any note saying we stored it goes out.
-    if (output.persist !== undefined) writeStateFile(lmsStatePath(this.options), output.persist);
-    for (const control of output.controls) this.sendControl(control);
-    for (const release of output.releases) this.sendReleaseWhenSettled(release.epoch);
-    if (output.tieBreakerFor !== undefined) this.runTieBreaker(output.tieBreakerFor);
-    this.armTimer();
-  }
-
-  private onLeadershipEvent(event: LeadershipEvent): void {
-    switch (event.type) {
-      case 'coordinator':
-        this.emit('leader', { coordinator: event.node, leading: this.controller.isLeader, epoch: this.controller.currentTerm?.epoch });
-        break;
-      case 'leader-start': {
-        const controller = new AbortController();
-        const runs = [...this.leaderCallbacks].map((cb) => this.invoke(cb, event.epoch, controller.signal));
-        this.running = { epoch: event.epoch, controller, settled: Promise.allSettled(runs).then(() => undefined) };
-        this.resources.onCoordinator(event.epoch, performance.now());
-        this.emit('leader', { coordinator: this.options.nodeId, leading: true, epoch: event.epoch });
-        break;
-      }
-      case 'leader-stop': {
-        this.running?.controller.abort(new SanodeError('SANODE_NOT_JOINED', `leadership of epoch ${event.epoch} ended: ${event.reason}`));
-        this.resources.onCoordinator(undefined, performance.now());
-        this.emit('leader', { coordinator: this.controller.currentTerm?.coordinator, leading: false, epoch: this.controller.currentTerm?.epoch });
-        break;
-      }
-    }
-  }
-
-  private invoke(callback: LeaderCallback, epoch: number, signal: AbortSignal): Promise<void> {
-    const context: LeaderContext = { epoch, signal, stillLeader: () => !signal.aborted && this.controller.stillLeader(performance.now()) };
-    return Promise.resolve()
-      .then(() => callback(context))
-      .catch((error: unknown) => {
-        if (!signal.aborted) this.emit('error', error);
-      });
-  }
-
-  /** A release promises the callbacks have finished: send it only once they have. */
-  private sendReleaseWhenSettled(epoch: number): void {
-    const running = this.running;
-    this.running = undefined;
-    this.releaseDelivered = new Promise<void>((resolve) => {
-      const timeout = setTimeout(resolve, 1000);
-      this.resolveRelease = () => {
-        clearTimeout(timeout);
-        resolve();
-      };
-    });
-    void (running?.settled ?? Promise.resolve()).then(() => this.sendControl({ t: 'release', epoch }, true));
-  }
-
-  private sendControl(message: ControlMessage, evenWhenLeaving = false): void {
-    if (this.closed && !evenWhenLeaving) return;
-    this.runtime.broadcast(pack([CHANNEL_CONTROL, message]));
-  }
-
-  private armTimer(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    const a = this.controller.nextDeadlineMs();
-    const b = this.resources.nextDeadlineMs();
-    const deadline = a === undefined ? b : b === undefined ? a : Math.min(a, b);
-    if (deadline === undefined || this.closed) return;
-    const delayMs = Math.max(0, deadline - performance.now());
-    this.timer = setTimeout(() => this.step((now) => this.controller.tick(now)), delayMs + 1);
-  }
-
-  private nameOf(id: number): string {
-    return this.cibReplica.current.config.nodes.find((n) => n.id === String(id))?.name ?? this.options.nodeNames.get(id) ?? `node-${id}`;
-  }
-
-  private sendResources(message: ResourceMessage): void {
-    if (this.closed) return;
-    const result = this.runtime.broadcast(pack([CHANNEL_RESOURCES, message]));
-    if (!result.ok) this.emit('error', new SanodeError('SANODE_SEND_QUEUE_FULL', `could not send the resource ${message.t} message: ${result.reason}`));
   }
 
   private waitForFirstView(timeoutMs: number): Promise<void> {
@@ -555,8 +578,4 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
 function lmsStatePath(options: ResolvedJoinOptions): string {
   return join(options.stateDir, 'last-man-standing.json');
-}
-
-function cibPathOf(options: ResolvedJoinOptions): string {
-  return join(options.stateDir, 'cib.json');
 }

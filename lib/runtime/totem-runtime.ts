@@ -36,7 +36,7 @@ export interface TotemRuntimeOptions {
   readonly stallThresholdMs?: number;
 }
 
-interface PersistedTotemState {
+export interface PersistedTotemState {
   ringSeq: number;
   incarnation: number;
 }
@@ -52,6 +52,27 @@ export interface TotemRuntimeEvents {
   stall: (event: StallEvent) => void;
   /** A token of the current ring completed a rotation: the ring was intact at `provenAtMs` (performance.now() time). */
   token: (provenAtMs: number) => void;
+}
+
+/**
+ * Reads this node's totem state (ring seq, incarnation) and stores the next incarnation, before
+ * anything is bound: the node driver's runtime and TotemRuntime both start from here.
+ */
+export function openTotemState(stateDir: string): { statePath: string; previous: PersistedTotemState; persisted: PersistedTotemState; incarnation: number } {
+  const statePath = join(stateDir, 'totem-state.json');
+  const previous = readStateFile<PersistedTotemState>(statePath, { ringSeq: 0, incarnation: 0 });
+  // The incarnation must grow across restarts (the wire's nonces and replay windows depend on
+  // it). The persisted counter guarantees that; the wall clock only keeps it growing when the
+  // state directory was wiped, and it decides nothing about liveness.
+  const incarnation = Math.max(previous.incarnation + 1, Date.now());
+  const persisted = { ringSeq: previous.ringSeq, incarnation };
+  writeStateFile(statePath, persisted);
+  return { statePath, previous, persisted, incarnation };
+}
+
+/** Stores a new ring seq next to the incarnation (persist BEFORE send: ring ids stay unique). */
+export function saveTotemState(statePath: string, state: PersistedTotemState): void {
+  writeStateFile(statePath, state);
 }
 
 /**
@@ -90,14 +111,7 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
   }
 
   static async start(options: TotemRuntimeOptions): Promise<TotemRuntime> {
-    const statePath = join(options.stateDir, 'totem-state.json');
-    const previous = readStateFile<PersistedTotemState>(statePath, { ringSeq: 0, incarnation: 0 });
-    // The incarnation must grow across restarts (the wire's nonces and replay windows depend on
-    // it). The persisted counter guarantees that; the wall clock only keeps it growing when the
-    // state directory was wiped, and it decides nothing about liveness.
-    const incarnation = Math.max(previous.incarnation + 1, Date.now());
-    const persisted = { ringSeq: previous.ringSeq, incarnation };
-    writeStateFile(statePath, persisted);
+    const { statePath, previous, persisted, incarnation } = openTotemState(options.stateDir);
 
     const nodes = options.net.nodes.map((n) => n.id);
     const timers = { ...PROFILES[options.profile ?? 'lan'], ...options.timers };

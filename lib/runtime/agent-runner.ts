@@ -1,0 +1,112 @@
+/**
+ * Runs the node driver's agent operations on real agents, through the executor (timeouts,
+ * AbortSignal, abandonment, one operation per resource at a time). The binding between
+ * LocalResources' AgentOperation and the agents of agents/.
+ *
+ * Also answers the driver's question "how long can what this agent started outlive its node"
+ * (ResourceAgent.holdoverMs), so no layer parses any agent's parameters but the agent itself.
+ */
+import type { AgentRef, PrimitiveConfig } from '../cib/model.js';
+import type { AgentOperation, AgentOutcome } from '../controller/local-resources.js';
+import { Executor } from '../executor/index.js';
+import { OCF, type ResourceAgent } from '../../agents/types.js';
+import { createDummyAgent } from '../../agents/dummy.js';
+import { createFilesystemAgent } from '../../agents/filesystem.js';
+import { lsb } from '../../agents/lsb.js';
+import { ocf } from '../../agents/ocf.js';
+import { createProcessAgent } from '../../agents/process.js';
+import { systemd } from '../../agents/systemd.js';
+import { vip } from '../../agents/vip.js';
+
+export class AgentRunner {
+  private readonly executor = new Executor();
+  private readonly custom: Readonly<Record<string, ResourceAgent<never>>>;
+  private readonly builtins: Record<string, ResourceAgent<never>>;
+  private readonly registered = new Map<string, string>();
+  private closed = false;
+
+  constructor(custom: Readonly<Record<string, ResourceAgent<never>>> | undefined) {
+    this.custom = custom ?? {};
+    this.builtins = {
+      vip: vip() as ResourceAgent<never>,
+      process: createProcessAgent() as ResourceAgent<never>,
+      filesystem: createFilesystemAgent() as ResourceAgent<never>,
+      dummy: createDummyAgent() as ResourceAgent<never>,
+    };
+  }
+
+  /** Never rejects: every failure is an OCF rc. */
+  async run(operation: AgentOperation): Promise<AgentOutcome> {
+    const { primitive } = operation;
+    const agent = this.agentFor(primitive.agent);
+    if (agent === undefined || this.closed) {
+      return {
+        rc: OCF.ERR_INSTALLED,
+        message: this.closed ? 'this node is leaving' : `no agent ${describeAgent(primitive.agent)} on this node (built in: vip, process, filesystem, dummy, ocf:*, systemd:*, lsb:*; or pass it in options.agents)`,
+        wallMs: Date.now(),
+      };
+    }
+    this.register(primitive, agent);
+    const result = await this.executor.exec(primitive.id, operation.op, { timeoutMs: operation.timeoutMs });
+    return { rc: result.rc, message: result.message, wallMs: Date.now() };
+  }
+
+  holdoverMs(primitive: PrimitiveConfig): number {
+    const agent = this.agentFor(primitive.agent);
+    if (agent?.holdoverMs === undefined) return 0;
+    try {
+      const ms = agent.holdoverMs(paramsOf(primitive) as never);
+      return Number.isFinite(ms) && ms > 0 ? ms : 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.executor.close();
+  }
+
+  private register(primitive: PrimitiveConfig, agent: ResourceAgent<never>): void {
+    const params = paramsOf(primitive);
+    const signature = JSON.stringify([primitive.agent, params]);
+    if (this.registered.get(primitive.id) !== signature) {
+      this.executor.register(primitive.id, agent, params as never);
+      this.registered.set(primitive.id, signature);
+    }
+  }
+
+  private agentFor(ref: AgentRef): ResourceAgent<never> | undefined {
+    switch (ref.class) {
+      case 'sanode':
+        return Object.hasOwn(this.custom, ref.type) ? this.custom[ref.type] : Object.hasOwn(this.builtins, ref.type) ? this.builtins[ref.type] : undefined;
+      case 'ocf':
+        return (this.builtins['ocf:'] ??= ocf() as ResourceAgent<never>);
+      case 'systemd':
+      case 'service':
+        return (this.builtins['systemd:'] ??= systemd() as ResourceAgent<never>);
+      case 'lsb':
+        return (this.builtins['lsb:'] ??= lsb() as ResourceAgent<never>);
+      default:
+        return undefined;
+    }
+  }
+}
+
+/** The parameters an agent sees: the configured ones plus what its class implies. */
+function paramsOf(primitive: PrimitiveConfig): Record<string, string> {
+  const params: Record<string, string> = { ...primitive.params };
+  if (primitive.agent.class === 'ocf') {
+    params['provider'] = primitive.agent.provider ?? 'heartbeat';
+    params['type'] = primitive.agent.type;
+  } else if (primitive.agent.class === 'systemd' || primitive.agent.class === 'service') {
+    params['unit'] ??= primitive.agent.type;
+  } else if (primitive.agent.class === 'lsb') {
+    params['name'] ??= primitive.agent.type;
+  }
+  return params;
+}
+
+function describeAgent(ref: AgentRef): string {
+  return ref.class === 'ocf' ? `ocf:${ref.provider ?? 'heartbeat'}:${ref.type}` : `${ref.class}:${ref.type}`;
+}

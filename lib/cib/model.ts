@@ -215,6 +215,12 @@ export interface Cib {
 
 export const OCF_SUCCESS = 0;
 export const OCF_NOT_RUNNING = 7;
+/**
+ * Not an agent's code: the record of an operation that has been handed to the agent and has not
+ * answered yet (pacemaker's record-pending, rc 193). A pending start counts as running, so a new
+ * coordinator never starts the resource elsewhere while the start may still be going on.
+ */
+export const RC_PENDING = 193;
 export const OCF_RUNNING_PROMOTED = 8;
 
 /** Prefix of the constraints `moveResource`/`banResource` add (pacemaker's crm_resource). */

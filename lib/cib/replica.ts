@@ -90,13 +90,20 @@ export type CibChange =
 
 /** The CIB channel's messages. Kinds (`t`) are append-only: a released one never changes meaning. */
 export type CibMessage =
-  | { readonly t: 'change'; readonly id: string; readonly change: CibChange }
+  /**
+   * `seq`/`rep`: the view the change was proposed in. It is applied only if it is delivered in
+   * that view: a change queued in a quorate view and carried into the next one (a minority, say)
+   * must not change that view's copy. Every member delivers it in the same view, so every member
+   * decides alike; the proposer is told to propose again (outcome `retry`).
+   */
+  | { readonly t: 'change'; readonly id: string; readonly change: CibChange; readonly seq?: number; readonly rep?: number }
   | { readonly t: 'announce'; readonly seq: number; readonly rep: number; readonly version: CibVersion; readonly digest: string }
   | { readonly t: 'sync'; readonly seq: number; readonly rep: number; readonly cib: Cib };
 
 export type CibOutcome =
   | { readonly requestId: string; readonly ok: true; readonly version: CibVersion }
-  | { readonly requestId: string; readonly ok: false; readonly error: CibError };
+  /** `retry`: not judged at all — the membership changed before it was ordered; propose it again if still wanted. */
+  | { readonly requestId: string; readonly ok: false; readonly error: CibError; readonly retry?: boolean };
 
 export interface CibChangedEvent {
   readonly version: CibVersion;
@@ -197,7 +204,8 @@ export class CibReplica {
     const copy = structuredClone(change);
     applyChange(this.cib, copy);
     const requestId = `${this.nodeId}:${this.session}:${this.nextRequest++}`;
-    const message: ChangeMessage = { t: 'change', id: requestId, change: copy };
+    const view = this.view?.id;
+    const message: ChangeMessage = view === undefined ? { t: 'change', id: requestId, change: copy } : { t: 'change', id: requestId, change: copy, seq: view.seq, rep: view.rep };
     this.pending.set(requestId, message);
     return { requestId, message };
   }
@@ -306,12 +314,18 @@ export class CibReplica {
     const held = this.held;
     this.held = [];
     for (const h of held) {
-      if (h.from === this.nodeId && this.pending.has(h.message.id)) this.sends.push(h.message);
+      if (h.from === this.nodeId && this.pending.delete(h.message.id)) this.outcomes.push(retryOutcome(h.message.id));
     }
   }
 
   private applyDelivered(from: NodeId, message: ChangeMessage): void {
     const mine = from === this.nodeId && this.pending.delete(message.id);
+    const view = this.view?.id;
+    if (message.seq !== undefined && (view === undefined || view.seq !== message.seq || view.rep !== message.rep)) {
+      this.ignoredMessages++;
+      if (mine) this.outcomes.push(retryOutcome(message.id));
+      return;
+    }
     let next: Cib;
     try {
       next = applyChange(this.cib, message.change);
@@ -561,6 +575,10 @@ function canonicalJson(value: unknown): string {
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
 }
 
+function retryOutcome(requestId: string): CibOutcome {
+  return { requestId, ok: false, retry: true, error: new CibError(undefined, 'change', 'the membership changed before the change was ordered; propose it again') };
+}
+
 function isVersion(v: unknown): v is CibVersion {
   if (typeof v !== 'object' || v === null) return false;
   const r = v as Record<string, unknown>;
@@ -577,6 +595,7 @@ export function parseCibMessage(body: unknown): CibMessage | undefined {
   switch (m['t']) {
     case 'change':
       if (typeof m['id'] !== 'string' || typeof m['change'] !== 'object' || m['change'] === null) return undefined;
+      if (Number.isSafeInteger(m['seq']) && Number.isSafeInteger(m['rep'])) return { t: 'change', id: m['id'], change: m['change'] as CibChange, seq: m['seq'] as number, rep: m['rep'] as number };
       return { t: 'change', id: m['id'], change: m['change'] as CibChange };
     case 'announce':
       if (!Number.isSafeInteger(m['seq']) || !Number.isSafeInteger(m['rep']) || !isVersion(m['version']) || typeof m['digest'] !== 'string') return undefined;

@@ -22,7 +22,7 @@
  * selfStopMs, and the coordinator starts a lost node's resources elsewhere only after its lease,
  * its self-stop and its agents' holdover have all run out (lib/controller/timing.ts).
  */
-import { INFINITY, listPrimitives, type Cib, type OpName, type PrimitiveConfig } from '../cib/model.js';
+import { INFINITY, listPrimitives, RC_PENDING, type Cib, type OpName, type PrimitiveConfig } from '../cib/model.js';
 import type { CibChange } from '../cib/replica.js';
 import { SanodeError, type ErrorCode } from '../errors/index.js';
 import { TransitionEngine, type ExecOp, type ExecRequest } from './transition.js';
@@ -103,6 +103,8 @@ export interface Proposal {
 export type ProposalTag =
   | { readonly k: 'probe'; readonly round: number; readonly step: 'offline' | 'record' | 'unstandby' | 'online' }
   | { readonly k: 'exec'; readonly epoch: number; readonly key: string; readonly rsc: string; readonly op: OpName; readonly rc: number; readonly failed: boolean; readonly step: 'record' | 'fail-count' }
+  /** A start or promote recorded as pending (RC_PENDING) before it is handed to the agent. */
+  | { readonly k: 'pending'; readonly rsc: string; readonly coordinator: number }
   | { readonly k: 'note' };
 
 export interface LocalResourcesOutput {
@@ -148,6 +150,8 @@ interface RscState {
   /** A start or promote has been handed to the agent and has not answered. */
   starting: boolean;
   busy: number | undefined;
+  /** A start waiting for its pending record to be applied (the resource is reserved meanwhile). */
+  holding: Pending | undefined;
   readonly queue: Pending[];
   monitors: Monitor[];
 }
@@ -155,7 +159,7 @@ interface RscState {
 type Purpose =
   | { readonly k: 'probe'; readonly round: number }
   | { readonly k: 'reprobe' }
-  | { readonly k: 'exec'; readonly epoch: number; readonly req: ExecRequest }
+  | { readonly k: 'exec'; readonly epoch: number; readonly req: ExecRequest; readonly coordinator: number }
   | { readonly k: 'monitor'; readonly intervalMs: number }
   | { readonly k: 'stop-all'; readonly run: number };
 
@@ -165,6 +169,8 @@ interface Pending {
   /** Fixed, or computed when the operation is handed over (a self-stop's shared budget). */
   readonly timeoutMs: number | (() => number);
   readonly purpose: Purpose;
+  /** A start's pending record has been applied: it may go to the agent. */
+  readonly recorded?: boolean;
 }
 
 interface InFlight {
@@ -186,6 +192,8 @@ export class LocalResources {
   private member = false;
   private alone = false;
   private epoch: number | undefined;
+  /** The coordinator of this node's current quorate term, whoever it is. */
+  private termCoordinator: number | undefined;
   private lastProofMs: number;
   private lastNowMs: number;
   private nextOpId = 1;
@@ -284,16 +292,27 @@ export class LocalResources {
       this.engine.onCib(cib, nowMs);
     }
     this.synced = synced;
+    // The group's copy is what the coordinator plans from: if it does not say this node is online
+    // (the exchange adopted a copy from a partition that never saw this node's probe), probe again.
+    if (synced && this.probed && this.nodeName !== undefined && cib.status.nodes[this.nodeName]?.state !== 'online') this.probed = false;
     this.step(nowMs);
   }
 
-  /** `fromCoordinator`: sent by the coordinator of this node's current quorate view. */
-  onMessage(message: ResourceMessage, fromCoordinator: boolean, nowMs: number): void {
+  /** The coordinator of this node's current term (undefined while not quorate). */
+  onTerm(coordinator: number | undefined, nowMs: number): void {
+    if (coordinator === this.termCoordinator) return;
+    this.termCoordinator = coordinator;
+    this.step(nowMs);
+  }
+
+  /** A resource-channel message from `sender`, delivered in agreed order. */
+  onMessage(message: ResourceMessage, sender: number, nowMs: number): void {
     if (!this.o.manage) return;
     if (message.t === 'exec') {
       // Only the coordinator of the current view may direct this node; the coordinator is a
       // function of the view, and a deposed one's messages are delivered in its own view only.
-      if (message.req.node === this.nodeName && fromCoordinator && this.quorate && this.stopAll === undefined) this.acceptExec(message.epoch, message.req);
+      const fromCoordinator = sender === this.termCoordinator;
+      if (message.req.node === this.nodeName && fromCoordinator && this.quorate && this.stopAll === undefined) this.acceptExec(message.epoch, message.req, sender);
     } else if (message.t === 'result') {
       if (message.epoch === this.epoch) this.engine.onResult(message.key);
     } else if (this.quorate && this.member && this.leave === undefined) {
@@ -306,7 +325,30 @@ export class LocalResources {
   onProposal(tag: ProposalTag, ok: boolean, nowMs: number): void {
     if (tag.k === 'probe') this.onProbeProposal(tag, ok);
     else if (tag.k === 'exec') this.onExecProposal(tag, ok);
+    else if (tag.k === 'pending') this.onPendingRecorded(tag, ok);
     this.step(nowMs);
+  }
+
+  /**
+   * The pending record of a start is in the CIB (or could not be written). The start goes to the
+   * agent only if the coordinator that asked for it still coordinates: a new coordinator may have
+   * planned from a CIB without the pending record, so starting now could run it twice. Abandoned,
+   * the pending record is answered with a stop record (nothing ran), and the new coordinator plans.
+   */
+  private onPendingRecorded(tag: Extract<ProposalTag, { k: 'pending' }>, ok: boolean): void {
+    const state = this.state(tag.rsc);
+    const held = state.holding;
+    state.holding = undefined;
+    state.busy = undefined;
+    if (held === undefined) return;
+    if (ok && this.quorate && this.termCoordinator === tag.coordinator && this.stopAll === undefined && this.leave === undefined) {
+      state.queue.unshift({ ...held, recorded: true });
+      return;
+    }
+    if (ok && this.quorate && this.nodeName !== undefined) {
+      const record = { op: 'stop' as const, intervalMs: 0, rc: RC.SUCCESS, timeMs: this.lastWallMs, callId: this.nextCallId() };
+      this.proposals.push({ change: { op: 'record-op', node: this.nodeName, resource: tag.rsc, record }, tag: { k: 'note' } });
+    }
   }
 
   onOperationResult(opId: number, outcome: AgentOutcome, nowMs: number): void {
@@ -434,7 +476,7 @@ export class LocalResources {
     }
   }
 
-  private acceptExec(epoch: number, req: ExecRequest): void {
+  private acceptExec(epoch: number, req: ExecRequest, coordinator: number): void {
     const primitive = this.primitive(req.rsc);
     const state = this.state(req.rsc);
     // A stop supersedes the monitors: they would report the stop as a failure.
@@ -444,7 +486,7 @@ export class LocalResources {
       this.sends.push({ t: 'result', epoch, key: req.key, node: this.nodeName!, rc: RC.ERR_CONFIGURED });
       return;
     }
-    this.enqueue(req.rsc, { op: req.op, intervalMs: req.intervalMs, timeoutMs: req.timeoutMs, purpose: { k: 'exec', epoch, req } });
+    this.enqueue(req.rsc, { op: req.op, intervalMs: req.intervalMs, timeoutMs: req.timeoutMs, purpose: { k: 'exec', epoch, req, coordinator } });
   }
 
   private onResult(op: InFlight, state: RscState, outcome: AgentOutcome, nowMs: number): void {
@@ -644,10 +686,17 @@ export class LocalResources {
   private dispatch(nowMs: number): void {
     this.progressStopAll();
     for (const [id, state] of this.rsc) {
-      if (state.busy !== undefined) continue;
+      if (state.busy !== undefined || state.holding !== undefined) continue;
       const next = state.queue.shift();
       if (next === undefined) continue;
       const primitive = this.primitive(id);
+      if (primitive !== undefined && next.purpose.k === 'exec' && (next.op === 'start' || next.op === 'promote') && next.recorded !== true && this.nodeName !== undefined) {
+        // Recorded as pending first (pacemaker's record-pending), so that whoever plans next sees it may run here.
+        state.holding = next;
+        const record = { op: next.op, intervalMs: 0, rc: RC_PENDING, timeMs: this.lastWallMs, callId: this.nextCallId() };
+        this.proposals.push({ change: { op: 'record-op', node: this.nodeName, resource: id, record }, tag: { k: 'pending', rsc: id, coordinator: next.purpose.coordinator } });
+        continue;
+      }
       if (primitive === undefined) {
         // Removed from the configuration meanwhile: nothing to run; the coordinator re-plans.
         if (next.purpose.k === 'exec') this.answer(next.purpose.epoch, next.purpose.req.key, RC.ERR_CONFIGURED);
@@ -715,7 +764,7 @@ export class LocalResources {
   private state(rsc: string): RscState {
     let s = this.rsc.get(rsc);
     if (s === undefined) {
-      s = { active: false, since: 0, starting: false, busy: undefined, queue: [], monitors: [] };
+      s = { active: false, since: 0, starting: false, busy: undefined, holding: undefined, queue: [], monitors: [] };
       this.rsc.set(rsc, s);
     }
     return s;

@@ -22,6 +22,8 @@ import { restartBackoffMs } from './timing.js';
 
 /** Plan at least this often while coordinating, so expiring failures are noticed. */
 const RECHECK_MS = 5000;
+/** An action in flight that has not answered this long after its own timeout is given up. */
+const IN_FLIGHT_MARGIN_MS = 10_000;
 
 export type ExecOp = 'start' | 'stop' | 'monitor' | 'promote' | 'demote';
 
@@ -72,7 +74,7 @@ export class TransitionEngine {
   private readonly lostSince = new Map<string, number>();
   /** Lost nodes whose history purge has been proposed for this loss. */
   private readonly purged = new Set<string>();
-  private readonly inFlight = new Map<string, ExecRequest>();
+  private readonly inFlight = new Map<string, ExecRequest & { readonly sentMs: number }>();
   private cib: Cib | undefined;
   private coordinator = false;
   private quorate = false;
@@ -170,6 +172,16 @@ export class TransitionEngine {
         this.changes.push({ op: 'clear-node-resources', node: name });
       }
     }
+    // Actions planned from a CIB that does not show what is in flight could contradict it (start
+    // a resource elsewhere while its start here is still running): like pacemaker, a new plan
+    // waits until the actions of the last one have answered. One that never answers (its node
+    // stays in the view but says nothing) is given up after its timeout and a margin.
+    for (const [key, f] of this.inFlight) if (nowMs >= f.sentMs + f.timeoutMs + IN_FLIGHT_MARGIN_MS) this.inFlight.delete(key);
+    if (this.inFlight.size > 0 && !this.bugs.has('plan-over-in-flight')) {
+      this.dirty = true;
+      this.quiet = false;
+      return;
+    }
     const plan = schedule(this.overlay(cib, nowMs), { quorate: true, nowMs: wallNowMs ?? nowMs });
     const planned = new Set(plan.actions.map((a) => a.id));
     // A member still probing may run anything (a start from an older term may even be in flight
@@ -187,7 +199,7 @@ export class TransitionEngine {
       if (action.deps.some((d) => planned.has(d))) continue;
       if ((action.kind === 'start' || action.kind === 'promote') && this.backingOff(action.rsc, action.node, nowMs) !== undefined) continue;
       const request = toRequest(action, action.rsc);
-      this.inFlight.set(request.key, request);
+      this.inFlight.set(request.key, { ...request, sentMs: nowMs });
       this.dispatch.push(request);
     }
     this.quiet = waiting === 0;
@@ -212,6 +224,10 @@ export class TransitionEngine {
     for (const [name, since] of this.lostSince) {
       if (this.purged.has(name)) continue;
       const at = since + this.deadlineOf(this.cib);
+      next = next === undefined ? at : Math.min(next, at);
+    }
+    for (const f of this.inFlight.values()) {
+      const at = f.sentMs + f.timeoutMs + IN_FLIGHT_MARGIN_MS;
       next = next === undefined ? at : Math.min(next, at);
     }
     for (const [key, seen] of this.failSeen) {

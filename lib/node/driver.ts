@@ -72,6 +72,11 @@ export interface NodeDriverOptions {
   readonly trace?: boolean;
   /** Simulator only: core bugs the checkers must catch (lib/sim/bugs.ts). */
   readonly injectedBugs?: ReadonlySet<string>;
+  /**
+   * Simulator only: run membership, quorum and leadership alone — no CIB exchange, no resources —
+   * for the toy cores of the simulator's own tests, which order only what they are given.
+   */
+  readonly protocolOnly?: boolean;
 }
 
 export type NodeEvent =
@@ -129,6 +134,8 @@ export class NodeDriver {
   private readonly reported = new Set<string>();
   private renameProposed = false;
   private readonly requests = new Map<string, Request>();
+  /** What each request proposed, so a change the view change overtook can be proposed again. */
+  private readonly proposedChanges = new Map<string, { change: CibChange; force: boolean }>();
   /** Replica request id → the id given to an API caller whose change waited for the state exchange. */
   private readonly aliases = new Map<string, string>();
   /** CIB changes asked for while the state exchange runs: proposed once it has finished. */
@@ -374,7 +381,7 @@ export class NodeDriver {
     this.view = view;
     this.events.push({ type: 'view', view, transitional });
     // The replica first: until its exchange finishes, resources must not trust this copy.
-    this.replica.onView(view);
+    if (this.o.protocolOnly !== true) this.replica.onView(view);
     this.drainReplica();
     this.ctl.onView(view, nowMs, transitional);
     this.drainController();
@@ -404,8 +411,7 @@ export class NodeDriver {
         return;
       case CHANNEL.resources: {
         const message = parseResourceMessage(decoded.body);
-        const fromCoordinator = delivery.sender === this.ctl.currentTerm?.coordinator;
-        if (message !== undefined) this.res.onMessage(message, fromCoordinator, nowMs);
+        if (message !== undefined) this.res.onMessage(message, delivery.sender, nowMs);
         return;
       }
       default:
@@ -455,6 +461,7 @@ export class NodeDriver {
       any = true;
       this.tieBreakerFor = out.tieBreakerFor;
     }
+    this.res.onTerm(this.ctl.currentTerm?.coordinator, now);
     return any;
   }
 
@@ -462,7 +469,8 @@ export class NodeDriver {
     const out = this.replica.takeOutput();
     let any = false;
     if (out.persist !== undefined) {
-      this.persistCib = out.persist;
+      // Bug 'skip-cib-persist' (simulator): changes are reported applied but never stored.
+      if (!this.bugs.has('skip-cib-persist')) this.persistCib = out.persist;
       any = true;
     }
     for (const message of out.sends) {
@@ -480,6 +488,19 @@ export class NodeDriver {
       const request = this.requests.get(outcome.requestId);
       this.requests.delete(outcome.requestId);
       if (request === undefined) continue;
+      if (!outcome.ok && outcome.retry === true) {
+        // Not judged: the view changed first. Proposed again, against this view's copy, if this
+        // view is quorate (the request keeps the id its caller was given).
+        const original = this.proposedChanges.get(outcome.requestId);
+        this.proposedChanges.delete(outcome.requestId);
+        const alias = this.aliases.get(outcome.requestId) ?? outcome.requestId;
+        this.aliases.delete(outcome.requestId);
+        if (original !== undefined) {
+          this.waitingForSync.push({ change: original.change, request, force: original.force, id: alias });
+          continue;
+        }
+      }
+      this.proposedChanges.delete(outcome.requestId);
       if (request.owner === 'api') {
         const requestId = this.aliases.get(outcome.requestId) ?? outcome.requestId;
         this.aliases.delete(outcome.requestId);
@@ -493,7 +514,14 @@ export class NodeDriver {
       if (this.replica.synced && this.waitingForSync.length > 0) {
         const waiting = this.waitingForSync;
         this.waitingForSync = [];
-        for (const w of waiting) this.proposeNow(w.change, w.request, w.id);
+        for (const w of waiting) {
+          // Quorum is judged when the change is really proposed: the view may have changed while it waited.
+          if (!w.force && !this.ctl.decision.quorate) {
+            this.failRequest(w.request, w.id, new SanodeError('SANODE_NO_QUORUM', `this partition is not quorate (${this.ctl.decision.reason}); CIB changes need quorum, or { force: true }`));
+          } else {
+            this.proposeNow(w.change, w.request, w.id, false, w.force);
+          }
+        }
         any = true;
       }
       if (out.changed.length > 0) this.noteCib();
@@ -545,12 +573,11 @@ export class NodeDriver {
       this.waitingForSync.push({ change, request, force, id });
       return id;
     }
-    if (throwInvalid) return this.proposeNow(change, request, undefined, true);
-    return this.proposeNow(change, request, undefined);
+    return this.proposeNow(change, request, undefined, throwInvalid, force);
   }
 
   /** `aliasId`: the id a waiting request was given; its outcome is reported under it. */
-  private proposeNow(change: CibChange, request: Request, aliasId: string | undefined, throwInvalid = false): string {
+  private proposeNow(change: CibChange, request: Request, aliasId: string | undefined, throwInvalid = false, force = false): string {
     let requestId: string;
     let message: CibMessage;
     try {
@@ -572,6 +599,7 @@ export class NodeDriver {
     }
     if (aliasId !== undefined) this.aliases.set(requestId, aliasId);
     this.requests.set(requestId, request);
+    this.proposedChanges.set(requestId, { change, force });
     return requestId;
   }
 

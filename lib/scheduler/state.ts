@@ -8,6 +8,7 @@ import {
   OCF_NOT_RUNNING,
   OCF_RUNNING_PROMOTED,
   OCF_SUCCESS,
+  RC_PENDING,
   type Cib,
   type OnFail,
   type OpRecord,
@@ -117,6 +118,11 @@ function replayHistory(p: PrimitiveConfig, ops: OpRecord[], nowMs: number, failu
   let stopFailed = false;
   const sorted = [...ops].sort((a, b) => a.callId - b.callId || a.timeMs - b.timeMs);
   for (const op of sorted) {
+    if (op.rc === RC_PENDING) {
+      // In progress: a start or promote may already have taken effect; a stop has not yet.
+      if (op.op === 'start' || op.op === 'promote') role = roleAfter(op, role);
+      continue;
+    }
     const expected = expectedRc(op, role);
     const ok = expected.includes(op.rc);
     // An expired failure is forgotten, as if it had never happened.

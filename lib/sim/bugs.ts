@@ -1,8 +1,10 @@
 /**
- * Deliberate bugs for proving the checkers. With `--inject-bug NAME` the HARNESS corrupts what
- * one node reports (between the core's takeOutput() and the checkers), or, for `stall`, what
- * one node sends. The core itself is never touched, so a clean core plus an injected bug must
- * produce a violation, and the checker that fires says which guarantee the bug broke.
+ * Deliberate bugs for proving the checkers. With `--inject-bug NAME` either the HARNESS corrupts
+ * what one node reports (between the core's takeOutput() and the checkers), or, for `stall`, what
+ * one node sends — the core itself untouched — or, for the core bugs (CORE_BUGS), the node's own
+ * machines are built with the bug (NodeDriverOptions.injectedBugs): a core that DOES the wrong
+ * thing. Either way a violation must follow, and the checker that fires says which guarantee the
+ * bug broke.
  *
  * Each bug fires once (except `stall`, which lasts), at the first node and moment where it is
  * observable: e.g. reordering needs two deliveries in one view with more than one member.
@@ -28,7 +30,15 @@ export const BUGS = {
   'no-takeover-wait': 'configure every Leadership with no takeover wait (a negative clock-drift ratio zeroes it)',
   'leader-ignores-quorum': 'every node treats every view as quorate',
   'epoch-reuse': 'one leader reports the epoch of an earlier term instead of its own',
+  'start-before-deadline': "core: the coordinator starts a lost node's resources without waiting for its lease, self-stop and holdover to run out",
+  'no-replan-on-view': 'core: the transition engine does not plan again when the view changes',
+  'stale-token-lease': 'core: a token renews the resource lease as of when it arrived, not as of when it was passed on (a frozen holder keeps its lease)',
+  'no-backoff': 'core: a resource that keeps failing is restarted at once every time, without the growing back-off',
+  'skip-cib-persist': 'core: the node reports CIB changes applied without asking for them to be persisted',
 } as const;
+
+/** Bugs that change what a node's machines do (passed to NodeDriver as injectedBugs). */
+export const CORE_BUGS: ReadonlySet<BugName> = new Set<BugName>(['start-before-deadline', 'no-replan-on-view', 'stale-token-lease', 'no-backoff', 'skip-cib-persist']);
 
 export type BugName = keyof typeof BUGS;
 
@@ -52,6 +62,11 @@ export const BUG_CATCHERS: Readonly<Record<BugName, readonly CheckerName[]>> = {
   'no-takeover-wait': ['leader-overlap'],
   'leader-ignores-quorum': ['single-quorate-partition', 'leader-overlap', 'epoch-monotonic'],
   'epoch-reuse': ['epoch-monotonic'],
+  'start-before-deadline': ['resource-exclusivity'],
+  'no-replan-on-view': ['resource-liveness', 'hand-off'],
+  'stale-token-lease': ['resource-exclusivity'],
+  'no-backoff': ['flapping'],
+  'skip-cib-persist': ['cib-durability', 'cib-convergence'],
 };
 
 export function isBugName(name: string): name is BugName {
@@ -81,6 +96,8 @@ export interface BugInjector {
   wrapQuorum(machine: QuorumMachine): QuorumMachine;
   /** The epoch a node reports when it starts leading. */
   leaderEpoch(node: NodeId, epoch: number, ctx: BugContext): number;
+  /** For a core bug: the set every node's driver is built with. */
+  readonly coreBugs: ReadonlySet<string> | undefined;
 }
 
 /** A quorum machine that calls every view quorate (the `leader-ignores-quorum` bug). */
@@ -224,10 +241,7 @@ export function createBugInjector(name: BugName): BugInjector {
         }
         out.push(e);
         return;
-      case 'stall':
-      case 'no-takeover-wait':
-      case 'leader-ignores-quorum':
-      case 'epoch-reuse':
+      default:
         out.push(e);
         return;
     }
@@ -235,6 +249,7 @@ export function createBugInjector(name: BugName): BugInjector {
 
   return {
     name,
+    coreBugs: CORE_BUGS.has(name) ? new Set([name]) : undefined,
     events(node, events, ctx) {
       const out: TotemEvent[] = [];
       for (const e of events) {

@@ -1,6 +1,9 @@
 /**
- * The deterministic simulator: N totem cores in one process, one global fake clock, one event
- * queue, one seeded PRNG, a hostile network, and the guarantee checkers watching every step.
+ * The deterministic simulator: N nodes in one process — each the shipped node driver
+ * (lib/node: totem, quorum, leadership, CIB, transition engine, resource controller) — one
+ * global fake clock, one event queue, one seeded PRNG, a hostile network, simulated resource
+ * agents with a world model of where each resource really runs (resources.ts), and the
+ * guarantee checkers watching every step.
  *
  * A run is a pure function of its options: the same (seed, nodes, faults, profile, bug) gives
  * the same trace byte for byte. Everything random is drawn from `prng`, in an order fixed by the
@@ -17,9 +20,15 @@
  * near 1 (drift) and offset; its timer deadlines are converted back to global time.
  */
 import { Packr } from 'msgpackr';
-import { NodeController, parseControlMessage, type ControlMessage } from '../controller/node-controller.js';
+import { emptyCib, listPrimitives, INFINITY, type Cib, type PrimitiveConfig } from '../cib/model.js';
+import { digestOf, formatVersion, type CibChange } from '../cib/replica.js';
+import type { AgentOperation, AgentOutcome } from '../controller/local-resources.js';
+import { NodeController } from '../controller/node-controller.js';
+import { isSanodeError } from '../errors/index.js';
+import { decodeChannel } from '../node/channels.js';
+import { NodeDriver, type NodeOutput } from '../node/driver.js';
 import { QuorumTracker, resolveQuorumConfig, type LmsKnowledge, type ResolvedQuorumConfig } from '../quorum/index.js';
-import type { NodeId, Send, TotemConfig, TotemCore, TotemEvent, TotemOutput, TotemTimers, View } from '../totem/types.js';
+import type { NodeId, Send, TotemConfig, TotemCore, TotemEvent, TotemTimers, View } from '../totem/types.js';
 import { createBugInjector, type BugContext, type BugInjector, type BugName } from './bugs.js';
 import { createCheckers } from './checkers/index.js';
 import { parseFaultMix, type FaultKind, type FaultSet } from './faults.js';
@@ -27,8 +36,9 @@ import { EventHeap } from './heap.js';
 import { describeQuorum, planLeadership, type LeadershipPlan, type QuorumFlavour, type QuorumOverride } from './leadership-plan.js';
 import { SimNetwork, type NetworkModel } from './network.js';
 import { Prng } from './prng.js';
+import { planResources, simHoldoverMs, SimWorld, type ResourcePlan, type WorldChange } from './resources.js';
 import { TraceLog } from './trace.js';
-import type { Checker, CheckerName, EndState, HarnessCheck, LiveNode, Observation, Violation } from './types.js';
+import type { Checker, CheckerName, EndState, HarnessCheck, LiveNode, Observation, RunBounds, Violation } from './types.js';
 import { formatTimeUs, formatView, msgKey, viewKey } from './types.js';
 
 export type CreateCore = (config: TotemConfig, nowMs: number) => TotemCore;
@@ -68,6 +78,8 @@ export interface SimOptions {
   readonly scriptedPartitions?: readonly { readonly atMs: number; readonly groups: readonly (readonly NodeId[])[] }[] | undefined;
   /** Record every node's quorum and leadership state at these global times (ms): RunResult.probes. */
   readonly probeAtMs?: readonly number[] | undefined;
+  /** false: configure no resources and write no CIB changes (cores without retransmission, like the toy). */
+  readonly resources?: boolean | undefined;
 }
 
 /** One node's quorum and leadership state at a probe time. */
@@ -96,6 +108,12 @@ export interface RunStats {
   cuts: number;
   leaderStarts: number;
   controls: number;
+  /** Agent operations the nodes ran, and CIB writes the simulated operator made / saw acknowledged. */
+  resourceOps: number;
+  cibWrites: number;
+  cibAcks: number;
+  /** Coded 'error' events the nodes reported (self-stops, resources that cannot run, ...). */
+  nodeErrors: number;
 }
 
 export interface RunResult {
@@ -170,7 +188,13 @@ type SimEvent =
   | { readonly type: 'end' }
   | { readonly type: 'tiebreak'; readonly node: NodeId; readonly lifeGen: number; readonly view: View; readonly granted: boolean }
   | { readonly type: 'script-partition'; readonly groups: readonly (readonly NodeId[])[] }
-  | { readonly type: 'probe'; readonly atMs: number };
+  | { readonly type: 'probe'; readonly atMs: number }
+  | { readonly type: 'op-done'; readonly node: NodeId; readonly lifeGen: number; readonly op: AgentOperation; readonly hung: boolean }
+  | { readonly type: 'world-expire' }
+  | { readonly type: 'cib-write' }
+  | { readonly type: 'die'; readonly node: NodeId; readonly rsc: string };
+
+type Backlog = { readonly k: 'packet'; readonly from: NodeId; readonly bytes: Uint8Array } | { readonly k: 'op'; readonly op: AgentOperation; readonly outcome: AgentOutcome };
 
 interface SimNode {
   readonly id: NodeId;
@@ -180,28 +204,24 @@ interface SimNode {
   incarnation: number;
   up: boolean;
   leaving: boolean;
-  core: TotemCore | undefined;
-  /** What survives a crash: the persisted ring seq and last man standing knowledge. */
-  readonly store: { ringSeq: number; lms: LmsKnowledge | undefined };
+  /** The shipped node (lib/node/driver.ts) of this incarnation. */
+  driver: NodeDriver | undefined;
+  /** What survives a crash: the persisted ring seq, last man standing knowledge and CIB. */
+  readonly store: { ringSeq: number; lms: LmsKnowledge | undefined; cib: Cib | undefined };
   paused: boolean;
   pauseGen: number;
-  /** Packets that arrived while paused, processed on resume (bounded, like a socket buffer). */
-  backlog: { from: NodeId; bytes: Uint8Array }[];
+  /** Packets (bounded, like a socket buffer) and agent results that arrived while paused, processed on resume. */
+  backlog: Backlog[];
   /** Invalidates scheduled restart/stop events when the node's life changes. */
   lifeGen: number;
   tickGen: number;
   tickDeadlineMs: number | undefined;
   lastTickUs: number;
   sameInstantTicks: number;
-  /** Quorum + leadership of this incarnation, fed from its core's output on its local clock. */
-  ctl: NodeController | undefined;
-  /** Control messages the controller asked to broadcast, not yet handed to the core. */
-  pendingControls: ControlMessage[];
   lastTermKey: string;
+  /** This incarnation's CIB writes of the simulated operator, by request id: the attribute it sets. */
+  readonly writes: Map<string, string>;
 }
-
-/** First byte of a control payload; application payloads start with 's' (0x73). */
-const CONTROL_MAGIC = 0xc5;
 
 /** Packets a paused node can queue before the (simulated) socket buffer overflows. */
 const BACKLOG_PACKETS_MAX = 512;
@@ -233,7 +253,12 @@ class Simulation {
   private readonly stats: RunStats = {
     steps: 0, packetsSent: 0, packetsLost: 0, views: 0, deliveries: 0, broadcastsOk: 0, broadcastsRefused: 0,
     crashes: 0, restarts: 0, pauses: 0, partitions: 0, cuts: 0, leaderStarts: 0, controls: 0,
+    resourceOps: 0, cibWrites: 0, cibAcks: 0, nodeErrors: 0,
   };
+  private readonly rplan: ResourcePlan | undefined;
+  private readonly resourcePrng: Prng;
+  private readonly world = new SimWorld();
+  private writeCounter = 0;
   private nowUs = 0;
   private phase: 'safety' | 'liveness' = 'safety';
   private stopped = false;
@@ -272,9 +297,9 @@ class Simulation {
     for (const id of this.ids) {
       this.nodes.set(id, {
         id, rate: 1 + p.range(-drift, drift), offsetUs: p.int(0, 1_000_000) * 1000 + p.int(0, 999),
-        incarnation: 0, up: false, leaving: false, core: undefined, store: { ringSeq: 0, lms: undefined },
+        incarnation: 0, up: false, leaving: false, driver: undefined, store: { ringSeq: 0, lms: undefined, cib: undefined },
         paused: false, pauseGen: 0, backlog: [], lifeGen: 0, tickGen: 0, tickDeadlineMs: undefined,
-        lastTickUs: -1, sameInstantTicks: 0, ctl: undefined, pendingControls: [], lastTermKey: '',
+        lastTickUs: -1, sameInstantTicks: 0, lastTermKey: '', writes: new Map(),
       });
     }
     const base = NETWORK_MODELS[o.profile] ?? NETWORK_MODELS['lan']!;
@@ -297,7 +322,15 @@ class Simulation {
     this.maxSteps = o.maxSteps ?? 1_000_000;
     this.lplan = planLeadership(p.fork(), this.ids, o.timers, this.faults, drift, o.quorum, o.quorumFlavour);
     this.quorumConfig = resolveQuorumConfig(this.lplan.quorum);
-    this.checkers = createCheckers({ twoNode: this.lplan.twoNode, longPauses: this.lplan.longPauses });
+    // Drawn last, so the network, fault and leadership plans of a seed are those it always had.
+    this.resourcePrng = p.fork();
+    this.rplan = o.resources === false ? undefined : planResources(this.resourcePrng, this.ids, effectiveTokenTimeoutMs(o.timers, o.nodes));
+    const bounds: RunBounds = {
+      tokenTimeoutMs: effectiveTokenTimeoutMs(o.timers, o.nodes),
+      backoffBaseMs: this.rplan?.backoffBaseMs ?? 0,
+      handOffMs: 4 * effectiveTokenTimeoutMs(o.timers, o.nodes),
+    };
+    this.checkers = createCheckers({ twoNode: this.lplan.twoNode, longPauses: this.lplan.longPauses, resources: this.rplan !== undefined, bounds });
     this.bug = o.bug === undefined ? undefined : createBugInjector(o.bug);
     this.trace = new TraceLog({ capacity: 2000, hash: o.hashTrace === true, sink: o.traceSink });
   }
@@ -318,6 +351,7 @@ class Simulation {
       this.queue.push(this.prng.int(0, (o.startSpreadMs ?? o.timers.tokenTimeoutMs) * 1000), { type: 'start', node: n.id });
     }
     this.queue.push(this.msToUs(this.prng.exponential(this.broadcastMeanMs)), { type: 'broadcast' });
+    if (this.rplan !== undefined) this.queue.push(this.msToUs(this.resourcePrng.exponential(5 * o.timers.tokenTimeoutMs)), { type: 'cib-write' });
     if (this.discreteFaults().length > 0) this.queue.push(this.msToUs(this.faultPrng.exponential(this.faultMeanMs)), { type: 'fault' });
     this.livenessStartUs = this.safetyMs * 1000;
     this.queue.push(this.livenessStartUs, { type: 'liveness' });
@@ -417,9 +451,23 @@ class Simulation {
       case 'tiebreak': {
         const n = this.node(e.node);
         // A paused or restarted node never hears back: its check timed out; the view stays not quorate.
-        if (e.lifeGen !== n.lifeGen || !n.up || n.paused || n.ctl?.currentView !== e.view) return false;
-        n.pendingControls.push({ t: 'tiebreak', seq: e.view.id.seq, rep: e.view.id.rep, granted: e.granted });
-        this.step(n, () => undefined);
+        if (e.lifeGen !== n.lifeGen || !n.up || n.paused || n.driver?.currentView !== e.view) return false;
+        this.step(n, (d, nowMs) => d.tieBreakerResult(e.view, e.granted, nowMs));
+        return false;
+      }
+      case 'op-done':
+        this.onOpDone(e.node, e.lifeGen, e.op, e.hung);
+        return false;
+      case 'world-expire':
+        this.worldChanged(this.world.expire(this.nowUs, (id) => this.node(id).up));
+        return false;
+      case 'cib-write':
+        this.onCibWrite();
+        return false;
+      case 'die': {
+        // A running in-process resource dies by itself (its monitor will find it).
+        const n = this.node(e.node);
+        if (this.phase === 'safety' && n.up) this.worldChanged(this.world.stop(e.node, e.rsc, 'it died by itself'));
         return false;
       }
       case 'script-partition':
@@ -435,7 +483,7 @@ class Simulation {
   }
 
   private probe(n: SimNode): NodeProbe {
-    const ctl = n.up ? n.ctl : undefined;
+    const ctl = n.up ? n.driver?.controller : undefined;
     const d = ctl?.decision;
     return {
       node: n.id, up: n.up, view: ctl?.currentView?.members, quorate: d?.quorate ?? false,
@@ -466,9 +514,19 @@ class Simulation {
     }
     const live: LiveNode[] = [];
     for (const n of this.nodes.values()) {
-      if (n.up && n.core !== undefined) live.push({ node: n.id, incarnation: n.incarnation, status: n.core.status() });
+      const d = n.driver;
+      if (!n.up || d === undefined) continue;
+      const c = d.cib;
+      live.push({
+        node: n.id, incarnation: n.incarnation, status: d.totem.status(), quorate: d.controller.decision.quorate,
+        cib: { version: formatVersion(c.version), digest: digestOf(c.cib), cib: c.cib }, name: d.name,
+      });
     }
-    const end: EndState = { timeUs: endUs, stableFromUs: endUs - this.stableMs * 1000, live };
+    const end: EndState = {
+      timeUs: endUs, stableFromUs: endUs - this.stableMs * 1000, live,
+      world: this.world.active(),
+      primitives: this.rplan === undefined ? [] : listPrimitives(this.rplan.config).map((i) => ({ id: i.primitive.id, group: i.group?.members.map((m) => m.id) })),
+    };
     this.note('phase', `end: ${live.map((l) => `n${l.node} ${l.status.state} ${l.status.view ? formatView(l.status.view) : '-'} queue=${l.status.sendQueueLength}`).join('; ')}`);
     for (const c of this.checkers) {
       if (this.stopped) break;
@@ -495,20 +553,48 @@ class Simulation {
       nodeId: n.id, incarnation: n.incarnation, nodes: this.ids, ringSeq: n.store.ringSeq, timers: this.o.timers,
       maxSendQueue: this.maxSendQueue, maxMessagesPerToken: this.maxMessagesPerToken,
     };
-    n.pendingControls = [];
     n.lastTermKey = '';
+    n.writes.clear();
+    this.world.adopt(n.id);
     const bug = this.bug;
-    n.ctl = new NodeController({
+    const leadership = bug === undefined ? this.lplan.leadership : bug.leadershipTimers(this.lplan.leadership);
+    const controller = new NodeController({
       nodeId: n.id,
       quorum: this.quorumConfig,
-      leadership: bug === undefined ? this.lplan.leadership : bug.leadershipTimers(this.lplan.leadership),
+      leadership,
       persistedLms: n.store.lms,
       createQuorum: (c, o) => (bug === undefined ? new QuorumTracker(c, o) : bug.wrapQuorum(new QuorumTracker(c, o))),
     });
+    const rplan = this.rplan;
+    const name = rplan?.names.get(n.id) ?? `node-${n.id}`;
     try {
-      n.core = this.o.createCore(config, this.localMs(n));
+      const nowMs = this.localMs(n);
+      const core: TotemCore = this.o.createCore(config, nowMs);
+      n.driver = new NodeDriver({
+        nodeId: n.id,
+        nodeName: name,
+        nodeNameExplicit: rplan !== undefined,
+        incarnation: n.incarnation,
+        core,
+        controller,
+        cib: n.store.cib ?? emptyCib(rplan?.config ?? { nodes: this.ids.map((id) => ({ id: String(id), name: `node-${id}` })), resources: [] }),
+        lease: leadership,
+        resources: {
+          manage: rplan !== undefined,
+          selfStopMs: rplan?.selfStopMs ?? 1000,
+          holdoverMs: simHoldoverMs,
+          moveAwayMs: 10 * this.o.timers.tokenTimeoutMs,
+          ...(rplan === undefined ? {} : { backoffBaseMs: rplan.backoffBaseMs, backoffMaxMs: rplan.backoffMaxMs }),
+        },
+        // A simulated wall clock: the same on every node but for its offset (drift shows in failure records).
+        wallClockOffsetMs: 1_700_000_000_000 - Math.floor(n.offsetUs / 1000),
+        nowMs,
+        trace: true,
+        protocolOnly: rplan === undefined,
+        ...(bug?.coreBugs === undefined ? {} : { injectedBugs: bug.coreBugs }),
+      });
     } catch (err) {
-      this.violate('core-exception', `createTotem threw at n${n.id}: ${describeError(err)}`);
+      this.violate('core-exception', `creating node n${n.id} threw: ${describeError(err)}`);
       return;
     }
     this.step(n, () => undefined);
@@ -519,9 +605,8 @@ class Simulation {
     this.observe({ type: 'crash', timeUs: this.nowUs, node: n.id, incarnation: n.incarnation });
     n.up = false;
     n.leaving = false;
-    n.core = undefined;
-    n.ctl = undefined;
-    n.pendingControls = [];
+    n.driver?.close();
+    n.driver = undefined;
     n.paused = false;
     n.backlog = [];
     n.lifeGen++;
@@ -529,6 +614,17 @@ class Simulation {
     n.tickDeadlineMs = undefined;
     this.stats.crashes++;
     this.bug?.crashed(n.id);
+    const rplan = this.rplan;
+    if (rplan !== undefined) {
+      const { changes, expiries } = this.world.crash(
+        n.id,
+        this.nowUs,
+        (rsc) => this.primitiveOf(rsc),
+        (primitive) => this.msToUs(this.resourcePrng.range(0, simHoldoverMs(primitive))),
+      );
+      this.worldChanged(changes);
+      for (const at of expiries) this.queue.push(Math.max(this.nowUs, at), { type: 'world-expire' });
+    }
   }
 
   private pauseNode(n: SimNode, durationMs: number): void {
@@ -536,6 +632,7 @@ class Simulation {
     n.pauseGen++;
     this.stats.pauses++;
     this.note('fault', `n${n.id} pauses for ${durationMs.toFixed(1)}ms`);
+    this.observe({ type: 'fault', timeUs: this.nowUs, what: `n${n.id} pauses` });
     this.queue.push(this.nowUs + this.msToUs(durationMs), { type: 'resume', node: n.id, pauseGen: n.pauseGen });
   }
 
@@ -551,13 +648,14 @@ class Simulation {
     const timersFirst = this.faultPrng.chance(0.5);
     this.note('fault', `n${n.id} resumes (local ${this.localMs(n)}ms) with ${backlog.length} queued packets, ${timersFirst ? 'timers' : 'packets'} first`);
     const life = n.lifeGen;
-    // Like the runtime after a stall: check the leader lease before processing anything else.
-    this.step(n, () => undefined, (ctl, nowMs) => ctl.tick(nowMs));
+    // Like the runtime after a stall: check the leases before processing anything else.
+    this.step(n, (d, nowMs) => d.stalled(nowMs));
     if (this.stopped || !n.up || n.lifeGen !== life) return;
     if (timersFirst) this.tickIfDue(n);
     for (const p of backlog) {
       if (this.stopped || !n.up || n.lifeGen !== life || n.paused) return;
-      this.receiveNow(n, p.from, p.bytes);
+      if (p.k === 'packet') this.receiveNow(n, p.from, p.bytes);
+      else this.step(n, (d, nowMs) => d.operationResult(p.op.opId, p.outcome, nowMs));
     }
     if (!this.stopped && n.up && n.lifeGen === life) this.tickIfDue(n);
   }
@@ -581,10 +679,7 @@ class Simulation {
     n.tickDeadlineMs = undefined;
     const localMs = this.localMs(n);
     this.trace.add({ k: 'tick', t: this.nowUs, node: n.id, localMs });
-    this.step(n, (core, nowMs) => core.tick(nowMs), (ctl, nowMs) => {
-      const d = ctl.nextDeadlineMs();
-      if (d !== undefined && d <= nowMs) ctl.tick(nowMs);
-    });
+    this.step(n, (d, nowMs) => d.tick(nowMs));
   }
 
   private onPacket(to: NodeId, toIncarnation: number, from: NodeId, bytes: Uint8Array): void {
@@ -595,7 +690,7 @@ class Simulation {
     }
     if (n.paused) {
       const overflow = n.backlog.length >= BACKLOG_PACKETS_MAX;
-      if (!overflow) n.backlog.push({ from, bytes });
+      if (!overflow) n.backlog.push({ k: 'packet', from, bytes });
       this.trace.add({ k: 'recv', t: this.nowUs, node: to, from, bytes, note: overflow ? 'overflow' : 'queued' });
       return;
     }
@@ -606,7 +701,7 @@ class Simulation {
     this.trace.add({ k: 'recv', t: this.nowUs, node: n.id, from, bytes, note: 'ok' });
     // Decoding per receiver gives each node its own copy: nodes never share objects.
     const msg = this.packr.unpack(bytes) as Parameters<TotemCore['receive']>[1];
-    this.step(n, (core, nowMs) => core.receive(from, msg, nowMs));
+    this.step(n, (d, nowMs) => d.receive(from, msg, nowMs));
   }
 
   private onBroadcast(): void {
@@ -621,12 +716,10 @@ class Simulation {
     const payload = new Uint8Array(tag.length + extra);
     for (let i = 0; i < tag.length; i++) payload[i] = tag.charCodeAt(i);
     for (let i = tag.length; i < payload.length; i++) payload[i] = this.prng.int(0, 255);
-    this.step(n, (core, nowMs) => {
-      const result = core.broadcast(payload, nowMs);
+    this.step(n, (d, nowMs) => {
+      const result = d.broadcast(payload, nowMs);
       if (result.ok) {
         this.stats.broadcastsOk++;
-        this.trace.add({ k: 'broadcast', t: this.nowUs, node: n.id, inc: n.incarnation, result: `ok ${msgKey({ sender: n.id, senderIncarnation: n.incarnation, msgId: result.msgId })} (${payload.length}B)` });
-        this.observe({ type: 'broadcast', timeUs: this.nowUs, node: n.id, incarnation: n.incarnation, msgId: result.msgId, payload });
       } else {
         this.stats.broadcastsRefused++;
         this.trace.add({ k: 'broadcast', t: this.nowUs, node: n.id, inc: n.incarnation, result: `refused: ${result.reason}` });
@@ -635,104 +728,81 @@ class Simulation {
   }
 
   /**
-   * One turn of a node's loop, per the driver contract in totem/types.ts: feed the input, then
-   * take the output and persist it BEFORE sending, then hand events over (to the checkers, and to
-   * the node's quorum + leadership controller, as lib/runtime/cluster.ts does). Control messages
-   * the controller asks for are broadcast through the core in the same turn.
-   * `ctlInput`, when given, runs on the controller before the core's input (a lease check first).
+   * One turn of a node's loop, per the driver contract in lib/node/driver.ts: feed the input, then
+   * take the output and persist it BEFORE sending, then hand over agent operations and events (to
+   * the checkers, through the bug filter for reporting bugs). A leader callback settles at once
+   * in the simulator, so a leader-stop is answered in a turn of its own right after.
    */
-  private step(n: SimNode, input: (core: TotemCore, nowMs: number) => void, ctlInput?: (ctl: NodeController, nowMs: number) => void): void {
-    const core = n.core;
-    if (core === undefined || this.stopped) return;
+  private step(n: SimNode, input: (driver: NodeDriver, nowMs: number) => void): void {
+    const d = n.driver;
+    if (d === undefined || this.stopped) return;
     const nowMs = this.localMs(n);
     const life = n.lifeGen;
-    let out: TotemOutput;
+    let out: NodeOutput;
     try {
-      if (ctlInput !== undefined && n.ctl !== undefined) {
-        ctlInput(n.ctl, nowMs);
-        this.drainController(n);
-      }
-      input(core, nowMs);
-      out = core.takeOutput();
+      input(d, nowMs);
+      out = d.takeOutput();
     } catch (err) {
+      if (isSanodeError(err)) throw err; // a refusal for the simulated caller (no quorum, ...)
       this.violate('core-exception', `n${n.id}/${n.incarnation} threw: ${describeError(err)}`);
       return;
     }
-    for (let round = 0; ; round++) {
-      this.applyOutput(n, out, nowMs);
+    const settled = this.applyOutput(n, out);
+    if (this.stopped || n.lifeGen !== life) return;
+    for (const epoch of settled) {
+      this.step(n, (dd, t) => dd.leaderSettled(epoch, t));
       if (this.stopped || n.lifeGen !== life) return;
-      const controls = n.pendingControls;
-      n.pendingControls = [];
-      if (controls.length === 0) break;
-      if (round >= 50) {
-        this.violate('progress', `n${n.id} kept producing control messages within one turn`);
-        return;
-      }
-      try {
-        for (const c of controls) this.broadcastControl(n, core, c, nowMs);
-        out = core.takeOutput();
-      } catch (err) {
-        this.violate('core-exception', `n${n.id}/${n.incarnation} threw: ${describeError(err)}`);
-        return;
-      }
     }
     this.scheduleTick(n);
   }
 
-  private applyOutput(n: SimNode, out: TotemOutput, nowMs: number): void {
-    if (out.persist !== undefined) {
+  /** Returns the epochs whose leader callbacks ended (to settle in the next turn). */
+  private applyOutput(n: SimNode, out: NodeOutput): number[] {
+    const d = n.driver!;
+    if (out.persist.ringSeq !== undefined) {
       n.store.ringSeq = out.persist.ringSeq;
       this.trace.add({ k: 'persist', t: this.nowUs, node: n.id, ringSeq: out.persist.ringSeq });
     }
+    if (out.persist.lms !== undefined) n.store.lms = out.persist.lms;
+    if (out.persist.cib !== undefined) n.store.cib = out.persist.cib;
     for (const s of out.sends) this.send(n, s);
-    const events = this.bug === undefined ? out.events : this.bug.events(n.id, out.events, this.bugContext());
-    for (const ev of events) {
-      if (this.stopped) return;
-      this.observeEvent(n, ev);
-    }
-    // The controller sees what the core really produced (bugs only corrupt what is reported).
-    const ctl = n.ctl;
-    if (ctl === undefined) return;
-    try {
-      for (const ev of out.events) {
+    // Totem-level facts for the checkers, in the order they happened; reporting bugs filter the events.
+    let events: TotemEvent[] = [];
+    const flushEvents = (): void => {
+      if (events.length === 0) return;
+      const reported = this.bug === undefined ? events : this.bug.events(n.id, events, this.bugContext());
+      events = [];
+      for (const ev of reported) {
         if (this.stopped) return;
-        if (ev.type === 'view') ctl.onView(ev.view, nowMs, ev.transitional);
-        else {
-          const control = this.decodeControl(ev.delivery.payload);
-          if (control === undefined) continue;
-          ctl.onControl(ev.delivery.sender, control, nowMs);
-        }
-        this.drainController(n);
+        this.observeEvent(n, ev);
       }
-      if (out.tokenAcceptedMs !== undefined && !this.stopped) {
-        ctl.onToken(out.tokenAcceptedMs, nowMs);
-        this.drainController(n);
+    };
+    for (const item of out.trace) {
+      if (this.stopped) return [];
+      if (item.k === 'event') {
+        events.push(item.event);
+        continue;
       }
-    } catch (err) {
-      this.violate('core-exception', `n${n.id}/${n.incarnation} quorum/leadership threw: ${describeError(err)}`);
+      flushEvents();
+      const ch = decodeChannel(item.payload)?.channel;
+      if (ch === 0) this.stats.controls++;
+      this.trace.add({ k: 'broadcast', t: this.nowUs, node: n.id, inc: n.incarnation, result: `ok ${msgKey({ sender: n.id, senderIncarnation: n.incarnation, msgId: item.msgId })} channel ${ch ?? '?'} (${item.payload.length}B)` });
+      this.observe({ type: 'broadcast', timeUs: this.nowUs, node: n.id, incarnation: n.incarnation, msgId: item.msgId, payload: item.payload });
     }
-  }
-
-  /** Reports what the controller did and queues what it wants broadcast. */
-  private drainController(n: SimNode): void {
-    const ctl = n.ctl;
-    if (ctl === undefined) return;
-    const out = ctl.takeOutput();
-    // Persisted before any control of this output is broadcast (they go out after this returns).
-    if (out.persist !== undefined) n.store.lms = out.persist;
+    flushEvents();
+    if (this.stopped) return [];
     const base = { timeUs: this.nowUs, node: n.id, incarnation: n.incarnation };
+    const settled: number[] = [];
     for (const e of out.events) {
-      if (this.stopped) return;
+      if (this.stopped) return [];
       switch (e.type) {
         case 'quorum': {
-          const view = ctl.currentView!;
-          const d = e.decision;
-          this.note('leader', `n${n.id}/${n.incarnation} ${d.quorate ? 'quorate' : 'NOT quorate'} in ${formatView(view)} (${d.reason}, ${d.totalVotes}/${d.expectedVotes} votes)`);
-          this.observe({ type: 'quorum', ...base, view, quorate: d.quorate, reason: d.reason });
+          const view = d.currentView!;
+          const q = e.decision;
+          this.note('leader', `n${n.id}/${n.incarnation} ${q.quorate ? 'quorate' : 'NOT quorate'} in ${formatView(view)} (${q.reason}, ${q.totalVotes}/${q.expectedVotes} votes)`);
+          this.observe({ type: 'quorum', ...base, view, quorate: q.quorate, reason: q.reason });
           break;
         }
-        case 'coordinator':
-          break;
         case 'leader-start': {
           this.stats.leaderStarts++;
           const epoch = this.bug === undefined ? e.epoch : this.bug.leaderEpoch(n.id, e.epoch, this.bugContext());
@@ -743,48 +813,155 @@ class Simulation {
         case 'leader-stop':
           this.note('leader', `n${n.id}/${n.incarnation} leader-stop epoch ${e.epoch} (${e.reason})`);
           this.observe({ type: 'leader-stop', ...base, epoch: e.epoch, reason: e.reason });
+          settled.push(e.epoch);
+          break;
+        case 'cib-outcome': {
+          const name = n.writes.get(e.requestId);
+          if (name === undefined) break;
+          n.writes.delete(e.requestId);
+          if (e.ok) {
+            this.stats.cibAcks++;
+            this.note('leader', `n${n.id}/${n.incarnation} CIB write ${name} acknowledged at ${formatVersion(e.version)}`);
+            this.observe({ type: 'cib-ack', ...base, attribute: name });
+          }
+          break;
+        }
+        case 'cib':
+          this.trace.add({ k: 'fault', t: this.nowUs, text: `n${n.id}/${n.incarnation} CIB ${formatVersion(e.event.version)} ${e.event.cause === 'sync' ? `adopted from n${e.event.from}` : `${describeChange(e.event.change)} from n${e.event.from}`}` });
+          break;
+        case 'resource':
+          if (e.event.op === 'start') this.observe({ type: 'resource-start', ...base, rsc: e.event.rsc, rc: e.event.rc });
+          break;
+        case 'error':
+          this.stats.nodeErrors++;
+          this.note('leader', `n${n.id}/${n.incarnation} error ${e.error.code}: ${e.error.message}`);
+          break;
+        case 'left':
+          // As Cluster.leave(): the ring has been told; the process exits a moment later.
+          this.queue.push(this.nowUs + this.msToUs(this.faultPrng.range(1, 20)), { type: 'stop', node: n.id, lifeGen: n.lifeGen });
+          break;
+        default:
           break;
       }
     }
-    const term = ctl.currentTerm;
+    const term = d.controller.currentTerm;
     const termKey = term === undefined ? '' : `${term.epoch}/${term.coordinator}`;
     if (termKey !== n.lastTermKey) {
       n.lastTermKey = termKey;
       if (term !== undefined && !this.stopped) this.observe({ type: 'term', ...base, epoch: term.epoch, coordinator: term.coordinator });
     }
-    // The simulated leader callback settles at once, so a release goes out in the same turn.
-    for (const r of out.releases) n.pendingControls.push({ t: 'release', epoch: r.epoch });
-    for (const c of out.controls) n.pendingControls.push(c);
+    for (const op of out.operations) this.beginOperation(n, op);
     if (out.tieBreakerFor !== undefined) {
       // The tie-breaker check (a ping of the gateway): non-exclusive, so it may only veto.
       const granted = this.faultPrng.chance(this.lplan.tieBreakerGrantRate);
       const delayMs = this.faultPrng.range(1, this.lplan.tieBreakerDelayMsMax);
       this.queue.push(this.nowUs + this.msToUs(delayMs), { type: 'tiebreak', node: n.id, lifeGen: n.lifeGen, view: out.tieBreakerFor, granted });
     }
+    return settled;
   }
 
-  private broadcastControl(n: SimNode, core: TotemCore, c: ControlMessage, nowMs: number): void {
-    const body = this.packr.pack(c) as Uint8Array;
-    const payload = new Uint8Array(body.length + 1);
-    payload[0] = CONTROL_MAGIC;
-    payload.set(body, 1);
-    const result = core.broadcast(payload, nowMs);
-    const what = describeControl(c);
-    if (result.ok) {
-      this.stats.controls++;
-      this.trace.add({ k: 'broadcast', t: this.nowUs, node: n.id, inc: n.incarnation, result: `ok ${msgKey({ sender: n.id, senderIncarnation: n.incarnation, msgId: result.msgId })} control: ${what}` });
-      this.observe({ type: 'broadcast', timeUs: this.nowUs, node: n.id, incarnation: n.incarnation, msgId: result.msgId, payload });
-    } else {
-      this.trace.add({ k: 'broadcast', t: this.nowUs, node: n.id, inc: n.incarnation, result: `control ${what} refused: ${result.reason}` });
+  // ---------------------------------------------------------------------------------- resources
+
+  private primitiveOf(rsc: string): PrimitiveConfig | undefined {
+    if (this.rplan === undefined) return undefined;
+    return listPrimitives(this.rplan.config).find((i) => i.primitive.id === rsc)?.primitive;
+  }
+
+  /** An agent operation begins on node n: the world may change at once (a start), the result comes later. */
+  private beginOperation(n: SimNode, op: AgentOperation): void {
+    const rplan = this.rplan;
+    if (rplan === undefined) return;
+    this.stats.resourceOps++;
+    this.trace.add({ k: 'fault', t: this.nowUs, text: `n${n.id}/${n.incarnation} runs ${op.op} ${op.rsc}${op.intervalMs > 0 ? ` (every ${op.intervalMs}ms)` : ''}` });
+    if (op.op === 'start' || op.op === 'promote') this.worldChanged(this.world.startBegins(n.id, op.rsc, this.nowUs, op.primitive));
+    const hung = op.op === 'monitor' && this.phase === 'safety' && this.resourcePrng.chance(rplan.hangRate);
+    const latencyMs = hung ? op.timeoutMs : this.resourcePrng.range(0.1, rplan.opLatencyMsMax);
+    this.queue.push(this.nowUs + this.msToUs(latencyMs), { type: 'op-done', node: n.id, lifeGen: n.lifeGen, op, hung });
+  }
+
+  private onOpDone(id: NodeId, lifeGen: number, op: AgentOperation, hung: boolean): void {
+    const n = this.node(id);
+    if (!n.up || n.lifeGen !== lifeGen || n.driver === undefined || this.rplan === undefined) return;
+    const rplan = this.rplan;
+    const primitive = op.primitive;
+    const safety = this.phase === 'safety';
+    let rc = 0;
+    let message: string | undefined;
+    switch (op.op) {
+      case 'start':
+      case 'promote':
+        if (safety && this.resourcePrng.chance(rplan.failStartRate)) {
+          // A failed start may leave something behind: it stays active in the world until stopped.
+          rc = 1;
+          message = 'simulated start failure';
+        } else {
+          this.world.renew(id, op.rsc, this.nowUs, primitive);
+          this.scheduleLeaseCheck(id, op.rsc, primitive);
+          if (safety && primitive.params?.['flaky'] === 'yes') this.queue.push(this.nowUs + this.msToUs(this.resourcePrng.range(1, 20)), { type: 'die', node: id, rsc: op.rsc });
+          else if (safety && primitive.agent.type === 'sim-inproc' && this.resourcePrng.chance(rplan.dieRate)) {
+            this.queue.push(this.nowUs + this.msToUs(this.resourcePrng.range(1, 10 * this.o.timers.tokenTimeoutMs)), { type: 'die', node: id, rsc: op.rsc });
+          }
+        }
+        break;
+      case 'stop':
+      case 'demote':
+        if (op.op === 'stop') this.worldChanged(this.world.stop(id, op.rsc, 'stopped'));
+        break;
+      case 'monitor':
+      case 'probe':
+        if (hung) {
+          rc = 1;
+          message = 'timed out';
+        } else if (this.world.running(id, op.rsc)) {
+          this.world.renew(id, op.rsc, this.nowUs, primitive);
+          this.scheduleLeaseCheck(id, op.rsc, primitive);
+        } else {
+          rc = 7;
+        }
+        break;
+    }
+    const outcome: AgentOutcome = { rc, message, wallMs: 1_700_000_000_000 + Math.floor(this.nowUs / 1000) };
+    if (n.paused) {
+      n.backlog.push({ k: 'op', op, outcome });
+      return;
+    }
+    this.step(n, (d, nowMs) => d.operationResult(op.opId, outcome, nowMs));
+  }
+
+  private scheduleLeaseCheck(node: NodeId, rsc: string, primitive: PrimitiveConfig): void {
+    if (primitive.agent.type !== 'sim-vip') return;
+    this.queue.push(this.nowUs + Number(primitive.params?.['leaseMs'] ?? 0) * 1000, { type: 'world-expire' });
+    void node;
+    void rsc;
+  }
+
+  private worldChanged(changes: readonly WorldChange[]): void {
+    for (const c of changes) {
+      if (this.stopped) return;
+      this.trace.add({ k: 'fault', t: this.nowUs, text: `world: ${c.rsc} ${c.active ? 'ACTIVE' : 'inactive'} on n${c.node} (${c.why})` });
+      this.observe({ type: 'rsc-active', timeUs: this.nowUs, node: c.node, rsc: c.rsc, active: c.active, why: c.why });
     }
   }
 
-  private decodeControl(payload: Uint8Array): ControlMessage | undefined {
-    if (payload.length < 2 || payload[0] !== CONTROL_MAGIC) return undefined;
+  /** The simulated operator writes a fresh node attribute through a random quorate node. */
+  private onCibWrite(): void {
+    const endOfWritesUs = this.livenessStartUs + this.boundMs * 1000;
+    if (this.nowUs >= endOfWritesUs || this.rplan === undefined) return;
+    this.queue.push(this.nowUs + Math.max(1, this.msToUs(this.resourcePrng.exponential(5 * this.o.timers.tokenTimeoutMs))), { type: 'cib-write' });
+    const candidates = [...this.nodes.values()].filter((n) => n.up && !n.paused && !n.leaving && n.driver?.controller.decision.quorate === true);
+    if (candidates.length === 0) return;
+    const n = this.resourcePrng.pick(candidates);
+    const name = `w${++this.writeCounter}`;
+    const nodeName = this.rplan.names.get(n.id)!;
+    this.stats.cibWrites++;
     try {
-      return parseControlMessage(this.packr.unpack(payload.subarray(1)));
-    } catch {
-      return undefined;
+      this.step(n, (d, nowMs) => {
+        const id = d.updateCib({ op: 'set-node-attribute', node: nodeName, name, value: `s${this.o.seed}` }, nowMs);
+        n.writes.set(id, name);
+      });
+    } catch (err) {
+      if (!isSanodeError(err)) throw err;
+      this.trace.add({ k: 'fault', t: this.nowUs, text: `n${n.id} CIB write ${name} refused: ${err.code}` });
     }
   }
 
@@ -801,17 +978,13 @@ class Simulation {
     }
   }
 
-  /** The earliest of the core's and the controller's deadlines (local ms). */
+  /** The node driver's earliest deadline (local ms). */
   private nodeDeadlineMs(n: SimNode): number | undefined {
-    const a = n.core?.nextDeadlineMs();
-    const b = n.ctl?.nextDeadlineMs();
-    if (a === undefined) return b;
-    if (b === undefined) return a;
-    return Math.min(a, b);
+    return n.driver?.nextDeadlineMs();
   }
 
   private scheduleTick(n: SimNode): void {
-    if (!n.up || n.core === undefined) return;
+    if (!n.up || n.driver === undefined) return;
     let deadline: number | undefined;
     try {
       deadline = this.nodeDeadlineMs(n);
@@ -891,6 +1064,7 @@ class Simulation {
         this.partitionGen++;
         this.stats.partitions++;
         this.note('fault', `${this.network.describe()} for ${durationMs.toFixed(0)}ms`);
+        this.observe({ type: 'fault', timeUs: this.nowUs, what: this.network.describe() });
         this.queue.push(this.nowUs + this.msToUs(durationMs), { type: 'heal-partition', gen: this.partitionGen });
         return;
       }
@@ -904,6 +1078,7 @@ class Simulation {
         this.stats.cuts++;
         const what = shape === 0 ? `one-way cut n${links[0]![0]}->n${links[0]![1]}` : shape === 1 ? `n${x} can send but not receive` : `n${x} can receive but not send`;
         this.note('fault', `${what} for ${durationMs.toFixed(0)}ms`);
+        this.observe({ type: 'fault', timeUs: this.nowUs, what });
         this.queue.push(this.nowUs + this.msToUs(durationMs), { type: 'uncut', links });
         return;
       }
@@ -915,10 +1090,16 @@ class Simulation {
         if (graceful) {
           this.note('fault', `n${n.id}/${n.incarnation} leaves gracefully`);
           n.leaving = true;
-          // As Cluster.leave(): stop leading and release the term first, then leave the ring.
-          this.step(n, () => undefined, (ctl) => ctl.leave());
-          this.step(n, (core, nowMs) => core.leave(nowMs));
-          this.queue.push(this.nowUs + this.msToUs(p.range(1, 20)), { type: 'stop', node: n.id, lifeGen: n.lifeGen });
+          this.observe({ type: 'leave', timeUs: this.nowUs, node: n.id, incarnation: n.incarnation, resources: n.driver?.activeResources ?? [] });
+          // As Cluster.leave(): resources move away, the term is released, then the ring is told
+          // (the 'left' event); the process stops a moment after that.
+          this.step(n, (d, nowMs) => d.leave(nowMs));
+        } else if (p.chance(0.1) && up.length > 1) {
+          // Power loss: every node at once; only what each persisted survives.
+          this.observe({ type: 'fault', timeUs: this.nowUs, what: 'every node crashes' });
+          for (const m of up) this.crashNode(m, 'crashes with every other node');
+          if (p.chance(0.75)) for (const m of up) this.queue.push(this.nowUs + this.msToUs(durationMs + 25), { type: 'restart', node: m.id, lifeGen: m.lifeGen });
+          return;
         } else {
           this.crashNode(n, 'crashes');
         }
@@ -927,6 +1108,7 @@ class Simulation {
           const lifeGen = graceful ? n.lifeGen + 1 : n.lifeGen;
           this.queue.push(this.nowUs + this.msToUs(durationMs + 25), { type: 'restart', node: n.id, lifeGen });
         }
+        if (!graceful) this.observe({ type: 'fault', timeUs: this.nowUs, what: `n${n.id} crashes` });
         return;
       }
       case 'pause': {
@@ -1020,17 +1202,18 @@ function describeError(err: unknown): string {
   return String(err);
 }
 
-function describeControl(c: ControlMessage): string {
-  switch (c.t) {
-    case 'release':
-      return `release epoch ${c.epoch}`;
-    case 'tiebreak':
-      return `tiebreak ${c.seq}.${c.rep} ${c.granted ? 'granted' : 'refused'}`;
-    case 'quorate':
-      return 'quorate';
-    case 'lms': {
-      const cfg = c.kn.config;
-      return `lms ${c.k === 'p' ? 'propose' : 'report'} v${cfg.version}@${cfg.seq}.${cfg.rep} {${cfg.members.join(',')}} acked {${c.kn.acked.join(',')}}`;
-    }
+function describeChange(change: CibChange | undefined): string {
+  if (change === undefined) return '?';
+  switch (change.op) {
+    case 'record-op':
+      return `record ${change.resource} ${change.record.op}${change.record.intervalMs > 0 ? `/${change.record.intervalMs}` : ''} rc ${change.record.rc} on ${change.node}`;
+    case 'set-node-state':
+      return `${change.node} ${change.state}`;
+    case 'set-fail-count':
+      return `fail count ${change.resource} on ${change.node} = ${change.failCount}`;
+    case 'set-node-attribute':
+      return `attribute ${change.name} of ${change.node}`;
+    default:
+      return change.op;
   }
 }

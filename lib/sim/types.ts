@@ -1,6 +1,7 @@
 /**
  * Shared vocabulary of the simulator: what the checkers observe, what a violation looks like.
  */
+import type { Cib } from '../cib/model.js';
 import type { Delivery, NodeId, TotemStatus, View, ViewId } from '../totem/types.js';
 
 /**
@@ -53,7 +54,17 @@ export type Observation =
       readonly incarnation: number;
       readonly epoch: number;
       readonly reason: string;
-    };
+    }
+  /** The world model (lib/sim/resources.ts): a resource really became active or inactive on a node. */
+  | { readonly type: 'rsc-active'; readonly timeUs: number; readonly node: NodeId; readonly rsc: string; readonly active: boolean; readonly why: string }
+  /** A node reported the result of a start it ran (rc 0: started). */
+  | { readonly type: 'resource-start'; readonly timeUs: number; readonly node: NodeId; readonly incarnation: number; readonly rsc: string; readonly rc: number }
+  /** A CIB write of the simulated operator was acknowledged to it (applied in agreed order and persisted there). */
+  | { readonly type: 'cib-ack'; readonly timeUs: number; readonly node: NodeId; readonly incarnation: number; readonly attribute: string }
+  /** A graceful leave begins; `resources`: what the node believes it runs. */
+  | { readonly type: 'leave'; readonly timeUs: number; readonly node: NodeId; readonly incarnation: number; readonly resources: readonly string[] }
+  /** A fault other than a graceful leave was injected (partition, cut, crash, pause). */
+  | { readonly type: 'fault'; readonly timeUs: number; readonly what: string };
 
 /** What the checkers are told when the liveness phase ends. */
 export interface EndState {
@@ -62,12 +73,30 @@ export interface EndState {
   readonly stableFromUs: number;
   /** Every node that is up (not crashed) at the end, in ascending id order. */
   readonly live: readonly LiveNode[];
+  /** Where resources really run at the end (the world model). */
+  readonly world?: readonly { readonly node: NodeId; readonly rsc: string }[];
+  /** The configured primitives, with the members of their group in order. */
+  readonly primitives?: readonly { readonly id: string; readonly group: readonly string[] | undefined }[];
 }
 
 export interface LiveNode {
   readonly node: NodeId;
   readonly incarnation: number;
   readonly status: TotemStatus;
+  readonly quorate?: boolean;
+  /** This node's CIB copy at the end: version, content digest and the CIB itself. */
+  readonly cib?: { readonly version: string; readonly digest: string; readonly cib: Cib };
+  /** The CIB's name for this node. */
+  readonly name?: string | undefined;
+}
+
+/** Bounds the resource checkers judge by, from the run's timers and resource plan. */
+export interface RunBounds {
+  readonly tokenTimeoutMs: number;
+  /** The restart back-off's first wait (timing.ts restartBackoffMs); 0 when resources are off. */
+  readonly backoffBaseMs: number;
+  /** Longest gap a graceful leave may leave a resource without a node, when nothing else goes wrong. */
+  readonly handOffMs: number;
 }
 
 export type CheckerName =
@@ -79,7 +108,13 @@ export type CheckerName =
   | 'liveness'
   | 'leader-overlap'
   | 'epoch-monotonic'
-  | 'single-quorate-partition';
+  | 'single-quorate-partition'
+  | 'resource-exclusivity'
+  | 'cib-convergence'
+  | 'cib-durability'
+  | 'resource-liveness'
+  | 'hand-off'
+  | 'flapping';
 
 /** Violations the harness itself raises: the core threw, or it stopped making progress. */
 export type HarnessCheck = 'core-exception' | 'progress';

@@ -11,7 +11,9 @@ import type { View } from '../../lib/totem/types.js';
  * goes to the tail of its sender's partition queue and is delivered to every member of that
  * partition in queue order. Messages not yet delivered when the views change stay with their
  * sender and go to the tail of its next partition's queue, as totem keeps unordered messages in
- * the send queue across views.
+ * the send queue across views. Like the node driver, a proposer told to retry (the view changed
+ * before its change was ordered) proposes the change again once its copy is the group's; the
+ * outcome is reported under the first request id.
  */
 class Group {
   readonly replicas = new Map<number, CibReplica>();
@@ -21,6 +23,12 @@ class Group {
   /** Which nodes applied each request: a request its proposer saw rejected must be in none. */
   readonly appliedBy = new Map<string, Set<number>>();
   private partitions: { view: View; queue: { from: number; message: CibMessage }[] }[] = [];
+  /** Every proposed change, by request id, and the first request id of each re-proposal. */
+  private readonly changes = new Map<string, CibChange>();
+  private readonly firstIdOf = new Map<string, string>();
+  private readonly retries = new Map<number, string[]>();
+  /** How many times a change was proposed again after a view change overtook it. */
+  retried = 0;
   private seq = 0;
   private sessions = 0;
 
@@ -58,6 +66,7 @@ class Group {
 
   propose(id: number, change: CibChange): string {
     const { requestId, message } = this.replicas.get(id)!.propose(change);
+    this.changes.set(requestId, change);
     this.partitionOf(id)!.queue.push({ from: id, message: structuredClone(message) });
     return requestId;
   }
@@ -97,16 +106,41 @@ class Group {
   }
 
   private collect(id: number): void {
-    const out = this.replicas.get(id)!.takeOutput();
+    const replica = this.replicas.get(id)!;
+    const out = replica.takeOutput();
     if (out.persist !== undefined) this.disks.set(id, out.persist);
-    for (const o of out.outcomes) this.outcomes.set(o.requestId, o);
+    for (const o of out.outcomes) {
+      const first = this.firstIdOf.get(o.requestId) ?? o.requestId;
+      if (!o.ok && o.retry === true) {
+        this.retries.set(id, [...(this.retries.get(id) ?? []), o.requestId]);
+        continue;
+      }
+      this.outcomes.set(first, { ...o, requestId: first });
+    }
     for (const c of out.changed) {
       if (c.requestId === undefined) continue;
-      const set = this.appliedBy.get(c.requestId) ?? new Set<number>();
+      const first = this.firstIdOf.get(c.requestId) ?? c.requestId;
+      const set = this.appliedBy.get(first) ?? new Set<number>();
       set.add(id);
-      this.appliedBy.set(c.requestId, set);
+      this.appliedBy.set(first, set);
     }
     for (const message of out.sends) this.partitionOf(id)!.queue.push({ from: id, message: structuredClone(message) });
+    const waiting = this.retries.get(id);
+    if (waiting !== undefined && replica.synced && this.partitionOf(id) !== undefined) {
+      this.retries.delete(id);
+      for (const old of waiting) {
+        const first = this.firstIdOf.get(old) ?? old;
+        this.retried++;
+        let again: string;
+        try {
+          again = this.propose(id, this.changes.get(old)!);
+        } catch (error) {
+          this.outcomes.set(first, { requestId: first, ok: false, error: error as CibError });
+          continue;
+        }
+        this.firstIdOf.set(again, first);
+      }
+    }
   }
 }
 
@@ -282,7 +316,7 @@ describe('CIB replica', () => {
     assert.deepEqual(g.cib(3).config.nodes[0]!.attributes, { zone: 'a' });
   });
 
-  it('held changes of an exchange cut short by another view are dropped everywhere, re-sent by their proposer, and applied exactly once', () => {
+  it('held changes of an exchange cut short by another view are dropped everywhere, proposed again by their proposer, and applied exactly once', () => {
     const g = new Group([1, 2, 3], nodesConfig());
     g.install([1, 2, 3]);
     g.deliver();
@@ -297,7 +331,8 @@ describe('CIB replica', () => {
     assert.equal(g.version(1).epoch, 1);
     g.install([1, 2]);
     g.deliver();
-    assert.equal(g.outcomes.get(req)?.ok, true, 'the proposer re-sent it and it was applied');
+    assert.equal(g.outcomes.get(req)?.ok, true, 'the proposer proposed it again and it was applied');
+    assert.equal(g.retried, 1);
     assertIdentical(g, [1, 2]);
     assert.deepEqual(g.cib(1).config.resources.map((r) => r.id), ['x', 'y']);
     assert.equal(g.version(1).epoch, 2, 'applied once');
@@ -323,6 +358,29 @@ describe('CIB replica', () => {
     assert.match(outcome.error.message, /unknown resource "x"/);
     assert.equal(g.appliedBy.get(req), undefined, 'and applied nowhere');
     assertIdentical(g, [1, 2, 3]);
+  });
+
+  it('a change proposed in one view and delivered in the next is applied nowhere and its proposer is told to retry', () => {
+    // Quorum is checked when a change is proposed; a change still queued when the ring breaks is
+    // ordered in the next view, which may be a minority whose copy must not move ahead.
+    const view = (seq: number, members: number[]): View => ({ id: { seq, rep: members[0]! }, members });
+    const a = new CibReplica({ nodeId: 1, session: 1, initial: emptyCib(nodesConfig()) });
+    const b = new CibReplica({ nodeId: 2, session: 1, initial: emptyCib(nodesConfig()) });
+    for (const r of [a, b]) r.onView(view(1, [1]));
+    const { requestId, message } = a.propose({ op: 'set-resource', resource: primitive('late') });
+    for (const r of [a, b]) {
+      r.takeOutput();
+      r.onView(view(2, [1]));
+      r.takeOutput();
+      r.onDeliver(1, structuredClone(message));
+    }
+    const outA = a.takeOutput();
+    assert.deepEqual(outA.outcomes.map((o) => [o.requestId, o.ok, !o.ok && o.retry === true]), [[requestId, false, true]]);
+    assert.equal(outA.persist, undefined, 'nothing to persist: nothing applied');
+    assert.equal(a.version.epoch, 0);
+    assert.equal(b.takeOutput().changed.length, 0);
+    assert.equal(b.version.epoch, 0);
+    assert.equal(a.ignored, 1);
   });
 
   it('status changes bump num_updates only; an op record replaces the same op and interval; fail counts set and clear', () => {

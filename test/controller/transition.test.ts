@@ -80,7 +80,9 @@ test('no start goes out while any member is still probing, nor while not coordin
   assert.deepEqual(out.map((d) => [d.op, d.rsc]), [['start', 'vip']], 'once every member has probed, the vip starts on one of them');
   engine.onResult(out[0]!.key);
   engine.tick(50);
-  assert.deepEqual(engine.takeOutput().dispatch.map((d) => d.op), ['start'], 'a result not yet in the CIB means: plan again from what the CIB says');
+  const again = engine.takeOutput().dispatch;
+  assert.deepEqual(again.map((d) => d.op), ['start'], 'a result not yet in the CIB means: plan again from what the CIB says');
+  engine.onResult(again[0]!.key);
 
   // A member that starts probing again (it rejoined) holds back starts but not stops.
   const running = applyChange(allProbed, { op: 'record-op', node: 'b', resource: 'vip', record: { op: 'start', intervalMs: 0, rc: 0, timeMs: 1, callId: 3 } });
@@ -88,6 +90,52 @@ test('no start goes out while any member is still probing, nor while not coordin
   engine.onCib(applyChange(bannedThere, { op: 'set-node-state', node: 'c', state: 'offline' }));
   engine.tick(60);
   assert.deepEqual(engine.takeOutput().dispatch.map((d) => [d.op, d.node]), [['stop', 'b']], 'the stop goes out; the start waits for c');
+});
+
+test('a new plan waits for the actions of the last one: a start in flight is never contradicted by a start elsewhere', () => {
+  // The scheduler plans from the CIB, which shows a start only once it has answered: planning
+  // while it runs could place the resource on another node as well.
+  const engine = new TransitionEngine({ nodes: ['a', 'b', 'c'], lostNodeDeadlineMs: DEADLINE, nowMs: 0 });
+  let cib = emptyCib(config);
+  for (const n of ['a', 'b', 'c']) cib = applyChange(cib, { op: 'set-node-state', node: n, state: 'online' });
+  engine.onView(['a', 'b', 'c'], 0);
+  engine.onCib(cib);
+  engine.setCoordinator(true, true);
+  engine.tick(10);
+  const first = engine.takeOutput().dispatch;
+  assert.deepEqual(first.map((d) => d.op), ['start']);
+  // Something else changes (a ban of the chosen node) while the start runs there.
+  engine.onCib(applyChange(cib, { op: 'set-constraint', constraint: { kind: 'location', id: 'ban', rsc: 'vip', node: first[0]!.node, score: -1_000_000 } }));
+  engine.tick(20);
+  assert.deepEqual(engine.takeOutput().dispatch, [], 'nothing goes out while the start is in flight');
+  assert.equal(engine.settled, false);
+  // The start answers: its record is in the CIB; now the move is planned, stop first.
+  const started = applyChange(applyChange(cib, { op: 'set-constraint', constraint: { kind: 'location', id: 'ban', rsc: 'vip', node: first[0]!.node, score: -1_000_000 } }), {
+    op: 'record-op', node: first[0]!.node, resource: 'vip', record: { op: 'start', intervalMs: 0, rc: 0, timeMs: 1, callId: 1 },
+  });
+  engine.onCib(started);
+  engine.onResult(first[0]!.key);
+  engine.tick(30);
+  assert.deepEqual(engine.takeOutput().dispatch.map((d) => [d.op, d.node]), [['stop', first[0]!.node]]);
+});
+
+test('an action that never answers is given up after its timeout and a margin, so the engine cannot wedge', () => {
+  const engine = new TransitionEngine({ nodes: ['a'], lostNodeDeadlineMs: DEADLINE, nowMs: 0 });
+  const cib = applyChange(emptyCib({ ...config, nodes: [{ id: '1', name: 'a' }] }), { op: 'set-node-state', node: 'a', state: 'online' });
+  engine.onView(['a'], 0);
+  engine.onCib(cib);
+  engine.setCoordinator(true, true);
+  engine.tick(10);
+  const first = engine.takeOutput().dispatch;
+  assert.equal(first.length, 1);
+  // Its own timeout, then a margin of 10 s for the result to come back.
+  const giveUpAt = 10 + first[0]!.timeoutMs + 10_000;
+  for (let t = 20; t < giveUpAt; t += 1000) {
+    engine.tick(t);
+    assert.deepEqual(engine.takeOutput().dispatch, [], `still waiting at ${t} ms`);
+  }
+  engine.tick(giveUpAt);
+  assert.deepEqual(engine.takeOutput().dispatch.map((d) => d.op), ['start'], 'planned again');
 });
 
 test('nodes never seen since the engine started count as lost from then', () => {

@@ -37,6 +37,12 @@ const SETUP: Readonly<Record<BugName, Setup>> = {
   // Needs a second term with another coordinator; the longest-running node keeps the role, so
   // only some crash runs hand it over.
   'epoch-reuse': { mix: 'crash', safetyMs: 8000, seeds: 24, minCaught: 3 },
+  // Core bugs: the node's own machines do the wrong thing.
+  'start-before-deadline': { mix: 'partition', safetyMs: 8000, seeds: 12, minCaught: 3 },
+  'no-replan-on-view': { mix: 'crash', safetyMs: 8000, seeds: 12, minCaught: 3 },
+  'stale-token-lease': { mix: 'pause', safetyMs: 8000, seeds: 24, minCaught: 2 },
+  'no-backoff': { mix: 'none', safetyMs: 8000, seeds: 24, minCaught: 3 },
+  'skip-cib-persist': { mix: 'crash', safetyMs: 8000, seeds: 24, minCaught: 2 },
 };
 
 describe('injected bugs on the real totem', () => {

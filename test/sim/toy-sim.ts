@@ -18,5 +18,7 @@ export function runToy(seed: number, options: { mode?: ToyMode; bug?: BugName; n
     startSpreadMs: 0,
     // Plain majority: no quorate notes at start-up, which the toy (no retransmission) could lose.
     quorum: {},
+    // The toy orders only what the harness broadcasts; resources would add CIB traffic it cannot carry.
+    resources: false,
   });
 }

@@ -1,0 +1,207 @@
+/**
+ * The resource checkers: what DESIGN.md promises about resources and the CIB, judged on the
+ * world model (where resources really run, lib/sim/resources.ts) and on what nodes report.
+ *
+ *  - resource-exclusivity: a primitive is never active on two nodes at once. A crashed, paused
+ *    or cut-off node's resources count as active until the world says they are gone (a VIP's
+ *    kernel lease, an orphan's own end, a completed stop), not until some node believes so.
+ *  - cib-convergence: after the faults stop, every live node holds the same CIB version and
+ *    contents.
+ *  - cib-durability: a CIB change acknowledged to its writer is never lost, across restarts of
+ *    every node.
+ *  - resource-liveness: after the faults stop, every resource that can run somewhere is running,
+ *    on exactly one live node.
+ *  - hand-off: a graceful leave moves every resource of the leaver elsewhere with a gap no
+ *    longer than the hand-off bound (unless another fault interferes).
+ *  - flapping: no resource starts on one node faster than its restart back-off allows.
+ */
+import { INFINITY } from '../../cib/model.js';
+import type { NodeId } from '../../totem/types.js';
+import type { Checker, EndState, Observation, RunBounds } from '../types.js';
+import { formatTimeUs } from '../types.js';
+
+export interface ExclusivityOptions {
+  /** Check only these resource ids (long-pause runs: only kernel-leased ones are protected). */
+  readonly only?: (rsc: string) => boolean;
+}
+
+export function createExclusivityChecker(options: ExclusivityOptions = {}): Checker {
+  const activeOn = new Map<string, Map<NodeId, { sinceUs: number; why: string }>>();
+  return {
+    name: 'resource-exclusivity',
+    observe(obs: Observation): string | undefined {
+      if (obs.type !== 'rsc-active') return undefined;
+      if (options.only !== undefined && !options.only(obs.rsc)) return undefined;
+      let nodes = activeOn.get(obs.rsc);
+      if (nodes === undefined) {
+        nodes = new Map();
+        activeOn.set(obs.rsc, nodes);
+      }
+      if (!obs.active) {
+        nodes.delete(obs.node);
+        return undefined;
+      }
+      for (const [other, since] of nodes) {
+        if (other === obs.node) continue;
+        return `${obs.rsc} becomes active on n${obs.node} at ${formatTimeUs(obs.timeUs)} (${obs.why}) while it has been active on n${other} since ${formatTimeUs(since.sinceUs)} (${since.why})`;
+      }
+      nodes.set(obs.node, { sinceUs: obs.timeUs, why: obs.why });
+      return undefined;
+    },
+    finish(): string | undefined {
+      return undefined;
+    },
+  };
+}
+
+export function createConvergenceChecker(): Checker {
+  return {
+    name: 'cib-convergence',
+    observe(): string | undefined {
+      return undefined;
+    },
+    finish(end: EndState): string | undefined {
+      const withCib = end.live.filter((n) => n.cib !== undefined);
+      if (withCib.length < 2) return undefined;
+      const first = withCib[0]!;
+      for (const n of withCib.slice(1)) {
+        if (n.cib!.version !== first.cib!.version || n.cib!.digest !== first.cib!.digest) {
+          return `after the faults stopped, n${first.node} holds CIB ${first.cib!.version} (${first.cib!.digest.slice(0, 8)}) but n${n.node} holds ${n.cib!.version} (${n.cib!.digest.slice(0, 8)})`;
+        }
+      }
+      return undefined;
+    },
+  };
+}
+
+export function createDurabilityChecker(): Checker {
+  const acked = new Map<string, string>();
+  return {
+    name: 'cib-durability',
+    observe(obs: Observation): string | undefined {
+      if (obs.type === 'cib-ack') acked.set(obs.attribute, `n${obs.node}/${obs.incarnation} at ${formatTimeUs(obs.timeUs)}`);
+      return undefined;
+    },
+    finish(end: EndState): string | undefined {
+      for (const n of end.live) {
+        const cib = n.cib?.cib;
+        if (cib === undefined) continue;
+        const present = new Set<string>();
+        for (const node of cib.config.nodes) for (const name of Object.keys(node.attributes ?? {})) present.add(name);
+        for (const [name, by] of acked) {
+          if (!present.has(name)) return `the CIB write of ${name}, acknowledged to ${by}, is missing from n${n.node}'s CIB ${n.cib!.version} at the end`;
+        }
+      }
+      return undefined;
+    },
+  };
+}
+
+/** `atLeastOnce`: twoNode runs, where both halves of a split may run a resource by design. */
+export function createResourceLivenessChecker(options: { atLeastOnce?: boolean } = {}): Checker {
+  return {
+    name: 'resource-liveness',
+    observe(): string | undefined {
+      return undefined;
+    },
+    finish(end: EndState): string | undefined {
+      const live = end.live;
+      if (live.length === 0 || live.some((n) => n.quorate !== true) || end.primitives === undefined) return undefined;
+      const cib = live[0]!.cib?.cib;
+      if (cib === undefined) return undefined;
+      const liveNames = new Map<string, NodeId>();
+      for (const n of live) if (n.name !== undefined) liveNames.set(n.name, n.node);
+      const failCount = (nodeName: string, rsc: string): number => cib.status.nodes[nodeName]?.resources?.[rsc]?.failCount ?? 0;
+      for (const p of end.primitives) {
+        // A group member can run only where every member up to it can (start-failure bans one node).
+        const chain = p.group === undefined ? [p.id] : p.group.slice(0, p.group.indexOf(p.id) + 1);
+        const canRun = [...liveNames.keys()].some((name) => chain.every((rsc) => failCount(name, rsc) < INFINITY));
+        if (!canRun) continue;
+        const where = (end.world ?? []).filter((w) => w.rsc === p.id).map((w) => w.node);
+        const onLive = where.filter((id) => live.some((n) => n.node === id));
+        if (onLive.length === 0 || (onLive.length > 1 && options.atLeastOnce !== true)) {
+          return `after the faults stopped, ${p.id} can run (on ${[...liveNames.keys()].filter((name) => chain.every((rsc) => failCount(name, rsc) < INFINITY)).join(', ')}) but is active on ${onLive.length === 0 ? 'no live node' : onLive.map((id) => `n${id}`).join(' and ')}${where.length > onLive.length ? ` (and on crashed ${where.filter((id) => !onLive.includes(id)).map((id) => `n${id}`).join(', ')})` : ''}`;
+        }
+      }
+      return undefined;
+    },
+  };
+}
+
+export function createHandOffChecker(bounds: RunBounds): Checker {
+  /** Leaves in progress: the leaver, and per resource when it went down there. */
+  let pending: { node: NodeId; sinceUs: number; resources: Map<string, number | undefined> } | undefined;
+  return {
+    name: 'hand-off',
+    observe(obs: Observation): string | undefined {
+      switch (obs.type) {
+        case 'leave':
+          // Two leaves at once, or a leave during another, are judged by the other checkers only.
+          pending = pending === undefined && obs.resources.length > 0 ? { node: obs.node, sinceUs: obs.timeUs, resources: new Map(obs.resources.map((r) => [r, undefined])) } : undefined;
+          return undefined;
+        case 'fault':
+          pending = undefined;
+          return undefined;
+        case 'rsc-active': {
+          const p = pending;
+          if (p === undefined || !p.resources.has(obs.rsc)) return undefined;
+          if (!obs.active && obs.node === p.node) {
+            p.resources.set(obs.rsc, obs.timeUs);
+            return undefined;
+          }
+          if (obs.active && obs.node !== p.node) {
+            const downUs = p.resources.get(obs.rsc);
+            p.resources.delete(obs.rsc);
+            if (p.resources.size === 0) pending = undefined;
+            if (downUs !== undefined && obs.timeUs - downUs > bounds.handOffMs * 1000) {
+              return `n${p.node} left gracefully at ${formatTimeUs(p.sinceUs)}: ${obs.rsc} stopped there at ${formatTimeUs(downUs)} but started on n${obs.node} only at ${formatTimeUs(obs.timeUs)}, over the hand-off bound of ${bounds.handOffMs}ms`;
+            }
+          }
+          return undefined;
+        }
+        default:
+          return undefined;
+      }
+    },
+    finish(end: EndState): string | undefined {
+      const p = pending;
+      if (p === undefined) return undefined;
+      for (const [rsc, downUs] of p.resources) {
+        if (downUs === undefined) continue;
+        if (end.timeUs - downUs > bounds.handOffMs * 1000 && !(end.world ?? []).some((w) => w.rsc === rsc)) {
+          return `n${p.node} left gracefully at ${formatTimeUs(p.sinceUs)}: ${rsc} stopped there at ${formatTimeUs(downUs)} and never started elsewhere`;
+        }
+      }
+      return undefined;
+    },
+  };
+}
+
+/**
+ * With the back-off of timing.ts (first restart at once, then base, 2·base, 4·base, ...), a
+ * resource starts at most 5 times on one node in any window of 8·base; 6 leaves slack for a
+ * probe-driven restart after a rejoin.
+ */
+export const FLAPPING_STARTS_MAX = 6;
+
+export function createFlappingChecker(bounds: RunBounds): Checker {
+  const starts = new Map<string, number[]>();
+  const windowUs = 8 * bounds.backoffBaseMs * 1000;
+  return {
+    name: 'flapping',
+    observe(obs: Observation): string | undefined {
+      if (obs.type !== 'rsc-active' || !obs.active || obs.why !== 'start begins' || windowUs <= 0) return undefined;
+      const key = `${obs.node}\u0000${obs.rsc}`;
+      const list = (starts.get(key) ?? []).filter((t) => obs.timeUs - t < windowUs);
+      list.push(obs.timeUs);
+      starts.set(key, list);
+      if (list.length > FLAPPING_STARTS_MAX) {
+        return `${obs.rsc} started ${list.length} times on n${obs.node} within ${(windowUs / 1000).toFixed(0)}ms (since ${formatTimeUs(list[0]!)}): faster than its restart back-off allows`;
+      }
+      return undefined;
+    },
+    finish(): string | undefined {
+      return undefined;
+    },
+  };
+}

@@ -33,7 +33,12 @@ const DEFAULT_OP_TIMEOUT_MS = 20_000;
 
 /** Messages of the resource channel. Kinds (`t`) are append-only. */
 export type ResourceMessage =
-  | { readonly t: 'exec'; readonly epoch: number; readonly req: ExecRequest }
+  /**
+   * `seq`/`rep`: the view the coordinator sent it in. A node runs it only if it is delivered in
+   * that view: one queued when the ring broke and ordered in the next view was planned for a
+   * membership that no longer exists (the coordinator has planned again since).
+   */
+  | { readonly t: 'exec'; readonly epoch: number; readonly req: ExecRequest; readonly seq?: number; readonly rep?: number }
   | { readonly t: 'result'; readonly epoch: number; readonly key: string; readonly node: string; readonly rc: number }
   /** Every node probes `rsc` again (cleanup), and records what it finds. */
   | { readonly t: 'reprobe'; readonly rsc: string };
@@ -47,7 +52,9 @@ export function parseResourceMessage(body: unknown): ResourceMessage | undefined
     if (typeof r['key'] !== 'string' || typeof r['node'] !== 'string' || typeof r['rsc'] !== 'string') return undefined;
     if (typeof r['op'] !== 'string' || !ops.includes(r['op'])) return undefined;
     if (typeof r['intervalMs'] !== 'number' || typeof r['timeoutMs'] !== 'number' || !(r['timeoutMs'] > 0)) return undefined;
-    return { t: 'exec', epoch: m['epoch'], req: { key: r['key'], node: r['node'], rsc: r['rsc'], op: r['op'] as ExecOp, intervalMs: r['intervalMs'], timeoutMs: r['timeoutMs'] } };
+    const req = { key: r['key'], node: r['node'], rsc: r['rsc'], op: r['op'] as ExecOp, intervalMs: r['intervalMs'], timeoutMs: r['timeoutMs'] };
+    if (Number.isSafeInteger(m['seq']) && Number.isSafeInteger(m['rep'])) return { t: 'exec', epoch: m['epoch'], req, seq: m['seq'] as number, rep: m['rep'] as number };
+    return { t: 'exec', epoch: m['epoch'], req };
   }
   if (m['t'] === 'result' && typeof m['epoch'] === 'number' && typeof m['key'] === 'string' && typeof m['node'] === 'string' && typeof m['rc'] === 'number') {
     return { t: 'result', epoch: m['epoch'], key: m['key'], node: m['node'], rc: m['rc'] };
@@ -194,11 +201,14 @@ export class LocalResources {
   private epoch: number | undefined;
   /** The coordinator of this node's current quorate term, whoever it is. */
   private termCoordinator: number | undefined;
+  private viewId: { readonly seq: number; readonly rep: number } | undefined;
   private lastProofMs: number;
   private lastNowMs: number;
   private nextOpId = 1;
   private activeCounter = 0;
   private callId: number | undefined;
+  /** Proposals whose outcome has not come back: a leave waits for its stop records to be applied. */
+  private outstanding = 0;
   /** The wall clock of the latest operation result: stamps fail counts recorded after it. */
   private lastWallMs = 0;
   /** This incarnation has probed since it last gained quorum (or self-stopped). */
@@ -248,7 +258,8 @@ export class LocalResources {
     this.step(nowMs);
   }
 
-  onView(members: readonly string[], alone: boolean, nowMs: number): void {
+  onView(members: readonly string[], alone: boolean, nowMs: number, viewId?: { readonly seq: number; readonly rep: number }): void {
+    this.viewId = viewId;
     this.member = this.nodeName !== undefined && members.includes(this.nodeName);
     this.alone = alone;
     this.engine.onView(members, nowMs);
@@ -261,8 +272,9 @@ export class LocalResources {
 
   /** A token of the current ring came back: the ring was intact at `provenAtMs`. */
   onToken(provenAtMs: number, nowMs: number): void {
+    // Only the lease moves; whatever is due runs at the next tick (nextDeadlineMs says when).
     this.lastProofMs = Math.max(this.lastProofMs, provenAtMs);
-    this.step(nowMs);
+    this.lastNowMs = Math.max(this.lastNowMs, nowMs);
   }
 
   onQuorum(quorate: boolean, nowMs: number): void {
@@ -312,7 +324,8 @@ export class LocalResources {
       // Only the coordinator of the current view may direct this node; the coordinator is a
       // function of the view, and a deposed one's messages are delivered in its own view only.
       const fromCoordinator = sender === this.termCoordinator;
-      if (message.req.node === this.nodeName && fromCoordinator && this.quorate && this.stopAll === undefined) this.acceptExec(message.epoch, message.req, sender);
+      const thisView = message.seq === undefined || (this.viewId !== undefined && message.seq === this.viewId.seq && message.rep === this.viewId.rep);
+      if (message.req.node === this.nodeName && fromCoordinator && thisView && this.quorate && this.stopAll === undefined) this.acceptExec(message.epoch, message.req, sender);
     } else if (message.t === 'result') {
       if (message.epoch === this.epoch) this.engine.onResult(message.key);
     } else if (this.quorate && this.member && this.leave === undefined) {
@@ -323,6 +336,7 @@ export class LocalResources {
   }
 
   onProposal(tag: ProposalTag, ok: boolean, nowMs: number): void {
+    this.outstanding = Math.max(0, this.outstanding - 1);
     if (tag.k === 'probe') this.onProbeProposal(tag, ok);
     else if (tag.k === 'exec') this.onExecProposal(tag, ok);
     else if (tag.k === 'pending') this.onPendingRecorded(tag, ok);
@@ -347,7 +361,7 @@ export class LocalResources {
     }
     if (ok && this.quorate && this.nodeName !== undefined) {
       const record = { op: 'stop' as const, intervalMs: 0, rc: RC.SUCCESS, timeMs: this.lastWallMs, callId: this.nextCallId() };
-      this.proposals.push({ change: { op: 'record-op', node: this.nodeName, resource: tag.rsc, record }, tag: { k: 'note' } });
+      this.propose({ change: { op: 'record-op', node: this.nodeName, resource: tag.rsc, record }, tag: { k: 'note' } });
     }
   }
 
@@ -377,7 +391,7 @@ export class LocalResources {
     this.leave = { deadlineMs: nowMs + this.o.moveAwayMs, phase: 'draining' };
     this.probe = undefined;
     if (this.o.manage && this.quorate && this.nodeName !== undefined && this.busyOrActive()) {
-      this.proposals.push({ change: { op: 'set-node-standby', node: this.nodeName, standby: true }, tag: { k: 'note' } });
+      this.propose({ change: { op: 'set-node-standby', node: this.nodeName, standby: true }, tag: { k: 'note' } });
     }
     this.step(nowMs);
   }
@@ -392,6 +406,7 @@ export class LocalResources {
     for (const s of this.rsc.values()) for (const m of s.monitors) at(m.dueMs);
     at(this.engine.nextDeadlineMs());
     if (this.leave?.phase === 'draining') at(this.leave.deadlineMs);
+    if (this.leave?.phase === 'stopping') at(this.leave.deadlineMs + this.o.selfStopMs * 4);
     if (this.stopAll !== undefined) at(this.stopAll.endMs);
     return next;
   }
@@ -421,8 +436,9 @@ export class LocalResources {
     this.dispatch(nowMs);
     this.engine.tick(nowMs, nowMs + this.o.wallClockOffsetMs);
     const out = this.engine.takeOutput();
-    for (const change of out.changes) this.proposals.push({ change, tag: { k: 'note' } });
-    for (const req of out.dispatch) this.sends.push({ t: 'exec', epoch: this.epoch!, req });
+    for (const change of out.changes) this.propose({ change, tag: { k: 'note' } });
+    const view = this.viewId;
+    for (const req of out.dispatch) this.sends.push(view === undefined ? { t: 'exec', epoch: this.epoch!, req } : { t: 'exec', epoch: this.epoch!, req, seq: view.seq, rep: view.rep });
   }
 
   private maybeProbe(): void {
@@ -432,7 +448,7 @@ export class LocalResources {
     this.probe = { round, waiting: 0, recording: 0, phase: 'offline' };
     // Say "not yet" first: the coordinator sends a member nothing but stops until it is online.
     if (this.cib.status.nodes[this.nodeName]?.state !== 'offline') {
-      this.proposals.push({ change: { op: 'set-node-state', node: this.nodeName, state: 'offline' }, tag: { k: 'probe', round, step: 'offline' } });
+      this.propose({ change: { op: 'set-node-state', node: this.nodeName, state: 'offline' }, tag: { k: 'probe', round, step: 'offline' } });
     } else {
       this.startProbes(round);
     }
@@ -455,9 +471,9 @@ export class LocalResources {
     probe.phase = 'finishing';
     // A run-time standby from a graceful leave ends when the node comes back.
     if (this.cib?.status.nodes[this.nodeName]?.standby === true) {
-      this.proposals.push({ change: { op: 'set-node-standby', node: this.nodeName, standby: false }, tag: { k: 'probe', round: probe.round, step: 'unstandby' } });
+      this.propose({ change: { op: 'set-node-standby', node: this.nodeName, standby: false }, tag: { k: 'probe', round: probe.round, step: 'unstandby' } });
     }
-    this.proposals.push({ change: { op: 'set-node-state', node: this.nodeName, state: 'online' }, tag: { k: 'probe', round: probe.round, step: 'online' } });
+    this.propose({ change: { op: 'set-node-state', node: this.nodeName, state: 'online' }, tag: { k: 'probe', round: probe.round, step: 'online' } });
   }
 
   private onProbeProposal(tag: Extract<ProposalTag, { k: 'probe' }>, ok: boolean): void {
@@ -563,13 +579,19 @@ export class LocalResources {
       const previous = this.cib.status.nodes[this.nodeName]?.resources?.[tag.rsc]?.failCount ?? 0;
       // A failed start bans the node for this resource until cleanup (start-failure-is-fatal).
       const failCount = tag.op === 'start' ? INFINITY : Math.min(INFINITY, previous + 1);
-      this.proposals.push({
+      this.propose({
         change: { op: 'set-fail-count', node: this.nodeName, resource: tag.rsc, failCount, lastFailureMs: this.lastWallMs },
         tag: { ...tag, step: 'fail-count' },
       });
       return;
     }
     this.answer(tag.epoch, tag.key, tag.rc);
+  }
+
+  /** Every proposal comes back through onProposal (the driver's contract), so they can be counted. */
+  private propose(proposal: Proposal): void {
+    this.outstanding++;
+    this.proposals.push(proposal);
   }
 
   private answer(epoch: number, key: string, rc: number): void {
@@ -583,10 +605,10 @@ export class LocalResources {
     if (!this.quorate || this.cib === undefined || this.nodeName === undefined) return false;
     this.lastWallMs = outcome.wallMs;
     const record = { op, intervalMs, rc: outcome.rc, timeMs: outcome.wallMs, callId: this.nextCallId() };
-    this.proposals.push({ change: { op: 'record-op', node: this.nodeName, resource: rsc, record }, tag });
+    this.propose({ change: { op: 'record-op', node: this.nodeName, resource: rsc, record }, tag });
     if (failed && tag.k !== 'exec') {
       const previous = this.cib.status.nodes[this.nodeName]?.resources?.[rsc]?.failCount ?? 0;
-      this.proposals.push({
+      this.propose({
         change: { op: 'set-fail-count', node: this.nodeName, resource: rsc, failCount: Math.min(INFINITY, previous + 1), lastFailureMs: outcome.wallMs },
         tag: { k: 'note' },
       });
@@ -623,6 +645,8 @@ export class LocalResources {
   private selfStop(reason: string, nowMs: number): void {
     const policy = this.cib?.config.properties?.noQuorumPolicy ?? 'stop';
     if (policy === 'ignore' || policy === 'freeze' || this.stopAll !== undefined || !this.busyOrActive()) return;
+    // Bug 'no-self-stop' (simulator): a node cut off from the majority keeps everything running.
+    if (this.o.injectedBugs?.has('no-self-stop') === true) return;
     this.error('SANODE_SELF_STOP', `stopping resources on ${this.nodeName}: ${reason}`);
     // Once quorum and lease are back, this node probes again and records what it found, so the
     // coordinator does not keep believing the stopped resources run here.
@@ -666,12 +690,14 @@ export class LocalResources {
     if (leave === undefined || leave.phase === 'done') return;
     if (leave.phase === 'draining') {
       const coordinatorDone = this.epoch === undefined || this.engine.settled;
-      const drained = !this.busyOrActive() && this.inFlight.size === 0 && coordinatorDone;
+      // The stops must be in the CIB before this node leaves the view, or the coordinator would
+      // count its resources as running there until the lost-node deadline.
+      const drained = !this.busyOrActive() && this.inFlight.size === 0 && this.outstanding === 0 && coordinatorDone;
       if (!drained && this.quorate && nowMs < leave.deadlineMs) return;
       leave.phase = 'stopping';
       if (this.busyOrActive() && this.stopAll === undefined) this.beginStopAll(nowMs + this.o.selfStopMs * 4);
     }
-    if (leave.phase === 'stopping' && this.stopAll === undefined && !this.busyOrActive() && this.inFlight.size === 0) {
+    if (leave.phase === 'stopping' && this.stopAll === undefined && !this.busyOrActive() && this.inFlight.size === 0 && (this.outstanding === 0 || !this.quorate || nowMs >= leave.deadlineMs + this.o.selfStopMs * 4)) {
       leave.phase = 'done';
       this.events.push({ type: 'left' });
     }
@@ -694,7 +720,7 @@ export class LocalResources {
         // Recorded as pending first (pacemaker's record-pending), so that whoever plans next sees it may run here.
         state.holding = next;
         const record = { op: next.op, intervalMs: 0, rc: RC_PENDING, timeMs: this.lastWallMs, callId: this.nextCallId() };
-        this.proposals.push({ change: { op: 'record-op', node: this.nodeName, resource: id, record }, tag: { k: 'pending', rsc: id, coordinator: next.purpose.coordinator } });
+        this.propose({ change: { op: 'record-op', node: this.nodeName, resource: id, record }, tag: { k: 'pending', rsc: id, coordinator: next.purpose.coordinator } });
         continue;
       }
       if (primitive === undefined) {

@@ -107,8 +107,6 @@ export class TransitionEngine {
   }
 
   onView(members: readonly string[], nowMs: number): void {
-    // Bug 'no-replan-on-view' (simulator): the view is noted but nothing is planned for it.
-    const replan = !this.bugs.has('no-replan-on-view');
     this.members.clear();
     for (const name of members) this.members.add(name);
     for (const name of this.nodes) {
@@ -119,9 +117,11 @@ export class TransitionEngine {
         this.lostSince.set(name, nowMs);
       }
     }
-    // A node that left will never answer; the next plan decides again what it needs.
-    for (const [key, request] of this.inFlight) if (!this.members.has(request.node)) this.inFlight.delete(key);
-    if (replan) this.dirty = true;
+    // Actions sent in the old view are void: a node runs an action only if it is delivered in the
+    // view it was sent in (local-resources.ts), and one that already runs is in the CIB as pending.
+    // The next plan decides again what is needed.
+    this.inFlight.clear();
+    this.dirty = true;
   }
 
   onCib(cib: Cib, nowMs = 0): void {

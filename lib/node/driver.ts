@@ -114,6 +114,8 @@ export interface NodeOutput {
 
 /** Settling a turn takes a handful of rounds; this many means two machines feed each other forever. */
 const SETTLE_ROUNDS_MAX = 200;
+/** sanode's own messages that may wait for room in a full send queue (each a few hundred bytes). */
+const OUTBOX_MAX = 100_000;
 /** A leaving leader waits this long for its own release to be delivered before leaving the ring. */
 const RELEASE_WAIT_MS = 1000;
 
@@ -145,6 +147,11 @@ export class NodeDriver {
   private readonly settledEpochs = new Set<number>();
   private leaving: { phase: 'resources' | 'release' | 'done'; releaseSentMs?: number; releaseEpoch?: number; releaseDelivered?: boolean } | undefined;
   private closed = false;
+  private readonly outbox: Uint8Array[] = [];
+  /** What the resource controller was last told about the replica being the group's copy. */
+  private lastSynced = false;
+  /** Inside onView: quorum for the new view is not decided yet. */
+  private installing = false;
 
   private persistRingSeq: number | undefined;
   private persistLms: LmsKnowledge | undefined;
@@ -347,7 +354,7 @@ export class NodeDriver {
     input();
     for (let round = 0; ; round++) {
       if (round >= SETTLE_ROUNDS_MAX) throw new Error(`node ${this.nodeId}: the machines kept feeding each other for ${SETTLE_ROUNDS_MAX} rounds in one turn`);
-      if (!this.drainCore() && !this.drainController() && !this.drainReplica() && !this.drainResources()) break;
+      if (!this.flushOutbox() && !this.drainCore() && !this.drainController() && !this.drainReplica() && !this.drainResources()) break;
     }
   }
 
@@ -368,11 +375,8 @@ export class NodeDriver {
     }
     if (out.tokenAcceptedMs !== undefined) {
       any = true;
-      // Bug 'stale-token-lease' (simulator): the resource lease is renewed as of now, not as of
-      // when the token was passed on, so a token that waited out a freeze renews a dead lease.
-      const provenAtMs = this.bugs.has('stale-token-lease') ? now : out.tokenAcceptedMs;
       this.ctl.onToken(out.tokenAcceptedMs, now);
-      this.res.onToken(provenAtMs, now);
+      this.res.onToken(out.tokenAcceptedMs, now);
     }
     return any;
   }
@@ -380,13 +384,16 @@ export class NodeDriver {
   private onView(view: View, transitional: readonly NodeId[] | undefined, nowMs: number): void {
     this.view = view;
     this.events.push({ type: 'view', view, transitional });
-    // The replica first: until its exchange finishes, resources must not trust this copy.
+    // The replica first: until its exchange finishes, resources must not trust this copy. Changes
+    // waiting for the exchange wait until quorum has been decided for the new view too.
+    this.installing = true;
     if (this.o.protocolOnly !== true) this.replica.onView(view);
     this.drainReplica();
     this.ctl.onView(view, nowMs, transitional);
     this.drainController();
     const alone = view.members.length === 1 && view.members[0] === this.nodeId;
-    this.res.onView(view.members.map((id) => this.nameOf(id)), alone, nowMs);
+    this.res.onView(view.members.map((id) => this.nameOf(id)), alone, nowMs, view.id);
+    this.installing = false;
   }
 
   private onDelivery(delivery: Delivery, nowMs: number): void {
@@ -467,7 +474,7 @@ export class NodeDriver {
 
   private drainReplica(): boolean {
     const out = this.replica.takeOutput();
-    let any = false;
+    let any = !this.installing && this.replica.synced && this.waitingForSync.length > 0;
     if (out.persist !== undefined) {
       // Bug 'skip-cib-persist' (simulator): changes are reported applied but never stored.
       if (!this.bugs.has('skip-cib-persist')) this.persistCib = out.persist;
@@ -488,7 +495,10 @@ export class NodeDriver {
       const request = this.requests.get(outcome.requestId);
       this.requests.delete(outcome.requestId);
       if (request === undefined) continue;
-      if (!outcome.ok && outcome.retry === true) {
+      // A start's pending record must land in the view its order came in; in a later view the
+      // order is void (local-resources.ts), so it is not proposed again.
+      const retryable = !(request.owner === 'resources' && request.tag.k === 'pending');
+      if (!outcome.ok && outcome.retry === true && retryable) {
         // Not judged: the view changed first. Proposed again, against this view's copy, if this
         // view is quorate (the request keeps the id its caller was given).
         const original = this.proposedChanges.get(outcome.requestId);
@@ -511,7 +521,7 @@ export class NodeDriver {
       }
     }
     if (any || this.replica.synced) {
-      if (this.replica.synced && this.waitingForSync.length > 0) {
+      if (this.replica.synced && this.waitingForSync.length > 0 && !this.installing) {
         const waiting = this.waitingForSync;
         this.waitingForSync = [];
         for (const w of waiting) {
@@ -525,8 +535,12 @@ export class NodeDriver {
         any = true;
       }
       if (out.changed.length > 0) this.noteCib();
-      this.res.onCib(this.replica.current, this.replica.synced, this.nowMs);
-      if (out.changed.length > 0 || this.replica.synced) this.maybeRename();
+      const synced = this.replica.synced;
+      if (out.changed.length > 0 || synced !== this.lastSynced) {
+        this.lastSynced = synced;
+        this.res.onCib(this.replica.current, synced, this.nowMs);
+        this.maybeRename();
+      }
     }
     return any;
   }
@@ -687,11 +701,43 @@ export class NodeDriver {
     if (!result.ok && result.reason === 'queue-full') this.error('SANODE_SEND_QUEUE_FULL', `could not send the ${message.t} control message: the ordered send queue is full`);
   }
 
+  /**
+   * The application's messages go straight to the core (a full queue is its caller's to retry).
+   * sanode's own wait in an outbox when the queue is full, in order, and go out as soon as there
+   * is room: a lost CIB announcement or resource record would stall the node until the next view.
+   */
   private send(channel: Channel, body: unknown): BroadcastResult {
     const payload = encodeChannel(channel, body);
+    if (channel === CHANNEL.app) return this.broadcastNow(payload);
+    if (this.outbox.length === 0) {
+      const result = this.broadcastNow(payload);
+      if (result.ok || result.reason !== 'queue-full') return result;
+    }
+    if (this.outbox.length >= OUTBOX_MAX) {
+      this.once('outbox-full', 'SANODE_SEND_QUEUE_FULL', `node ${this.nodeId}: ${OUTBOX_MAX} of sanode's own messages wait for room in the ordered send queue; the application's broadcasts are starving the cluster`);
+      return { ok: false, reason: 'queue-full' };
+    }
+    this.outbox.push(payload);
+    // Accepted: it goes out in order once the queue has room (its msgId is not known yet).
+    return { ok: true, msgId: -1 };
+  }
+
+  private broadcastNow(payload: Uint8Array): BroadcastResult {
     const result = this.core.broadcast(payload, this.nowMs);
     if (result.ok && this.o.trace === true) this.trace.push({ k: 'broadcast', msgId: result.msgId, payload });
     return result;
+  }
+
+  /** Sends what waited in the outbox, in order, while the core takes it. True if anything went. */
+  private flushOutbox(): boolean {
+    let sent = false;
+    while (this.outbox.length > 0) {
+      const result = this.broadcastNow(this.outbox[0]!);
+      if (!result.ok) break;
+      this.outbox.shift();
+      sent = true;
+    }
+    return sent;
   }
 
   private error(code: ErrorCode, message: string): void {

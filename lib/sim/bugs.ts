@@ -31,14 +31,13 @@ export const BUGS = {
   'leader-ignores-quorum': 'every node treats every view as quorate',
   'epoch-reuse': 'one leader reports the epoch of an earlier term instead of its own',
   'start-before-deadline': "core: the coordinator starts a lost node's resources without waiting for its lease, self-stop and holdover to run out",
-  'no-replan-on-view': 'core: the transition engine does not plan again when the view changes',
-  'stale-token-lease': 'core: a token renews the resource lease as of when it arrived, not as of when it was passed on (a frozen holder keeps its lease)',
+  'no-self-stop': 'core: a node that loses quorum or its lease keeps its resources running',
   'no-backoff': 'core: a resource that keeps failing is restarted at once every time, without the growing back-off',
   'skip-cib-persist': 'core: the node reports CIB changes applied without asking for them to be persisted',
 } as const;
 
 /** Bugs that change what a node's machines do (passed to NodeDriver as injectedBugs). */
-export const CORE_BUGS: ReadonlySet<BugName> = new Set<BugName>(['start-before-deadline', 'no-replan-on-view', 'stale-token-lease', 'no-backoff', 'skip-cib-persist']);
+export const CORE_BUGS: ReadonlySet<BugName> = new Set<BugName>(['start-before-deadline', 'no-self-stop', 'no-backoff', 'skip-cib-persist']);
 
 export type BugName = keyof typeof BUGS;
 
@@ -63,10 +62,9 @@ export const BUG_CATCHERS: Readonly<Record<BugName, readonly CheckerName[]>> = {
   'leader-ignores-quorum': ['single-quorate-partition', 'leader-overlap', 'epoch-monotonic'],
   'epoch-reuse': ['epoch-monotonic'],
   'start-before-deadline': ['resource-exclusivity'],
-  'no-replan-on-view': ['resource-liveness', 'hand-off'],
-  'stale-token-lease': ['resource-exclusivity'],
+  'no-self-stop': ['resource-exclusivity'],
   'no-backoff': ['flapping'],
-  'skip-cib-persist': ['cib-durability', 'cib-convergence'],
+  'skip-cib-persist': ['cib-durability', 'cib-convergence', 'flapping'],
 };
 
 export function isBugName(name: string): name is BugName {

@@ -784,9 +784,13 @@ class Simulation {
         continue;
       }
       flushEvents();
-      const ch = decodeChannel(item.payload)?.channel;
+      // [channel, body] in msgpack: a fixarray of two, then the channel as a positive fixint.
+      const ch = item.payload[0] === 0x92 ? item.payload[1] : undefined;
+      const decoded = ch === 3 ? decodeChannel(item.payload) : undefined;
       if (ch === 0) this.stats.controls++;
-      this.trace.add({ k: 'broadcast', t: this.nowUs, node: n.id, inc: n.incarnation, result: `ok ${msgKey({ sender: n.id, senderIncarnation: n.incarnation, msgId: item.msgId })} channel ${ch ?? '?'} (${item.payload.length}B)` });
+      const body = decoded?.body as { t?: string; req?: { op: string; rsc: string; node: string }; key?: string; rc?: number } | undefined;
+      const what = ch === 3 && body?.t === 'exec' ? ` exec ${body.req?.op} ${body.req?.rsc} on ${body.req?.node}` : ch === 3 && body?.t === 'result' ? ` result ${body.key} rc ${body.rc}` : '';
+      this.trace.add({ k: 'broadcast', t: this.nowUs, node: n.id, inc: n.incarnation, result: `ok ${msgKey({ sender: n.id, senderIncarnation: n.incarnation, msgId: item.msgId })} channel ${ch ?? '?'}${what} (${item.payload.length}B)` });
       this.observe({ type: 'broadcast', timeUs: this.nowUs, node: n.id, incarnation: n.incarnation, msgId: item.msgId, payload: item.payload });
     }
     flushEvents();
@@ -1035,6 +1039,20 @@ class Simulation {
 
   // ---------------------------------------------------------------------------------- faults
 
+  /** Half the time (when resources run somewhere) a node that holds one; undefined otherwise. */
+  private pickVictim(p: Prng, candidates: readonly SimNode[]): NodeId | undefined {
+    const pickHolder = p.chance(0.5);
+    if (!pickHolder || this.rplan === undefined) return undefined;
+    const holders = new Set(this.world.active().map((a) => a.node));
+    const eligible = candidates.filter((n) => holders.has(n.id));
+    return eligible.length === 0 ? undefined : p.pick(eligible).id;
+  }
+
+  private nodeOrVictim(p: Prng, candidates: readonly SimNode[]): SimNode {
+    const victim = this.pickVictim(p, candidates);
+    return victim === undefined ? p.pick(candidates) : this.node(victim);
+  }
+
   private discreteFaults(): FaultKind[] {
     return (['partition', 'asymmetric', 'crash', 'pause'] as const).filter((f) => this.faults.has(f));
   }
@@ -1051,7 +1069,8 @@ class Simulation {
         let groups: NodeId[][];
         const shape = p.int(0, 2);
         if (shape === 0 || this.ids.length < 3) {
-          groups = [[shuffled[0]!]];
+          // Half the time the node cut off is one that runs resources: the case failover exists for.
+          groups = [[this.pickVictim(p, this.ids.map((id) => this.node(id)).filter((m) => m.up)) ?? shuffled[0]!]];
         } else if (shape === 1) {
           const cut = p.int(1, shuffled.length - 1);
           groups = [shuffled.slice(0, cut), shuffled.slice(cut)];
@@ -1085,7 +1104,7 @@ class Simulation {
       case 'crash': {
         const candidates = up.filter((n) => !n.leaving);
         if (candidates.length <= 1) return;
-        const n = p.pick(candidates);
+        const n = this.nodeOrVictim(p, candidates);
         const graceful = p.chance(0.3);
         if (graceful) {
           this.note('fault', `n${n.id}/${n.incarnation} leaves gracefully`);
@@ -1114,7 +1133,7 @@ class Simulation {
       case 'pause': {
         const candidates = up.filter((n) => !n.paused);
         if (candidates.length === 0) return;
-        const n = p.pick(candidates);
+        const n = this.nodeOrVictim(p, candidates);
         // Runs that check leader overlap keep pauses below the bound (the lease; see leadership-plan.ts).
         const longMs = Math.min(6 * T, this.lplan.pauseBoundMs ?? Number.POSITIVE_INFINITY);
         this.pauseNode(n, p.chance(0.5) ? p.range(T / 20, T / 2) : p.range(T / 2, longMs));

@@ -76,13 +76,17 @@ export function createConvergenceChecker(): Checker {
 
 export function createDurabilityChecker(): Checker {
   const acked = new Map<string, string>();
+  const started = new Set<NodeId>();
   return {
     name: 'cib-durability',
     observe(obs: Observation): string | undefined {
       if (obs.type === 'cib-ack') acked.set(obs.attribute, `n${obs.node}/${obs.incarnation} at ${formatTimeUs(obs.timeUs)}`);
+      if (obs.type === 'start') started.add(obs.node);
       return undefined;
     },
     finish(end: EndState): string | undefined {
+      // Judged when every node is back: the nodes that stored a change may all be down otherwise.
+      if ([...started].some((id) => !end.live.some((n) => n.node === id))) return undefined;
       for (const n of end.live) {
         const cib = n.cib?.cib;
         if (cib === undefined) continue;

@@ -259,6 +259,8 @@ class Simulation {
   private readonly resourcePrng: Prng;
   private readonly world = new SimWorld();
   private writeCounter = 0;
+  /** A partition that isolates a resource holder is not replaced by another before this. */
+  private isolationUntilUs = 0;
   private nowUs = 0;
   private phase: 'safety' | 'liveness' = 'safety';
   private stopped = false;
@@ -1068,9 +1070,17 @@ class Simulation {
         const shuffled = p.shuffle(this.ids);
         let groups: NodeId[][];
         const shape = p.int(0, 2);
+        // A holder cut off on purpose stays cut off until well past the lost-node deadline.
+        if (this.nowUs < this.isolationUntilUs) return;
+        let isolatedMs = durationMs;
         if (shape === 0 || this.ids.length < 3) {
           // Half the time the node cut off is one that runs resources: the case failover exists for.
-          groups = [[this.pickVictim(p, this.ids.map((id) => this.node(id)).filter((m) => m.up)) ?? shuffled[0]!]];
+          const victim = this.pickVictim(p, this.ids.map((id) => this.node(id)).filter((m) => m.up));
+          if (victim !== undefined) {
+            isolatedMs = Math.max(durationMs, 16 * T);
+            this.isolationUntilUs = this.nowUs + this.msToUs(isolatedMs);
+          }
+          groups = [[victim ?? shuffled[0]!]];
         } else if (shape === 1) {
           const cut = p.int(1, shuffled.length - 1);
           groups = [shuffled.slice(0, cut), shuffled.slice(cut)];
@@ -1082,9 +1092,9 @@ class Simulation {
         this.network.partition(groups);
         this.partitionGen++;
         this.stats.partitions++;
-        this.note('fault', `${this.network.describe()} for ${durationMs.toFixed(0)}ms`);
+        this.note('fault', `${this.network.describe()} for ${isolatedMs.toFixed(0)}ms`);
         this.observe({ type: 'fault', timeUs: this.nowUs, what: this.network.describe() });
-        this.queue.push(this.nowUs + this.msToUs(durationMs), { type: 'heal-partition', gen: this.partitionGen });
+        this.queue.push(this.nowUs + this.msToUs(isolatedMs), { type: 'heal-partition', gen: this.partitionGen });
         return;
       }
       case 'asymmetric': {

@@ -40,7 +40,7 @@ const SETUP: Readonly<Record<BugName, Setup>> = {
   // Core bugs: the node's own machines do the wrong thing.
   // A paused holder stops nothing until it resumes: the coordinator must wait for its deadline.
   'start-before-deadline': { mix: 'pause', safetyMs: 8000, seeds: 24, minCaught: 2 },
-  'no-self-stop': { mix: 'partition', safetyMs: 8000, seeds: 12, minCaught: 3 },
+  'no-self-stop': { mix: 'partition', safetyMs: 12000, seeds: 12, minCaught: 3 },
   // Only the seeds that configure the flaky resource can show it.
   'no-backoff': { mix: 'none', safetyMs: 8000, seeds: 24, minCaught: 3 },
   // Needs every node to restart after the nodes holding a change crashed.

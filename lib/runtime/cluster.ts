@@ -20,7 +20,7 @@ import { parseResourceMessage, ResourceManager, type ResourceEvent, type Resourc
 import { CLI_BAN_PREFIX, CLI_PREFER_PREFIX, INFINITY, type TargetRole } from '../cib/model.js';
 import { resolveQuorumConfig, type LmsKnowledge, type QuorumDecision } from '../quorum/index.js';
 import { PROFILES } from '../totem/index.js';
-import type { Delivery, View } from '../totem/types.js';
+import type { BroadcastResult, Delivery, View } from '../totem/types.js';
 import type { LinkStatus } from '../transport/index.js';
 import { loadKeyFile } from '../wire/index.js';
 import { resolveJoinOptions, type JoinClusterOptions, type ResolvedJoinOptions } from './options.js';
@@ -161,6 +161,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       this.step((now) => this.controller.onToken(provenAtMs, now));
     });
     runtime.on('link', (status) => this.emit('link', status));
+    runtime.on('error', (error) => this.emit('error', error));
     // After a stall the lease is checked before anything else is processed: the others may
     // already have taken over.
     runtime.on('stall', () => this.step((now) => this.controller.tick(now)));
@@ -205,14 +206,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   broadcast(data: unknown): void {
     if (this.closed) throw new SanodeError('SANODE_NOT_JOINED', 'this node has left the cluster; join again to broadcast');
     const result = this.runtime.broadcast(pack([CHANNEL_APP, data]));
-    if (!result.ok) {
-      throw new SanodeError(
-        result.reason === 'queue-full' ? 'SANODE_SEND_QUEUE_FULL' : 'SANODE_NOT_JOINED',
-        result.reason === 'queue-full'
-          ? 'the ordered send queue is full: the group is slower than this sender; wait for deliveries and retry'
-          : 'this node has left the cluster',
-      );
-    }
+    if (!result.ok) throw refusal(result, 'broadcast');
   }
 
   get view(): View | undefined {
@@ -240,12 +234,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     }
     const { requestId, message } = this.cibReplica.propose(change);
     const applied = new Promise<CibVersion>((resolve, reject) => this.cibRequests.set(requestId, { resolve, reject }));
-    if (!this.sendCib(message)) {
+    const sent = this.sendCib(message);
+    if (!sent.ok) {
       this.cibReplica.forget(requestId);
       this.cibRequests.delete(requestId);
-      throw this.closed
-        ? new SanodeError('SANODE_NOT_JOINED', 'this node has left the cluster; join again to change the CIB')
-        : new SanodeError('SANODE_SEND_QUEUE_FULL', 'the ordered send queue is full: the group is slower than this sender; wait and retry the CIB change');
+      throw refusal(sent, 'CIB change');
     }
     return applied;
   }
@@ -397,14 +390,14 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     }
   }
 
-  private sendCib(message: CibMessage): boolean {
-    if (this.closed) return false;
+  private sendCib(message: CibMessage): BroadcastResult {
+    if (this.closed) return { ok: false, reason: 'left' };
     const result = this.runtime.broadcast(pack([CHANNEL_CIB, message]));
-    if (!result.ok && result.reason === 'queue-full' && message.t !== 'change') {
+    if (!result.ok && result.reason !== 'left' && message.t !== 'change') {
       // A lost announcement stalls this view's exchange until the next view; say so.
-      this.emit('error', new SanodeError('SANODE_SEND_QUEUE_FULL', `could not send the CIB ${message.t} message: the ordered send queue is full`));
+      this.emit('error', refusal(result, `CIB ${message.t} message`));
     }
-    return result.ok;
+    return result;
   }
 
   private cibSynced(): Promise<void> {
@@ -550,6 +543,23 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         resolve();
       });
     });
+  }
+}
+
+/** The typed error for a broadcast totem refused, naming what was refused and what to do. */
+function refusal(result: BroadcastResult & { ok: false }, what: string): SanodeError {
+  switch (result.reason) {
+    case 'too-large':
+      return new SanodeError(
+        'SANODE_MESSAGE_TOO_LARGE',
+        `${what} refused: it is over ${result.maxPayloadBytes} bytes once encoded (maxMessageBytes less totem's envelope); ` +
+          'nothing was queued; send it in smaller pieces',
+        { field: 'maxMessageBytes' },
+      );
+    case 'queue-full':
+      return new SanodeError('SANODE_SEND_QUEUE_FULL', `${what} refused: the ordered send queue is full (the group is slower than this sender); wait for deliveries and retry`);
+    case 'left':
+      return new SanodeError('SANODE_NOT_JOINED', `${what} refused: this node has left the cluster; join again`);
   }
 }
 

@@ -1,10 +1,13 @@
 import { EventEmitter } from 'eventemitter3';
+import { Packr } from 'msgpackr';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ClusterNet, type ClusterNetOptions, type LinkStatus } from '../transport/index.js';
 import {
   createTotem,
   PROFILES,
+  RECOVER_CHUNK_MESSAGES_MAX,
+  TotemMessageKind,
   type BroadcastResult,
   type Delivery,
   type TotemCore,
@@ -50,6 +53,8 @@ export interface TotemRuntimeEvents {
   deliver: (delivery: Delivery) => void;
   link: (status: LinkStatus) => void;
   stall: (event: StallEvent) => void;
+  /** A packet the transport refused to send (the others of the same output still went out). */
+  error: (error: unknown) => void;
   /** A token of the current ring completed a rotation: the ring was intact at `provenAtMs` (performance.now() time). */
   token: (provenAtMs: number) => void;
 }
@@ -115,6 +120,7 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
         timers,
         maxSendQueue: options.maxSendQueue ?? 10_000,
         maxMessagesPerToken: options.maxMessagesPerToken ?? 64,
+        maxPayloadBytes: net.maxMessageBytes - ENVELOPE_RESERVE_BYTES,
       },
       performance.now(),
     );
@@ -205,7 +211,15 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
       this.persisted = { ...this.persisted, ringSeq: output.persist.ringSeq };
       writeStateFile(this.statePath, this.persisted);
     }
-    for (const send of output.sends) this.net.send(send.msg, send.to);
+    for (const send of output.sends) {
+      try {
+        this.net.send(send.msg, send.to);
+      } catch (error) {
+        // One packet the wire refuses must not take the rest of this output (a token, another
+        // member's retransmission) down with it; the core's own size limit makes this rare.
+        this.emit('error', error);
+      }
+    }
     for (const event of output.events) {
       if (event.type === 'view') {
         this.lastView = event.view;
@@ -232,3 +246,19 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
     this.timer = setTimeout(() => this.onTimer(), Math.max(0, deadline - performance.now()));
   }
 }
+
+/**
+ * Bytes of the largest envelope totem and the transport wrap around payloads in one packet: a
+ * recovery chunk of RECOVER_CHUNK_MESSAGES_MAX messages with every number at its widest. What is
+ * left of maxMessageBytes is what broadcast() may accept, so no packet totem makes is refused.
+ */
+function envelopeReserveBytes(): number {
+  const wide = Number.MAX_SAFE_INTEGER;
+  const msg = { seq: wide, sender: 65535, inc: wide, msgId: wide, payload: new Uint8Array(0) };
+  const chunk = { kind: TotemMessageKind.recoverData, oldSeq: wide, oldRep: 65535, msgs: Array.from({ length: RECOVER_CHUNK_MESSAGES_MAX }, () => msg) };
+  const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+  // +5 per message: a payload of any size takes a bin32 header instead of the empty one's bin8.
+  return packr.pack([255, 65535, chunk]).length + 5 * RECOVER_CHUNK_MESSAGES_MAX + 64;
+}
+
+const ENVELOPE_RESERVE_BYTES = envelopeReserveBytes();

@@ -66,8 +66,9 @@ type TimerName =
 
 /** Retransmit requests carried by one token, at most (bounds token size). */
 const rtrMax = 256;
-/** Messages per recovery data packet, at most (keeps packets well under a UDP datagram of 64 KiB). */
-const recoverChunkMessages = 32;
+/** Messages per recovery data packet, at most (also bounded in bytes by maxPayloadBytes). */
+export const RECOVER_CHUNK_MESSAGES_MAX = 32;
+const recoverChunkMessages = RECOVER_CHUNK_MESSAGES_MAX;
 /** Seqs per recovery request, at most. */
 const recoverRequestSeqsMax = 512;
 
@@ -160,6 +161,7 @@ export class TotemNode implements TotemCore {
   private readonly timers: TotemTimers;
   private readonly maxSendQueue: number;
   private readonly maxMessagesPerToken: number;
+  private readonly maxPayloadBytes: number;
   /** How long a peer counts as heard (for merge decisions). Probes arrive every mergeDetectMs. */
   private readonly heardWindowMs: number;
   /** A timer this late means we were stalled, not that the world went quiet. */
@@ -214,6 +216,7 @@ export class TotemNode implements TotemCore {
     this.timers = { ...config.timers };
     this.maxSendQueue = config.maxSendQueue;
     this.maxMessagesPerToken = config.maxMessagesPerToken;
+    this.maxPayloadBytes = config.maxPayloadBytes ?? Number.POSITIVE_INFINITY;
     this.heardWindowMs = 3 * this.timers.mergeDetectMs;
     this.stallSlackMs = Math.max(this.timers.tokenRetransmitMs, Math.floor(this.timers.tokenTimeoutMs / 4));
     this.maxRingSeqSeen = config.ringSeq;
@@ -285,6 +288,12 @@ export class TotemNode implements TotemCore {
     const now = this.advance(nowMs);
     if (!(payload instanceof Uint8Array)) throw new TypeError('totem broadcast: payload must be a Uint8Array');
     if (this.state === 'left') return { ok: false, reason: 'left' };
+    // Refused before it takes a msgId: once queued it would get a seq that no member can ever
+    // receive, and agreed order would wait for it on every node.
+    if (payload.length > this.maxPayloadBytes) {
+      this.count('broadcastTooLarge');
+      return { ok: false, reason: 'too-large', maxPayloadBytes: this.maxPayloadBytes };
+    }
     if (this.sendQueue.length >= this.maxSendQueue) {
       this.count('broadcastQueueFull');
       return { ok: false, reason: 'queue-full' };
@@ -919,14 +928,19 @@ export class TotemNode implements TotemCore {
     const r = this.ring;
     if (r === undefined || r.id.seq !== m.oldSeq || r.id.rep !== m.oldRep) return this.count('ignoreRecoverReq');
     let chunk: RingMessage[] = [];
+    let chunkBytes = 0;
     const flush = (): void => {
       if (chunk.length > 0) this.send(from, { kind: Kind.recoverData, oldSeq: m.oldSeq, oldRep: m.oldRep, msgs: chunk });
       chunk = [];
+      chunkBytes = 0;
     };
     for (const s of m.seqs) {
       const msg = r.messages.get(s);
       if (msg === undefined) continue;
+      // By bytes as well as count: a chunk the transport cannot carry would stall recovery.
+      if (chunk.length > 0 && chunkBytes + msg.payload.length > this.maxPayloadBytes) flush();
       chunk.push(msg);
+      chunkBytes += msg.payload.length;
       if (chunk.length >= recoverChunkMessages) flush();
     }
     flush();

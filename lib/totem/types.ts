@@ -118,11 +118,18 @@ export interface TotemConfig {
   readonly maxSendQueue: number;
   /** Upper bound on new messages a node may originate per token visit (flow control). */
   readonly maxMessagesPerToken: number;
+  /**
+   * Optional (default: no limit): the largest payload broadcast() accepts. The transport below
+   * cannot carry more, and a message it cannot carry must be refused before it takes a seq, or
+   * every member would wait for it forever. Also bounds the payload bytes of one recovery chunk.
+   */
+  readonly maxPayloadBytes?: number;
 }
 
 export type BroadcastResult =
   | { readonly ok: true; readonly msgId: number }
-  | { readonly ok: false; readonly reason: 'queue-full' | 'left' };
+  | { readonly ok: false; readonly reason: 'queue-full' | 'left' }
+  | { readonly ok: false; readonly reason: 'too-large'; readonly maxPayloadBytes: number };
 
 export interface TotemCore {
   /** Input: a protocol message from `from`. Malformed messages are counted and ignored. */

@@ -223,6 +223,11 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
     };
   }
 
+  /** The most msgpack bytes one send() can carry (the wire's maxMessageBytes, envelope included). */
+  get maxMessageBytes(): number {
+    return this.#wire.maxMessageBytes;
+  }
+
   /** The local endpoint of each link, e.g. to learn ports chosen by the OS. */
   get localEndpoints(): string[] {
     return this.#links.map((link) => link.local);

@@ -24,7 +24,7 @@ import type { BroadcastResult, Delivery, View } from '../totem/types.js';
 import type { LinkStatus } from '../transport/index.js';
 import { loadKeyFile } from '../wire/index.js';
 import { resolveJoinOptions, type JoinClusterOptions, type ResolvedJoinOptions } from './options.js';
-import { readStateFile, writeStateFile } from './state-file.js';
+import { lmsStatePath as lmsStatePathIn, readLmsState, writeStateFile } from './state-file.js';
 import { TotemRuntime } from './totem-runtime.js';
 
 const CHANNEL_CONTROL = 0;
@@ -121,12 +121,12 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     runtime: TotemRuntime,
     timers: { tokenTimeoutMs: number; consensusMs: number; tokenPerMemberMs?: number | undefined },
     cib: Cib,
+    storedLms: LmsKnowledge | undefined,
   ) {
     super();
     this.options = options;
     this.runtime = runtime;
     this.cibReplica = new CibReplica({ nodeId: options.nodeId, session: runtime.incarnation, initial: cib });
-    const storedLms = readStateFile<Partial<LmsKnowledge>>(lmsStatePath(options), {});
     this.controller = new NodeController({
       nodeId: options.nodeId,
       quorum: resolveQuorumConfig(options.quorum),
@@ -134,7 +134,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       // follower's death never interrupts the leader (docs/leadership.md).
       leadership: defaultLeadershipTimers(timers, options.nodes.length, { leaseMs: options.leaseMs, clockDriftRatio: options.clockDriftRatio }),
       // What last man standing stored before a restart (the tracker checks it against the config).
-      persistedLms: storedLms.config === undefined ? undefined : (storedLms as LmsKnowledge),
+      persistedLms: storedLms,
     });
     const leadershipTimers = defaultLeadershipTimers(timers, options.nodes.length, { leaseMs: options.leaseMs, clockDriftRatio: options.clockDriftRatio });
     // A lost node's lease runs out within the leader takeover wait; then it has selfStopMs.
@@ -182,6 +182,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     const timers = { ...PROFILES[options.profile], ...options.timers };
     // Before binding anything: a saved CIB that cannot be read must stop the node, not be replaced.
     const cib = loadCib(cibPathOf(options)) ?? emptyCib(options.cib);
+    const storedLms = readLmsState(options.stateDir);
     const runtime = await TotemRuntime.start({
       nodeId: options.nodeId,
       stateDir: options.stateDir,
@@ -189,10 +190,16 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       timers: options.timers,
       net: { wire: { cluster: options.cluster, security }, links: options.links, nodes: options.nodes },
     });
-    const cluster = new Cluster(options, runtime, timers, cib);
-    if (runtime.view !== undefined) cluster.onView(runtime.view);
-    await cluster.waitForFirstView(timers.tokenTimeoutMs * 10 + timers.consensusMs * 4);
-    return cluster;
+    try {
+      const cluster = new Cluster(options, runtime, timers, cib, storedLms);
+      if (runtime.view !== undefined) cluster.onView(runtime.view);
+      await cluster.waitForFirstView(timers.tokenTimeoutMs * 10 + timers.consensusMs * 4);
+      return cluster;
+    } catch (error) {
+      // Whatever failed after binding, the port is released so the caller can try again.
+      await runtime.close();
+      throw error;
+    }
   }
 
   /** Runs `callback` whenever this node leads; its signal aborts when it stops leading. */
@@ -564,7 +571,7 @@ function refusal(result: BroadcastResult & { ok: false }, what: string): SanodeE
 }
 
 function lmsStatePath(options: ResolvedJoinOptions): string {
-  return join(options.stateDir, 'last-man-standing.json');
+  return lmsStatePathIn(options.stateDir);
 }
 
 function cibPathOf(options: ResolvedJoinOptions): string {

@@ -1,6 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
 import { Packr } from 'msgpackr';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ClusterNet, type ClusterNetOptions, type LinkStatus } from '../transport/index.js';
 import {
@@ -8,6 +7,7 @@ import {
   PROFILES,
   RECOVER_CHUNK_MESSAGES_MAX,
   TotemMessageKind,
+  validateTotemConfig,
   type BroadcastResult,
   type Delivery,
   type TotemCore,
@@ -17,7 +17,7 @@ import {
   type View,
 } from '../totem/index.js';
 import type { NodeId } from '../totem/types.js';
-import { readStateFile, writeStateFile } from './state-file.js';
+import { nextIncarnation, readTotemState, totemStatePath, writeStateFile, type PersistedTotemState } from './state-file.js';
 
 export interface TotemRuntimeOptions {
   /** Network: wire options (without nodeId/incarnation, which the runtime fills in), links, nodes. */
@@ -37,11 +37,6 @@ export interface TotemRuntimeOptions {
    * so a node never declares a peer dead only because it was itself asleep.
    */
   readonly stallThresholdMs?: number;
-}
-
-interface PersistedTotemState {
-  ringSeq: number;
-  incarnation: number;
 }
 
 export interface StallEvent {
@@ -95,47 +90,49 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
   }
 
   static async start(options: TotemRuntimeOptions): Promise<TotemRuntime> {
-    const statePath = join(options.stateDir, 'totem-state.json');
-    const previous = readStateFile<PersistedTotemState>(statePath, { ringSeq: 0, incarnation: 0 });
-    // The incarnation must grow across restarts (the wire's nonces and replay windows depend on
-    // it). The persisted counter guarantees that; the wall clock only keeps it growing when the
-    // state directory was wiped, and it decides nothing about liveness.
-    const incarnation = Math.max(previous.incarnation + 1, Date.now());
-    const persisted = { ringSeq: previous.ringSeq, incarnation };
-    writeStateFile(statePath, persisted);
-
+    // Everything that can be refused is checked before the state file is written or a socket
+    // bound: a refused start must leave nothing behind, so a retry in this process can work.
+    const previous = readTotemState(options.stateDir);
+    const incarnation = nextIncarnation(options.stateDir, previous, Date.now());
     const nodes = options.net.nodes.map((n) => n.id);
     const timers = { ...PROFILES[options.profile ?? 'lan'], ...options.timers };
+    const config = {
+      nodeId: options.nodeId,
+      incarnation,
+      nodes,
+      ringSeq: previous.ringSeq,
+      timers,
+      maxSendQueue: options.maxSendQueue ?? 10_000,
+      maxMessagesPerToken: options.maxMessagesPerToken ?? 64,
+    };
+    validateTotemConfig(config);
+    const persisted = { ringSeq: previous.ringSeq, incarnation };
+    const statePath = totemStatePath(options.stateDir);
+    writeStateFile(statePath, persisted);
+
     const net = await ClusterNet.open({
       ...options.net,
       wire: { ...options.net.wire, nodeId: options.nodeId, incarnation, knownNodes: nodes },
       now: () => performance.now(),
     });
-    const core = createTotem(
-      {
-        nodeId: options.nodeId,
-        incarnation,
-        nodes,
-        ringSeq: previous.ringSeq,
-        timers,
-        maxSendQueue: options.maxSendQueue ?? 10_000,
-        maxMessagesPerToken: options.maxMessagesPerToken ?? 64,
-        maxPayloadBytes: net.maxMessageBytes - ENVELOPE_RESERVE_BYTES,
-      },
-      performance.now(),
-    );
-    const runtime = new TotemRuntime(
-      options.nodeId,
-      core,
-      net,
-      statePath,
-      persisted,
-      options.stallThresholdMs ?? Math.max(50, timers.tokenTimeoutMs / 4),
-    );
-    net.on('message', (from, message) => runtime.onMessage(from, message));
-    net.on('link', (status) => runtime.emit('link', status));
-    runtime.flush();
-    return runtime;
+    try {
+      const core = createTotem({ ...config, maxPayloadBytes: net.maxMessageBytes - ENVELOPE_RESERVE_BYTES }, performance.now());
+      const runtime = new TotemRuntime(
+        options.nodeId,
+        core,
+        net,
+        statePath,
+        persisted,
+        options.stallThresholdMs ?? Math.max(50, timers.tokenTimeoutMs / 4),
+      );
+      net.on('message', (from, message) => runtime.onMessage(from, message));
+      net.on('link', (status) => runtime.emit('link', status));
+      runtime.flush();
+      return runtime;
+    } catch (error) {
+      await net.close();
+      throw error;
+    }
   }
 
   broadcast(payload: Uint8Array): BroadcastResult {

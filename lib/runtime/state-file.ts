@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import { SanodeError } from '../errors/index.js';
 import type { LmsKnowledge } from '../quorum/index.js';
-import { readStateFile } from '../storage/durable-file.js';
+import { readStateFile, writeStateFile } from '../storage/durable-file.js';
 
 export { readStateFile, writeStateFile } from '../storage/durable-file.js';
 
@@ -89,4 +89,37 @@ export function readLmsState(stateDir: string): LmsKnowledge | undefined {
       'this node forget the last-man-standing set, so do that only with every configured node up',
   });
   return stored.config === undefined ? undefined : (stored as LmsKnowledge);
+}
+
+export function peerIncarnationsPath(stateDir: string): string {
+  return join(stateDir, 'peer-incarnations.json');
+}
+
+/**
+ * The newest incarnation of each peer this node has authenticated, kept so that frames of a
+ * peer's earlier incarnation stay replays after this node restarts (the wire's replay windows
+ * live in memory). Node ids the configuration no longer has are kept out of the map.
+ */
+export function readPeerIncarnations(stateDir: string, nodes: readonly number[]): Map<number, number> {
+  const stored = readStateFile<{ peers: Record<string, unknown> }>(peerIncarnationsPath(stateDir), { peers: {} }, {
+    check: (v) => {
+      const peers = v['peers'];
+      if (typeof peers !== 'object' || peers === null || Array.isArray(peers)) return `peers must be an object of node id -> incarnation, got ${JSON.stringify(peers)}`;
+      for (const [id, incarnation] of Object.entries(peers)) {
+        if (!/^[1-9]\d{0,9}$/.test(id) || !isCount(incarnation)) return `peers.${id} must be a node id -> an incarnation 0..2^53-1, got ${JSON.stringify(incarnation)}`;
+      }
+      return undefined;
+    },
+    fix:
+      'restore it from a backup, or move it away (until each peer next restarts, frames captured from its earlier ' +
+      'incarnations are then not recognised as replays)',
+  });
+  const known = new Set(nodes);
+  const floors = new Map<number, number>();
+  for (const [id, incarnation] of Object.entries(stored.peers)) if (known.has(Number(id))) floors.set(Number(id), incarnation as number);
+  return floors;
+}
+
+export function writePeerIncarnations(stateDir: string, floors: ReadonlyMap<number, number>): void {
+  writeStateFile(peerIncarnationsPath(stateDir), { peers: Object.fromEntries([...floors].sort((a, b) => a[0] - b[0])) });
 }

@@ -17,12 +17,20 @@ import {
   type View,
 } from '../totem/index.js';
 import type { NodeId } from '../totem/types.js';
-import { nextIncarnation, readTotemState, totemStatePath, writeStateFile, type PersistedTotemState } from './state-file.js';
+import {
+  nextIncarnation,
+  readPeerIncarnations,
+  readTotemState,
+  totemStatePath,
+  writePeerIncarnations,
+  writeStateFile,
+  type PersistedTotemState,
+} from './state-file.js';
 
 export interface TotemRuntimeOptions {
   /** Network: wire options (without nodeId/incarnation, which the runtime fills in), links, nodes. */
   readonly net: Omit<ClusterNetOptions, 'wire' | 'now'> & {
-    readonly wire: Omit<ClusterNetOptions['wire'], 'incarnation' | 'nodeId' | 'knownNodes'>;
+    readonly wire: Omit<ClusterNetOptions['wire'], 'incarnation' | 'nodeId' | 'knownNodes' | 'incarnationFloors'>;
   };
   readonly nodeId: number;
   /** Where the ring seq and incarnation survive restarts. */
@@ -106,14 +114,21 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
       maxMessagesPerToken: options.maxMessagesPerToken ?? 64,
     };
     validateTotemConfig(config);
+    const floors = readPeerIncarnations(options.stateDir, nodes);
     const persisted = { ringSeq: previous.ringSeq, incarnation };
     const statePath = totemStatePath(options.stateDir);
     writeStateFile(statePath, persisted);
 
     const net = await ClusterNet.open({
       ...options.net,
-      wire: { ...options.net.wire, nodeId: options.nodeId, incarnation, knownNodes: nodes },
+      wire: { ...options.net.wire, nodeId: options.nodeId, incarnation, knownNodes: nodes, incarnationFloors: floors },
       now: () => performance.now(),
+      // Written before the frame is used: a crash right after must not forget it. Peers restart
+      // rarely, so this is one fsync per peer restart.
+      onPeerIncarnation: (node, peerIncarnation) => {
+        floors.set(node, peerIncarnation);
+        writePeerIncarnations(options.stateDir, floors);
+      },
     });
     try {
       const core = createTotem({ ...config, maxPayloadBytes: net.maxMessageBytes - ENVELOPE_RESERVE_BYTES }, performance.now());

@@ -59,6 +59,12 @@ export interface ClusterNetOptions {
    * Default: process.emitWarning, at most once a second.
    */
   log?: (message: string, error: unknown) => void;
+  /**
+   * Called synchronously, before the frame is acted on, the first time a peer's incarnation newer
+   * than any seen (or than its wire.incarnationFloors entry) authenticates: persist it there, so
+   * replay protection survives this node's restart. A throw is reported and the frame still used.
+   */
+  onPeerIncarnation?: (node: number, incarnation: number) => void;
 }
 
 export interface LinkStatus {
@@ -114,6 +120,9 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
   readonly #health: LinkHealthMonitor;
   readonly #now: () => number;
   readonly #log: (message: string, error: unknown) => void;
+  readonly #onPeerIncarnation: ((node: number, incarnation: number) => void) | undefined;
+  /** Newest authenticated incarnation per peer. */
+  readonly #peerIncarnations = new Map<number, number>();
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   #lastLogMs = -Infinity;
@@ -136,6 +145,8 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
     this.#peerIds = nodes.map((node) => node.id).filter((id) => id !== this.nodeId);
     this.#now = options.now ?? (() => performance.now());
     this.#log = options.log ?? ((message, error) => process.emitWarning(`${message}: ${String(error)}`, 'SanodeTransportWarning'));
+    this.#onPeerIncarnation = options.onPeerIncarnation;
+    for (const [node, incarnation] of options.wire.incarnationFloors ?? []) this.#peerIncarnations.set(node, incarnation);
     this.#health = new LinkHealthMonitor({
       peers: this.#peerIds,
       linkCount: links.length,
@@ -296,11 +307,14 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
           this.#counts.ownFrames += 1;
           return;
         }
+        this.#noteIncarnation(result.from, result.incarnation);
         this.#heard(result.from, linkIndex, nowMs);
         this.#deliver(result.from, result.message, result.incarnation);
         return;
       case 'partial':
-        if (result.from !== this.nodeId) this.#heard(result.from, linkIndex, nowMs);
+        if (result.from === this.nodeId) return;
+        this.#noteIncarnation(result.from, result.incarnation);
+        this.#heard(result.from, linkIndex, nowMs);
         return;
       case 'dropped':
         // A duplicate is the copy of a frame already accepted from another link: it proves
@@ -311,6 +325,16 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
         return;
     }
   };
+
+  #noteIncarnation(from: number, incarnation: number): void {
+    if (incarnation <= (this.#peerIncarnations.get(from) ?? 0)) return;
+    this.#peerIncarnations.set(from, incarnation);
+    try {
+      this.#onPeerIncarnation?.(from, incarnation);
+    } catch (error) {
+      this.#report(`recording incarnation ${incarnation} of node ${from} failed; a restart of this node forgets it`, error);
+    }
+  }
 
   #heard(from: number, linkIndex: number, nowMs: number): void {
     const change = this.#health.heard(from, linkIndex, nowMs);

@@ -86,6 +86,12 @@ export interface WireOptions {
   reassemblyTimeoutMs?: number;
   /** Default 8 MiB across all senders; beyond it the oldest partial messages are evicted. */
   maxReassemblyBytes?: number;
+  /**
+   * The newest incarnation of each peer seen before this node restarted (the caller persists
+   * them). Frames of an older incarnation are dropped as 'replay' from the first frame on: a
+   * fresh window would otherwise take a capture of a dead incarnation as authentic.
+   */
+  incarnationFloors?: ReadonlyMap<number, number>;
 }
 
 export type OpenResult =
@@ -311,6 +317,16 @@ export class Wire {
     // Our own id is never a valid sender: a frame bearing it is either a reflected copy of our
     // own traffic or a second node misconfigured with our id.
     this.#known = new Set(options.knownNodes.filter((id) => id !== options.nodeId));
+    const floors = options.incarnationFloors;
+    if (floors !== undefined) {
+      if (!(floors instanceof Map)) throw new ConfigError('incarnationFloors', 'must be a Map of node id to incarnation');
+      for (const [id, incarnation] of floors) {
+        if (!validNodeId(id) || typeof incarnation !== 'number' || !Number.isSafeInteger(incarnation) || incarnation < 0) {
+          throw new ConfigError('incarnationFloors', `expected node id -> incarnation 0..2^53-1, got ${String(id)} -> ${String(incarnation)}`);
+        }
+        if (this.#known.has(id)) this.#windows.set(id, new ReplayWindow(this.replayWindow, incarnation));
+      }
+    }
     this.#reassembler = new Reassembler({
       maxMessageBytes: this.maxMessageBytes,
       maxBytes: this.maxReassemblyBytes,

@@ -67,6 +67,7 @@ const damaged: [file: string, contents: string, problem: RegExp][] = [
   ['totem-state.json', '{"ringSeq": 3, "incarnation": "soon"}', /incarnation/],
   ['last-man-standing.json', '{"config": {"version": 1, "seq"', /not JSON/],
   ['last-man-standing.json', '{"config": null, "acked": []}', /config/],
+  ['peer-incarnations.json', '{"peers": {"2": -1}}', /peers\.2/],
 ];
 
 for (const [file, contents, problem] of damaged) {

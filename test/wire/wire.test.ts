@@ -201,6 +201,20 @@ describe('wire: replay protection', () => {
     expectDrop(b.open(oldFrames[2]!, 0), 'replay');
     assertBuckets(b);
   });
+
+  it("a receiver started with a peer's incarnation floor drops older incarnations from the first frame", () => {
+    const key = generateKey();
+    const dead = makeWire(1, { mode: 'secure', key }, { incarnation: 5 });
+    const captured = only(dead.seal('captured'));
+    const b = makeWire(2, { mode: 'secure', key }, { incarnationFloors: new Map([[1, 6]]) });
+    expectDrop(b.open(captured, 0), 'replay');
+    const live = makeWire(1, { mode: 'secure', key }, { incarnation: 6 });
+    assert.equal(b.open(only(live.seal('live')), 0).kind, 'message');
+    const later = makeWire(1, { mode: 'secure', key }, { incarnation: 7 });
+    assert.equal(b.open(only(later.seal('restarted')), 0).kind, 'message');
+    assertBuckets(b);
+    assert.throws(() => makeWire(2, { mode: 'secure', key }, { incarnationFloors: new Map([[1, -1]]) }), /incarnationFloors/);
+  });
 });
 
 describe('wire: limits and fragmentation', () => {

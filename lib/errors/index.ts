@@ -20,6 +20,8 @@ export type ErrorCode =
   | 'SANODE_KEY_INVALID'
   | 'SANODE_KEY_TOO_OPEN'
   | 'SANODE_KEY_EXISTS'
+  // a warning (not thrown): frames of this cluster fail authentication
+  | 'SANODE_KEY_MISMATCH'
   // wire
   | 'SANODE_MESSAGE_TOO_LARGE'
   | 'SANODE_COUNTER_EXHAUSTED'

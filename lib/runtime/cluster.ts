@@ -21,7 +21,7 @@ import { CLI_BAN_PREFIX, CLI_PREFER_PREFIX, INFINITY, type TargetRole } from '..
 import { resolveQuorumConfig, type LmsKnowledge, type QuorumDecision } from '../quorum/index.js';
 import { PROFILES } from '../totem/index.js';
 import type { BroadcastResult, Delivery, View } from '../totem/types.js';
-import type { LinkStatus } from '../transport/index.js';
+import type { AuthFailureSource, AuthFailureWarning, LinkStatus } from '../transport/index.js';
 import { loadKeyFile } from '../wire/index.js';
 import { resolveJoinOptions, type JoinClusterOptions, type ResolvedJoinOptions } from './options.js';
 import { lmsStatePath as lmsStatePathIn, readLmsState, writeStateFile } from './state-file.js';
@@ -81,7 +81,11 @@ export interface ClusterEvents {
   /** Every operation result of a resource on this node (start, stop, monitor, probe). */
   resource: (event: ResourceEvent) => void;
   error: (error: unknown) => void;
+  /** Something an operator should fix that does not stop this node (e.g. SANODE_KEY_MISMATCH). */
+  warning: (warning: ClusterWarning) => void;
 }
+
+export type ClusterWarning = AuthFailureWarning;
 
 export interface ClusterStatus {
   readonly cluster: string;
@@ -93,6 +97,8 @@ export interface ClusterStatus {
   readonly epoch: number | undefined;
   readonly links: LinkStatus[];
   readonly drops: Readonly<Record<string, number>>;
+  /** Sources whose frames of this cluster fail authentication: a peer with another key, most likely. */
+  readonly authFailures: AuthFailureSource[];
   readonly totem: ReturnType<TotemRuntime['status']>['totem'];
 }
 
@@ -162,6 +168,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     });
     runtime.on('link', (status) => this.emit('link', status));
     runtime.on('error', (error) => this.emit('error', error));
+    runtime.on('warning', (warning) => this.emit('warning', warning));
     // After a stall the lease is checked before anything else is processed: the others may
     // already have taken over.
     runtime.on('stall', () => this.step((now) => this.controller.tick(now)));
@@ -311,6 +318,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       epoch: term?.epoch,
       links: runtimeStatus.links,
       drops: this.runtime.netStats().wire.dropped,
+      authFailures: this.runtime.authFailures(),
       totem: runtimeStatus.totem,
     };
   }

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'eventemitter3';
 import { Packr } from 'msgpackr';
 import { performance } from 'node:perf_hooks';
-import { ClusterNet, type ClusterNetOptions, type LinkStatus } from '../transport/index.js';
+import { ClusterNet, type AuthFailureSource, type AuthFailureWarning, type ClusterNetOptions, type LinkStatus } from '../transport/index.js';
 import {
   createTotem,
   PROFILES,
@@ -56,6 +56,8 @@ export interface TotemRuntimeEvents {
   deliver: (delivery: Delivery) => void;
   link: (status: LinkStatus) => void;
   stall: (event: StallEvent) => void;
+  /** Frames of this cluster that fail authentication (rate-limited per source): usually another key. */
+  warning: (warning: AuthFailureWarning) => void;
   /** A packet the transport refused to send (the others of the same output still went out). */
   error: (error: unknown) => void;
   /** A token of the current ring completed a rotation: the ring was intact at `provenAtMs` (performance.now() time). */
@@ -142,6 +144,7 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
       );
       net.on('message', (from, message) => runtime.onMessage(from, message));
       net.on('link', (status) => runtime.emit('link', status));
+      net.on('warning', (warning) => runtime.emit('warning', warning));
       runtime.flush();
       return runtime;
     } catch (error) {
@@ -162,6 +165,10 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
 
   status(): { totem: TotemStatus; links: LinkStatus[] } {
     return { totem: this.core.status(), links: this.net.linkStatus() };
+  }
+
+  authFailures(): AuthFailureSource[] {
+    return this.net.authFailures();
   }
 
   netStats(): ReturnType<ClusterNet['stats']> {

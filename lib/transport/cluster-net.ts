@@ -106,9 +106,40 @@ export interface ClusterNetStats {
   stalls: number;
 }
 
+/**
+ * Frames that carry this cluster's id and a configured node id but fail authentication: almost
+ * always a node started with another key (or the other security mode), else a forger.
+ */
+export interface AuthFailureWarning {
+  readonly code: 'SANODE_KEY_MISMATCH';
+  /** Where the frames come from ("addr:port", as the socket saw it). */
+  readonly address: string;
+  /** The node id the frames claim (unauthenticated, so a claim). */
+  readonly node: number;
+  readonly cause: 'key' | 'security-mode';
+  /** Frames from this address that failed authentication so far. */
+  readonly frames: number;
+  readonly message: string;
+}
+
+export interface AuthFailureSource {
+  readonly address: string;
+  readonly node: number;
+  readonly cause: AuthFailureWarning['cause'];
+  readonly frames: number;
+  readonly lastAgoMs: number;
+}
+
+/** A source that keeps failing is warned about again after this long, not once per frame. */
+export const AUTH_WARNING_INTERVAL_MS = 30_000;
+/** Sources remembered for status; a flood from many spoofed addresses cannot grow it further. */
+const AUTH_SOURCES_MAX = 32;
+
 export interface ClusterNetEvents {
   message: (from: number, message: unknown, incarnation: number) => void;
   link: (status: LinkStatus, change: LinkChange) => void;
+  /** Rate-limited per source address (AUTH_WARNING_INTERVAL_MS). */
+  warning: (warning: AuthFailureWarning) => void;
 }
 
 export class ClusterNet extends EventEmitter<ClusterNetEvents> {
@@ -123,6 +154,7 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
   readonly #onPeerIncarnation: ((node: number, incarnation: number) => void) | undefined;
   /** Newest authenticated incarnation per peer. */
   readonly #peerIncarnations = new Map<number, number>();
+  readonly #authFailures = new Map<string, { node: number; cause: AuthFailureWarning['cause']; frames: number; lastMs: number; warnedMs: number }>();
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   #lastLogMs = -Infinity;
@@ -290,7 +322,7 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
     }
   };
 
-  readonly #onDatagram = (datagram: Buffer, linkIndex: number): void => {
+  readonly #onDatagram = (datagram: Buffer, linkIndex: number, source: string): void => {
     if (this.#closed) return;
     const nowMs = this.#now();
     let result: ReturnType<Wire['open']>;
@@ -321,10 +353,58 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
         // this link works as well as the first copy did.
         if (result.reason === 'duplicate' && result.from !== undefined && result.from !== this.nodeId) {
           this.#heard(result.from, linkIndex, nowMs);
+        } else if (result.reason === 'bad-auth') {
+          this.#noteAuthFailure(datagram, source, nowMs);
         }
         return;
     }
   };
+
+  /** What failed to authenticate, by source: status shows it, and a warning says it once in a while. */
+  authFailures(): AuthFailureSource[] {
+    const nowMs = this.#now();
+    return [...this.#authFailures].map(([address, f]) => ({ address, node: f.node, cause: f.cause, frames: f.frames, lastAgoMs: Math.max(0, nowMs - f.lastMs) }));
+  }
+
+  #noteAuthFailure(datagram: Buffer, source: string, nowMs: number): void {
+    // The wire only says bad-auth for a well-formed header of this cluster from a configured
+    // node, so these header fields are readable; they are claims, reported as such.
+    const node = datagram.readUInt32BE(8);
+    const cause = ((datagram[3]! & 0x01) !== 0) === this.#wire.secure ? 'key' : 'security-mode';
+    let entry = this.#authFailures.get(source);
+    if (entry === undefined) {
+      if (this.#authFailures.size >= AUTH_SOURCES_MAX) {
+        const stalest = [...this.#authFailures].reduce((a, b) => (b[1].lastMs < a[1].lastMs ? b : a));
+        this.#authFailures.delete(stalest[0]);
+      }
+      entry = { node, cause, frames: 0, lastMs: nowMs, warnedMs: -Infinity };
+      this.#authFailures.set(source, entry);
+    }
+    entry.node = node;
+    entry.cause = cause;
+    entry.frames += 1;
+    entry.lastMs = nowMs;
+    if (nowMs - entry.warnedMs < AUTH_WARNING_INTERVAL_MS) return;
+    entry.warnedMs = nowMs;
+    const likely =
+      cause === 'security-mode'
+        ? `that node runs with security ${this.#wire.secure ? "'insecure'" : 'on'} while this one runs ${this.#wire.secure ? 'secure' : "'insecure'"}; use the same mode on every node`
+        : 'that node most likely has another key: copy the same authkey (sanode keygen) to every node and restart it; otherwise someone forges its frames';
+    const warning: AuthFailureWarning = {
+      code: 'SANODE_KEY_MISMATCH',
+      address: source,
+      node,
+      cause,
+      frames: entry.frames,
+      message: `${entry.frames} frame(s) from ${source} claiming to be node ${node} of this cluster failed authentication: ${likely}`,
+    };
+    try {
+      this.emit('warning', warning);
+    } catch (error) {
+      this.#counts.listenerErrors += 1;
+      this.#report(`a 'warning' listener threw`, error);
+    }
+  }
 
   #noteIncarnation(from: number, incarnation: number): void {
     if (incarnation <= (this.#peerIncarnations.get(from) ?? 0)) return;

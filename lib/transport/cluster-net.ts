@@ -312,7 +312,9 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
     for (const link of this.#links) {
       const due = pings.filter((ping) => ping.link === link.index);
       if (due.length === 0) continue;
-      const datagrams = this.#wire.seal([KIND_PING, DEST_ALL]);
+      // The third element, whom we hear on this link, lets each peer judge the direction from
+      // it to us; a node that sends none (an older version) is judged on what we hear alone.
+      const datagrams = this.#wire.seal([KIND_PING, DEST_ALL, this.#health.heardOn(link.index, nowMs)]);
       this.#counts.pingsSent += 1;
       if (link.config.mode === 'mcast') {
         this.#sendGroup(link, datagrams, nowMs);
@@ -341,7 +343,7 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
         }
         this.#noteIncarnation(result.from, result.incarnation);
         this.#heard(result.from, linkIndex, nowMs);
-        this.#deliver(result.from, result.message, result.incarnation);
+        this.#deliver(result.from, result.message, result.incarnation, linkIndex, nowMs);
         return;
       case 'partial':
         if (result.from === this.nodeId) return;
@@ -421,7 +423,7 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
     if (change !== undefined) this.#emitLink(change, nowMs);
   }
 
-  #deliver(from: number, envelope: unknown, incarnation: number): void {
+  #deliver(from: number, envelope: unknown, incarnation: number, linkIndex: number, nowMs: number): void {
     if (!Array.isArray(envelope) || typeof envelope[0] !== 'number' || typeof envelope[1] !== 'number') {
       this.#counts.malformed += 1;
       return;
@@ -441,9 +443,15 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
           this.#report(`a 'message' listener threw on a message from node ${from}`, error);
         }
         return;
-      case KIND_PING:
+      case KIND_PING: {
         this.#counts.pingsReceived += 1;
+        const report: unknown = envelope[2];
+        if (Array.isArray(report)) {
+          const change = this.#health.reported(from, linkIndex, report.includes(this.nodeId), nowMs);
+          if (change !== undefined) this.#emitLink(change, nowMs);
+        }
         return;
+      }
       default:
         this.#counts.malformed += 1;
     }

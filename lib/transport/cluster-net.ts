@@ -314,7 +314,14 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
       if (due.length === 0) continue;
       // The third element, whom we hear on this link, lets each peer judge the direction from
       // it to us; a node that sends none (an older version) is judged on what we hear alone.
-      const datagrams = this.#wire.seal([KIND_PING, DEST_ALL, this.#health.heardOn(link.index, nowMs)]);
+      let datagrams: Buffer[];
+      try {
+        datagrams = this.#wire.seal([KIND_PING, DEST_ALL, this.#health.heardOn(link.index, nowMs)]);
+      } catch (error) {
+        // An exhausted frame counter must not throw out of a timer and end the process.
+        this.#report('could not seal a link ping', error);
+        return;
+      }
       this.#counts.pingsSent += 1;
       if (link.config.mode === 'mcast') {
         this.#sendGroup(link, datagrams, nowMs);

@@ -92,6 +92,11 @@ export interface WireOptions {
    * fresh window would otherwise take a capture of a dead incarnation as authentic.
    */
   incarnationFloors?: ReadonlyMap<number, number>;
+  /**
+   * Where this incarnation's frame counter starts (default 0). For tests and tools that must
+   * reach the counter's end without sealing 2^53 frames; a node has no reason to set it.
+   */
+  counterStart?: number;
 }
 
 export type OpenResult =
@@ -317,6 +322,7 @@ export class Wire {
     // Our own id is never a valid sender: a frame bearing it is either a reflected copy of our
     // own traffic or a second node misconfigured with our id.
     this.#known = new Set(options.knownNodes.filter((id) => id !== options.nodeId));
+    this.#counter = optionalInteger(raw, 'counterStart', 0, 0, Number.MAX_SAFE_INTEGER, 'leave it out: it is for tests');
     const floors = options.incarnationFloors;
     if (floors !== undefined) {
       if (!(floors instanceof Map)) throw new ConfigError('incarnationFloors', 'must be a Map of node id to incarnation');
@@ -439,7 +445,11 @@ export class Wire {
     const first = this.#counter;
     // The counter is half of the nonce; wrapping it would reuse nonces, so stop instead.
     if (first + frames > Number.MAX_SAFE_INTEGER) {
-      throw new Error('wire frame counter exhausted; restart the node with a larger incarnation');
+      throw new SanodeError(
+        'SANODE_COUNTER_EXHAUSTED',
+        `frame counter of incarnation ${this.incarnation} is used up (${first} of 2^53-1 frames sealed; ${frames} more asked); ` +
+          'nothing was sent: restart the node, which takes a new incarnation whose counter starts again at 0',
+      );
     }
     this.#counter = first + frames;
     return first;

@@ -368,6 +368,19 @@ describe('wire: limits and fragmentation', () => {
   });
 });
 
+describe('wire: counter exhaustion', () => {
+  it('sealing past the last counter throws SANODE_COUNTER_EXHAUSTED with the recovery, and seals nothing', () => {
+    const { a, b } = securePair({ counterStart: Number.MAX_SAFE_INTEGER - 1 });
+    assert.equal(b.open(only(a.seal('last')), 0).kind, 'message');
+    const sentBefore = a.stats().sent;
+    assert.throws(
+      () => a.seal('one too many'),
+      (error: unknown) => isSanodeError(error) && error.code === 'SANODE_COUNTER_EXHAUSTED' && /restart the node.*new incarnation/.test(error.message),
+    );
+    assert.equal(a.stats().sent, sentBefore);
+  });
+});
+
 describe('wire: options are validated with the field named', () => {
   const key = generateKey();
   const base = { cluster: CLUSTER, nodeId: 1, incarnation: 1, security: { mode: 'secure', key }, knownNodes: NODES } as const;

@@ -567,9 +567,9 @@ function refusal(result: BroadcastResult & { ok: false }, what: string): SanodeE
     case 'too-large':
       return new SanodeError(
         'SANODE_MESSAGE_TOO_LARGE',
-        `${what} refused: it is over ${result.maxPayloadBytes} bytes once encoded (maxMessageBytes less totem's envelope); ` +
+        `${what} refused: it is over the largest message this node sends (${result.maxPayloadBytes} bytes once encoded); ` +
           'nothing was queued; send it in smaller pieces',
-        { field: 'maxMessageBytes' },
+        { field: 'maxLargeMessageBytes' },
       );
     case 'queue-full':
       return new SanodeError('SANODE_SEND_QUEUE_FULL', `${what} refused: the ordered send queue is full (the group is slower than this sender); wait for deliveries and retry`);

@@ -17,6 +17,8 @@ import {
   type View,
 } from '../totem/index.js';
 import type { NodeId } from '../totem/types.js';
+import { ConfigError } from '../errors/index.js';
+import { DEFAULT_MAX_LARGE_MESSAGE_BYTES, Defragmenter, fragmentCount, needsFragments, splitPayload, type DefragmenterStats } from './fragments.js';
 import {
   nextIncarnation,
   readPeerIncarnations,
@@ -39,6 +41,13 @@ export interface TotemRuntimeOptions {
   readonly timers?: Partial<TotemTimers>;
   readonly maxSendQueue?: number;
   readonly maxMessagesPerToken?: number;
+  /** Payload bytes per token visit (default 64 KiB): see TotemConfig.maxBytesPerToken. */
+  readonly maxBytesPerToken?: number;
+  /**
+   * The largest payload broadcast() accepts (default 64 MiB). Payloads over what one wire message
+   * carries travel as fragments under the ring's order (lib/runtime/fragments.ts).
+   */
+  readonly maxLargeMessageBytes?: number;
   /**
    * A timer that fires this much later than it was due means this process was stalled (GC, a
    * blocked loop, a paused VM). Packets that arrived meanwhile are processed before the timer,
@@ -80,6 +89,11 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
   private timerDueMs = Number.POSITIVE_INFINITY;
   private closed = false;
   private lastView: View | undefined;
+  private readonly maxPayloadBytes: number;
+  private readonly maxLargeMessageBytes: number;
+  private readonly maxSendQueue: number;
+  private readonly defragmenter: Defragmenter;
+  private nextLargeKey = 0;
 
   private constructor(
     nodeId: number,
@@ -88,8 +102,13 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
     statePath: string,
     persisted: PersistedTotemState,
     stallThresholdMs: number,
+    sizes: { maxPayloadBytes: number; maxLargeMessageBytes: number; maxSendQueue: number },
   ) {
     super();
+    this.maxPayloadBytes = sizes.maxPayloadBytes;
+    this.maxLargeMessageBytes = sizes.maxLargeMessageBytes;
+    this.maxSendQueue = sizes.maxSendQueue;
+    this.defragmenter = new Defragmenter(sizes.maxLargeMessageBytes);
     this.nodeId = nodeId;
     this.incarnation = persisted.incarnation;
     this.core = core;
@@ -114,8 +133,15 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
       timers,
       maxSendQueue: options.maxSendQueue ?? 10_000,
       maxMessagesPerToken: options.maxMessagesPerToken ?? 64,
+      // About what a default Linux socket buffer (212992 bytes, ~2.3 KB a 1200-byte datagram)
+      // holds from one burst: more per visit is lost in the receiver's kernel and sent again.
+      maxBytesPerToken: options.maxBytesPerToken ?? 64 * 1024,
     };
     validateTotemConfig(config);
+    const maxLargeMessageBytes = options.maxLargeMessageBytes ?? DEFAULT_MAX_LARGE_MESSAGE_BYTES;
+    if (!Number.isSafeInteger(maxLargeMessageBytes) || maxLargeMessageBytes < 1) {
+      throw new ConfigError('maxLargeMessageBytes', `must be a positive integer of bytes, got ${String(maxLargeMessageBytes)}`);
+    }
     const floors = readPeerIncarnations(options.stateDir, nodes);
     const persisted = { ringSeq: previous.ringSeq, incarnation };
     const statePath = totemStatePath(options.stateDir);
@@ -133,7 +159,8 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
       },
     });
     try {
-      const core = createTotem({ ...config, maxPayloadBytes: net.maxMessageBytes - ENVELOPE_RESERVE_BYTES }, performance.now());
+      const maxPayloadBytes = net.maxMessageBytes - ENVELOPE_RESERVE_BYTES;
+      const core = createTotem({ ...config, maxPayloadBytes }, performance.now());
       const runtime = new TotemRuntime(
         options.nodeId,
         core,
@@ -141,6 +168,7 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
         statePath,
         persisted,
         options.stallThresholdMs ?? Math.max(50, timers.tokenTimeoutMs / 4),
+        { maxPayloadBytes, maxLargeMessageBytes, maxSendQueue: config.maxSendQueue },
       );
       net.on('message', (from, message) => runtime.onMessage(from, message));
       net.on('link', (status) => runtime.emit('link', status));
@@ -153,10 +181,36 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
     }
   }
 
+  /**
+   * Queues `payload` for agreed-order delivery. One over a wire message goes as fragments, all or
+   * none: refused whole when it is over maxLargeMessageBytes or the send queue cannot take every
+   * fragment. The result's msgId is then the first fragment's.
+   */
   broadcast(payload: Uint8Array): BroadcastResult {
-    const result = this.core.broadcast(payload, performance.now());
+    if (!needsFragments(payload, this.maxPayloadBytes)) {
+      const result = this.core.broadcast(payload, performance.now());
+      this.flush();
+      return result;
+    }
+    if (payload.length > this.maxLargeMessageBytes) return { ok: false, reason: 'too-large', maxPayloadBytes: this.maxLargeMessageBytes };
+    const status = this.core.status();
+    if (status.state === 'left') return { ok: false, reason: 'left' };
+    if (status.sendQueueLength + fragmentCount(payload.length) > this.maxSendQueue) return { ok: false, reason: 'queue-full' };
+    const nowMs = performance.now();
+    let first: BroadcastResult | undefined;
+    for (const fragment of splitPayload(payload, this.nextLargeKey++)) {
+      const result = this.core.broadcast(fragment, nowMs);
+      first ??= result;
+      // Room was checked above and nothing runs in between, so only a bug gets here.
+      if (!result.ok) throw new Error(`totem runtime invariant: fragment refused (${result.reason}) after the queue had room`);
+    }
     this.flush();
-    return result;
+    return first!;
+  }
+
+  /** Large messages put back together, given up on, and stray fragments. */
+  fragmentStats(): Readonly<DefragmenterStats> {
+    return { ...this.defragmenter.stats };
   }
 
   get view(): View | undefined {
@@ -242,9 +296,11 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
     for (const event of output.events) {
       if (event.type === 'view') {
         this.lastView = event.view;
+        this.defragmenter.onView(event.view.members);
         this.emit('view', event.view, event.transitional);
       } else {
-        this.emit('deliver', event.delivery);
+        const payload = this.defragmenter.accept(event.delivery.sender, event.delivery.payload);
+        if (payload !== undefined) this.emit('deliver', payload === event.delivery.payload ? event.delivery : { ...event.delivery, payload });
       }
     }
     if (output.tokenAcceptedMs !== undefined) this.emit('token', output.tokenAcceptedMs);

@@ -118,4 +118,5 @@ export function validateTotemConfig(c: TotemConfig): void {
   positiveInt('maxSendQueue', c.maxSendQueue);
   positiveInt('maxMessagesPerToken', c.maxMessagesPerToken);
   if (c.maxPayloadBytes !== undefined) positiveInt('maxPayloadBytes', c.maxPayloadBytes);
+  if (c.maxBytesPerToken !== undefined) positiveInt('maxBytesPerToken', c.maxBytesPerToken);
 }

@@ -124,6 +124,13 @@ export interface TotemConfig {
    * every member would wait for it forever. Also bounds the payload bytes of one recovery chunk.
    */
   readonly maxPayloadBytes?: number;
+  /**
+   * Optional (default: no limit): payload bytes a node sends per token visit, retransmissions and
+   * new messages together (at least one message always goes). Without it, a visit could burst
+   * megabytes of large-message fragments at once and overflow the receivers' socket buffers,
+   * turning into more loss and more retransmission.
+   */
+  readonly maxBytesPerToken?: number;
 }
 
 export type BroadcastResult =

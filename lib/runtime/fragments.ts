@@ -1,6 +1,6 @@
 /**
- * Large messages under the ring's own order: a payload too large for one wire message is split
- * into totem messages of FRAGMENT_CHUNK_BYTES, and put back together on delivery.
+ * Large messages under the ring's own order: a payload over FRAGMENT_CHUNK_BYTES is split into
+ * totem messages of that size, and put back together on delivery.
  *
  * Why under totem and not in the wire: each fragment gets its own seq, so a lost datagram costs
  * the retransmission of one fragment (a few datagrams), not of the whole message. The wire's own
@@ -33,8 +33,14 @@ export const FRAGMENT_CHUNK_BYTES = 16 * 1024;
 /** Default bound on one large message (and on what one sender's partial message may hold). */
 export const DEFAULT_MAX_LARGE_MESSAGE_BYTES = 64 * 1024 * 1024;
 
-export function needsFragments(payload: Uint8Array, maxPayloadBytes: number): boolean {
-  return payload.length > maxPayloadBytes || payload[0] === FRAGMENT_MARK;
+/**
+ * Anything over one chunk goes as fragments, not only what one wire message cannot carry: a
+ * 200 KB totem message is 170 datagrams, each retransmission a burst the receiver's socket
+ * buffer drops part of, so it is lost again every time (measured: never delivered, in one
+ * process on loopback).
+ */
+export function needsFragments(payload: Uint8Array): boolean {
+  return payload.length > FRAGMENT_CHUNK_BYTES || payload[0] === FRAGMENT_MARK;
 }
 
 export function fragmentCount(payloadBytes: number): number {

@@ -44,8 +44,8 @@ export interface TotemRuntimeOptions {
   /** Payload bytes per token visit (default 64 KiB): see TotemConfig.maxBytesPerToken. */
   readonly maxBytesPerToken?: number;
   /**
-   * The largest payload broadcast() accepts (default 64 MiB). Payloads over what one wire message
-   * carries travel as fragments under the ring's order (lib/runtime/fragments.ts).
+   * The largest payload broadcast() accepts (default 64 MiB). Payloads over 16 KiB travel as
+   * fragments under the ring's order (lib/runtime/fragments.ts).
    */
   readonly maxLargeMessageBytes?: number;
   /**
@@ -182,12 +182,12 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
   }
 
   /**
-   * Queues `payload` for agreed-order delivery. One over a wire message goes as fragments, all or
-   * none: refused whole when it is over maxLargeMessageBytes or the send queue cannot take every
+   * Queues `payload` for agreed-order delivery. One over FRAGMENT_CHUNK_BYTES goes as fragments,
+   * all or none: refused whole when it is over maxLargeMessageBytes or the send queue cannot take every
    * fragment. The result's msgId is then the first fragment's.
    */
   broadcast(payload: Uint8Array): BroadcastResult {
-    if (!needsFragments(payload, this.maxPayloadBytes)) {
+    if (!needsFragments(payload) && payload.length <= this.maxPayloadBytes) {
       const result = this.core.broadcast(payload, performance.now());
       this.flush();
       return result;

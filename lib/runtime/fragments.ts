@@ -76,15 +76,18 @@ export interface DefragmenterStats {
 
 export class Defragmenter {
   readonly #maxBytes: number;
-  readonly #partial = new Map<number, { key: number; next: number; count: number; bytes: number; slices: Uint8Array[] }>();
+  readonly #partial = new Map<number, { incarnation: number; key: number; next: number; count: number; bytes: number; slices: Uint8Array[] }>();
   readonly stats: DefragmenterStats = { assembled: 0, abandoned: 0, dropped: 0 };
 
   constructor(maxBytes: number) {
     this.#maxBytes = maxBytes;
   }
 
-  /** The whole payload when `payload` completes one (or is not a fragment at all), else undefined. */
-  accept(sender: number, payload: Uint8Array): Uint8Array | undefined {
+  /**
+   * The whole payload when `payload` completes one (or is not a fragment at all), else undefined.
+   * `incarnation` is the sender's: a restarted sender never finishes its earlier run's message.
+   */
+  accept(sender: number, payload: Uint8Array, incarnation = 0): Uint8Array | undefined {
     if (payload[0] !== FRAGMENT_MARK) return payload;
     if (payload.length < HEADER_BYTES || payload[1] !== FRAGMENT_VERSION) {
       this.stats.dropped++;
@@ -98,10 +101,10 @@ export class Defragmenter {
     let partial = this.#partial.get(sender);
     if (index === 0) {
       if (partial !== undefined) this.stats.abandoned++;
-      partial = { key, next: 0, count, bytes: 0, slices: [] };
+      partial = { incarnation, key, next: 0, count, bytes: 0, slices: [] };
       this.#partial.set(sender, partial);
     }
-    if (partial === undefined || partial.key !== key || partial.next !== index || partial.count !== count || count === 0) {
+    if (partial === undefined || partial.incarnation !== incarnation || partial.key !== key || partial.next !== index || partial.count !== count || count === 0) {
       // Cannot happen under totem's guarantees; if it does, the partial message can never be
       // whole, so it goes too rather than wait for an index 0.
       this.stats.dropped++;

@@ -299,7 +299,7 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
         this.defragmenter.onView(event.view.members);
         this.emit('view', event.view, event.transitional);
       } else {
-        const payload = this.defragmenter.accept(event.delivery.sender, event.delivery.payload);
+        const payload = this.defragmenter.accept(event.delivery.sender, event.delivery.payload, event.delivery.senderIncarnation);
         if (payload !== undefined) this.emit('deliver', payload === event.delivery.payload ? event.delivery : { ...event.delivery, payload });
       }
     }

@@ -51,6 +51,14 @@ test('a sender that leaves the view abandons its partial message; so does one ov
   assert.ok(d.accept(2, staying[1]!) !== undefined, 'a sender that stays completes its message');
 });
 
+test("a restarted sender's new incarnation never completes its earlier run's message", () => {
+  const d = new Defragmenter(1 << 20);
+  const before = splitPayload(payload(2 * FRAGMENT_CHUNK_BYTES, 8), 1);
+  assert.equal(d.accept(2, before[0]!, 100), undefined);
+  assert.equal(d.accept(2, before[1]!, 101), undefined, 'same key and index, other incarnation');
+  assert.deepEqual(d.stats, { assembled: 0, abandoned: 1, dropped: 1 });
+});
+
 test("an application payload starting with the fragment mark is sent as one fragment, so it is never misread", () => {
   const odd = Uint8Array.of(FRAGMENT_MARK, 1, 2, 3);
   assert.equal(needsFragments(odd), true);

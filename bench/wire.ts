@@ -10,6 +10,7 @@
 import { parseArgs } from 'node:util';
 import { Packr } from 'msgpackr';
 import { generateKey, Wire } from '../lib/wire/index.js';
+import { aeadDecryptThrowFree } from '../lib/wire/sodium.js';
 
 const { values } = parseArgs({
   options: { trials: { type: 'string', default: '5' }, ms: { type: 'string', default: '400' } },
@@ -107,3 +108,63 @@ console.log('security cost = msgpackr-only messages/s divided by wire-secure mes
 console.log(line(header));
 console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 for (const row of rows) console.log(line(row));
+
+/**
+ * What open() costs per frame for each thing an outsider can send, against an accepted frame.
+ * A forged frame (a good header, random ciphertext) must cost no more than a real one, or a
+ * flood of forgeries is the cheapest way to load a node.
+ */
+function openCosts(): void {
+  const key = generateKey();
+  const common = { cluster: 'bench', incarnation: 1, knownNodes: [1, 2], security: { mode: 'secure', key } as const };
+  const sender = new Wire({ ...common, nodeId: 1 });
+  const message = { type: 'mcast', seq: 0, data: Buffer.alloc(64, 0xab) };
+  const batch = 20_000;
+  /** Median µs per open() over TRIALS batches; `frames` makes one batch's frames. */
+  const cost = (frames: () => Buffer[], expect: string): number => {
+    const perFrameUs: number[] = [];
+    for (let t = 0; t < TRIALS + 1; t++) {
+      const receiver = new Wire({ ...common, nodeId: 2 });
+      const input = frames();
+      const start = process.hrtime.bigint();
+      let nowMs = 0;
+      for (const frame of input) {
+        const result = receiver.open(frame, nowMs++);
+        const outcome = result.kind === 'dropped' ? result.reason : result.kind;
+        if (outcome !== expect) throw new Error(`bench frame gave ${outcome}, expected ${expect}`);
+      }
+      // The first batch warms the JIT and is not counted.
+      if (t > 0) perFrameUs.push(Number(process.hrtime.bigint() - start) / 1000 / input.length);
+    }
+    return median(perFrameUs);
+  };
+  const legit = (): Buffer[] => Array.from({ length: batch }, () => (message.seq++, sender.seal(message)[0]!));
+  const template = sender.seal(message)[0]!;
+  const forged = (): Buffer[] => {
+    const out: Buffer[] = [];
+    for (let i = 0; i < batch; i++) {
+      const frame = Buffer.from(template);
+      for (let j = 28; j < frame.length; j++) frame[j] = (i * 31 + j * 17) & 0xff;
+      out.push(frame);
+    }
+    return out;
+  };
+  const garbage = (): Buffer[] => Array.from({ length: batch }, (_, i) => Buffer.alloc(template.length, i & 0xff));
+  const otherCluster = new Wire({ ...common, cluster: 'other', nodeId: 1 });
+  const stranger = new Wire({ ...common, nodeId: 9, knownNodes: [2, 9] });
+  const rows: [string, number][] = [
+    ['accepted (64 B message)', cost(legit, 'message')],
+    ['bad-auth (good header, random ciphertext)', cost(forged, 'bad-auth')],
+    ['malformed (garbage)', cost(garbage, 'malformed')],
+    ["wrong-cluster (another cluster's frame)", cost(() => Array.from({ length: batch }, () => otherCluster.seal(message)[0]!), 'wrong-cluster')],
+    ["unknown-node (a node outside the list)", cost(() => Array.from({ length: batch }, () => stranger.seal(message)[0]!), 'unknown-node')],
+  ];
+  const accepted = rows[0]![1];
+  const width = Math.max(...rows.map(([name]) => name.length));
+  console.log(`\nopen() cost per frame, secure, median of ${TRIALS} batches of ${format(batch)} frames`);
+  console.log(`the failed-tag path is ${aeadDecryptThrowFree ? 'throw-free (native binding)' : 'the throwing one (binding unavailable)'}\n`);
+  console.log(`${'frame'.padEnd(width)}  ${'µs/frame'.padStart(8)}  ${'÷ accepted'.padStart(10)}`);
+  for (const [name, us] of rows) console.log(`${name.padEnd(width)}  ${format(us, 2).padStart(8)}  ${`${format(us / accepted, 2)}x`.padStart(10)}`);
+}
+
+openCosts();

@@ -12,7 +12,7 @@ export async function joinCluster(options: JoinClusterOptions): Promise<Cluster>
 }
 
 export { Cluster } from './runtime/cluster.js';
-export type { ClusterEvents, ClusterMessage, ClusterStatus, LeaderCallback, LeaderContext, LeaderEvent, QuorumEvent } from './runtime/cluster.js';
+export type { ClusterEvents, ClusterMessage, ClusterStatus, ClusterWarning, LeaderCallback, LeaderContext, LeaderEvent, QuorumEvent } from './runtime/cluster.js';
 export type { JoinClusterOptions, TieBreakerContext, ProfileName } from './runtime/options.js';
 export { SanodeError, ConfigError, isSanodeError, type ErrorCode } from './errors/index.js';
 export { generateKey, writeKeyFile, loadKeyFile } from './wire/index.js';

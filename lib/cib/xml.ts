@@ -20,18 +20,49 @@ function fail(pos: number, message: string): never {
   throw new SanodeError('SANODE_INVALID_CIB', `XML at offset ${pos}: ${message}`, { field: 'xml' });
 }
 
+/** XML 1.0's Char production: what a document, or a character reference, may contain. */
+function isXmlChar(cp: number): boolean {
+  return cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
+}
+
+/**
+ * A lone surrogate (a JavaScript string need not be valid UTF-16) or a control character XML
+ * forbids. Checked once over the whole source, so decode() sees only characters XML allows.
+ */
+const FORBIDDEN = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
+
+/** Without lookarounds, so the common case (no surrogate, no control character) is one quick scan. */
+const SUSPECT = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uD800-\uDFFF\uFFFE\uFFFF]/;
+
+function checkCharacters(source: string): void {
+  if (!SUSPECT.test(source)) return;
+  const m = FORBIDDEN.exec(source);
+  if (m === null) return;
+  const unit = m[0].charCodeAt(0);
+  const hex = unit.toString(16).toUpperCase().padStart(4, '0');
+  fail(m.index, unit >= 0xd800 && unit <= 0xdfff ? `lone surrogate U+${hex} (the text is not valid UTF-16)` : `U+${hex} is not a character XML allows`);
+}
+
 function decode(raw: string, pos: number): string {
   return raw.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-z]+);|&/g, (m, ref: string | undefined) => {
     if (ref === undefined) fail(pos, "bare '&' (write &amp;)");
-    if (ref.startsWith('#x')) return String.fromCodePoint(Number.parseInt(ref.slice(2), 16));
-    if (ref.startsWith('#')) return String.fromCodePoint(Number.parseInt(ref.slice(1), 10));
+    if (ref.startsWith('#')) {
+      const cp = ref.startsWith('#x') ? Number.parseInt(ref.slice(2), 16) : Number.parseInt(ref.slice(1), 10);
+      // String.fromCodePoint would throw a bare RangeError above U+10FFFF, and take a surrogate.
+      if (!isXmlChar(cp)) fail(pos, `${m} is not a character XML allows`);
+      return String.fromCodePoint(cp);
+    }
     const e = ENTITIES[ref];
     if (e === undefined) fail(pos, `unknown entity ${m}`);
     return e;
   });
 }
 
+/** Far deeper than any CIB; bounds the recursion of whoever walks the tree afterwards. */
+const MAX_DEPTH = 256;
+
 export function parseXml(source: string): XmlElement {
+  checkCharacters(source);
   let pos = 0;
   const stack: XmlElement[] = [];
   let root: XmlElement | undefined;
@@ -101,6 +132,7 @@ export function parseXml(source: string): XmlElement {
       else if (root === undefined) root = el;
       else fail(pos, 'more than one root element');
       if (source[pos] === '>') {
+        if (stack.length >= MAX_DEPTH) fail(pos, `elements nested deeper than ${MAX_DEPTH}`);
         stack.push(el);
         pos++;
       } else pos += 2;

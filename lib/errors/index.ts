@@ -12,13 +12,19 @@ export type ErrorCode =
   | 'SANODE_INVALID_CONFIG'
   // CIB (cluster configuration for the scheduler)
   | 'SANODE_INVALID_CIB'
+  // state files (<stateDir>/*.json)
+  | 'SANODE_STATE_DAMAGED'
+  | 'SANODE_INCARNATION_EXHAUSTED'
   // keys
   | 'SANODE_KEY_MISSING'
   | 'SANODE_KEY_INVALID'
   | 'SANODE_KEY_TOO_OPEN'
   | 'SANODE_KEY_EXISTS'
+  // a warning (not thrown): frames of this cluster fail authentication
+  | 'SANODE_KEY_MISMATCH'
   // wire
   | 'SANODE_MESSAGE_TOO_LARGE'
+  | 'SANODE_COUNTER_EXHAUSTED'
   // transport
   | 'SANODE_ADDRESS_NOT_LOCAL'
   | 'SANODE_PORT_IN_USE'

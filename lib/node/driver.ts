@@ -40,6 +40,7 @@ import { leaseWindowMs, lostNodeDeadlineMs, type LeaseTimers } from '../controll
 import type { LmsKnowledge, QuorumDecision } from '../quorum/index.js';
 import type { BroadcastResult, Delivery, NodeId, Send, TotemCore, TotemEvent, View, ViewId } from '../totem/types.js';
 import { CHANNEL, decodeChannel, encodeChannel, type Channel } from './channels.js';
+import { DEFAULT_MAX_LARGE_MESSAGE_BYTES, Defragmenter, fragmentCount, needsFragments, splitPayload } from './fragments.js';
 
 export interface NodeDriverOptions {
   readonly nodeId: NodeId;
@@ -67,6 +68,10 @@ export interface NodeDriverOptions {
   };
   /** Wall-clock minus monotonic ms: failure records carry wall-clock stamps other nodes compare. */
   readonly wallClockOffsetMs: number;
+  /** The core's send queue bound (TotemConfig.maxSendQueue): a large message's fragments go in whole or not at all. */
+  readonly maxSendQueue: number;
+  /** The largest payload sent as fragments under the ring's order (default 64 MiB; lib/node/fragments.ts). */
+  readonly maxLargeMessageBytes?: number;
   readonly nowMs: number;
   /** Record every totem-level broadcast and event for the simulator's checkers (TakeOutput.trace). */
   readonly trace?: boolean;
@@ -148,6 +153,8 @@ export class NodeDriver {
   private leaving: { phase: 'resources' | 'release' | 'done'; releaseSentMs?: number; releaseEpoch?: number; releaseDelivered?: boolean } | undefined;
   private closed = false;
   private readonly outbox: Uint8Array[] = [];
+  private readonly defragmenter: Defragmenter;
+  private nextLargeKey = 0;
   /** What the resource controller was last told about the replica being the group's copy. */
   private lastSynced = false;
   /** Inside onView: quorum for the new view is not decided yet. */
@@ -170,6 +177,7 @@ export class NodeDriver {
     this.nowMs = options.nowMs;
     this.bugs = options.injectedBugs ?? new Set();
     this.replica = new CibReplica({ nodeId: options.nodeId, session: options.incarnation, initial: options.cib });
+    this.defragmenter = new Defragmenter(options.maxLargeMessageBytes ?? DEFAULT_MAX_LARGE_MESSAGE_BYTES);
     const selfStopMs = options.resources.selfStopMs;
     this.res = new LocalResources({
       manage: options.resources.manage,
@@ -370,8 +378,15 @@ export class NodeDriver {
     for (const event of out.events) {
       any = true;
       if (this.o.trace === true) this.trace.push({ k: 'event', event });
-      if (event.type === 'view') this.onView(event.view, event.transitional, now);
-      else this.onDelivery(event.delivery, now);
+      if (event.type === 'view') {
+        this.defragmenter.onView(event.view.members);
+        this.onView(event.view, event.transitional, now);
+      } else {
+        // A large message is handed on at the place in the order of its last fragment.
+        const d = event.delivery;
+        const payload = this.defragmenter.accept(d.sender, d.payload, d.senderIncarnation);
+        if (payload !== undefined) this.onDelivery(payload === d.payload ? d : { ...d, payload }, now);
+      }
     }
     if (out.tokenAcceptedMs !== undefined) {
       any = true;
@@ -604,9 +619,12 @@ export class NodeDriver {
     const result = this.send(CHANNEL.cib, message);
     if (!result.ok) {
       this.replica.forget(requestId);
-      const error = result.reason === 'left'
-        ? new SanodeError('SANODE_NOT_JOINED', 'this node has left the cluster; join again to change the CIB')
-        : new SanodeError('SANODE_SEND_QUEUE_FULL', 'the ordered send queue is full: the group is slower than this sender; wait and retry the CIB change');
+      const error =
+        result.reason === 'left'
+          ? new SanodeError('SANODE_NOT_JOINED', 'this node has left the cluster; join again to change the CIB')
+          : result.reason === 'too-large'
+            ? new SanodeError('SANODE_MESSAGE_TOO_LARGE', `CIB change refused: it is over the largest message this node sends (${result.maxPayloadBytes} bytes once encoded); nothing was queued; make it in smaller changes`, { field: 'maxLargeMessageBytes' })
+            : new SanodeError('SANODE_SEND_QUEUE_FULL', 'the ordered send queue is full: the group is slower than this sender; wait and retry the CIB change');
       if (throwInvalid) throw error;
       this.failRequest(request, aliasId ?? requestId, error);
       return aliasId ?? requestId;
@@ -708,17 +726,29 @@ export class NodeDriver {
    */
   private send(channel: Channel, body: unknown): BroadcastResult {
     const payload = encodeChannel(channel, body);
-    if (channel === CHANNEL.app) return this.broadcastNow(payload);
-    if (this.outbox.length === 0) {
-      const result = this.broadcastNow(payload);
-      if (result.ok || result.reason !== 'queue-full') return result;
+    const maxLarge = this.o.maxLargeMessageBytes ?? DEFAULT_MAX_LARGE_MESSAGE_BYTES;
+    if (payload.length > maxLarge) return { ok: false, reason: 'too-large', maxPayloadBytes: maxLarge };
+    // One sender's fragments must stay contiguous in its queue: large messages are split here,
+    // and nothing of the application's overtakes sanode's own waiting messages.
+    const pieces = needsFragments(payload) ? splitPayload(payload, this.nextLargeKey++) : [payload];
+    if (channel === CHANNEL.app) {
+      if (this.outbox.length > 0) return { ok: false, reason: 'queue-full' };
+      if (pieces.length > 1 && this.core.status().sendQueueLength + fragmentCount(payload.length) > this.o.maxSendQueue) return { ok: false, reason: 'queue-full' };
+      let first: BroadcastResult | undefined;
+      for (const piece of pieces) {
+        const result = this.broadcastNow(piece);
+        first ??= result;
+        if (!result.ok) return result;
+      }
+      return first!;
     }
-    if (this.outbox.length >= OUTBOX_MAX) {
+    if (this.outbox.length + pieces.length > OUTBOX_MAX) {
       this.once('outbox-full', 'SANODE_SEND_QUEUE_FULL', `node ${this.nodeId}: ${OUTBOX_MAX} of sanode's own messages wait for room in the ordered send queue; the application's broadcasts are starving the cluster`);
       return { ok: false, reason: 'queue-full' };
     }
-    this.outbox.push(payload);
-    // Accepted: it goes out in order once the queue has room (its msgId is not known yet).
+    for (const piece of pieces) this.outbox.push(piece);
+    this.flushOutbox();
+    // Accepted: it goes out in order once the queue has room (its msgId may not be known yet).
     return { ok: true, msgId: -1 };
   }
 
@@ -733,6 +763,12 @@ export class NodeDriver {
     let sent = false;
     while (this.outbox.length > 0) {
       const result = this.broadcastNow(this.outbox[0]!);
+      if (!result.ok && result.reason === 'too-large') {
+        // Only a message no fragment split could make (a core configured smaller than a fragment).
+        this.outbox.shift();
+        this.error('SANODE_MESSAGE_TOO_LARGE', `node ${this.nodeId}: one of sanode's own messages is over the core's limit (${result.maxPayloadBytes} bytes) and was dropped`);
+        continue;
+      }
       if (!result.ok) break;
       this.outbox.shift();
       sent = true;

@@ -22,14 +22,24 @@ import type { ResourceEvent } from '../controller/local-resources.js';
 import { defaultLeadershipTimers, NodeController } from '../controller/node-controller.js';
 import { NodeDriver, type NodeEvent } from '../node/driver.js';
 import { resolveQuorumConfig, type LmsKnowledge, type QuorumDecision } from '../quorum/index.js';
-import { createTotem, PROFILES } from '../totem/index.js';
-import type { TotemStatus, View } from '../totem/types.js';
-import { ClusterNet, type LinkStatus } from '../transport/index.js';
+import { createTotem, PROFILES, validateTotemConfig } from '../totem/index.js';
+import type { BroadcastResult, TotemStatus, View } from '../totem/types.js';
+import { ClusterNet, type AuthFailureSource, type AuthFailureWarning, type LinkStatus } from '../transport/index.js';
 import { loadKeyFile } from '../wire/index.js';
 import { AgentRunner } from './agent-runner.js';
 import { resolveJoinOptions, type JoinClusterOptions, type ResolvedJoinOptions } from './options.js';
-import { readStateFile, writeStateFile } from './state-file.js';
-import { openTotemState, saveTotemState, type PersistedTotemState } from './totem-runtime.js';
+import {
+  lmsStatePath as lmsStatePathIn,
+  nextIncarnation,
+  readLmsState,
+  readPeerIncarnations,
+  readTotemState,
+  totemStatePath,
+  writePeerIncarnations,
+  writeStateFile,
+  type PersistedTotemState,
+} from './state-file.js';
+import { ENVELOPE_RESERVE_BYTES } from './totem-runtime.js';
 
 export type { ResourceEvent } from '../controller/local-resources.js';
 
@@ -89,7 +99,11 @@ export interface ClusterEvents {
    * is not lost: it goes to process.emitWarning (printed on stderr by default).
    */
   error: (error: unknown) => void;
+  /** Something an operator should fix that does not stop this node (e.g. SANODE_KEY_MISMATCH). */
+  warning: (warning: ClusterWarning) => void;
 }
+
+export type ClusterWarning = AuthFailureWarning;
 
 export interface ClusterStatus {
   readonly cluster: string;
@@ -102,6 +116,8 @@ export interface ClusterStatus {
   readonly epoch: number | undefined;
   readonly links: LinkStatus[];
   readonly drops: Readonly<Record<string, number>>;
+  /** Sources whose frames of this cluster fail authentication: a peer with another key, most likely. */
+  readonly authFailures: AuthFailureSource[];
   readonly totem: TotemStatus;
   /** Resources this node believes run here. */
   readonly activeResources: readonly string[];
@@ -158,6 +174,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       this.step((d, now) => d.receive(from, message as Parameters<NodeDriver['receive']>[1], now));
     });
     this.net.on('link', (status) => this.emit('link', status));
+    this.net.on('warning', (warning) => this.emit('warning', warning));
     this.flush();
   }
 
@@ -176,16 +193,52 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     const timers = { ...PROFILES[options.profile], ...options.timers };
     // Before binding anything: a saved CIB that cannot be read must stop the node, not be replaced.
     const cib = loadCib(join(options.stateDir, 'cib.json')) ?? emptyCib(options.cib);
-    const storedLms = readStateFile<Partial<LmsKnowledge>>(lmsStatePath(options), {});
-    const state = openTotemState(options.stateDir);
+    // Everything that can be refused is checked before a state file is written or a socket
+    // bound: a refused start must leave nothing behind, so a retry in this process can work.
+    const storedLms = readLmsState(options.stateDir);
+    const previous = readTotemState(options.stateDir);
+    const incarnation = nextIncarnation(options.stateDir, previous, Date.now());
     const nodeIds = options.nodes.map((n) => n.id);
+    const totemConfig = { nodeId: options.nodeId, incarnation, nodes: nodeIds, ringSeq: previous.ringSeq, timers, maxSendQueue: 10_000, maxMessagesPerToken: 64, maxBytesPerToken: 64 * 1024 };
+    validateTotemConfig(totemConfig);
+    const floors = readPeerIncarnations(options.stateDir, nodeIds);
+    const persisted = { ringSeq: previous.ringSeq, incarnation };
+    const statePath = totemStatePath(options.stateDir);
+    writeStateFile(statePath, persisted);
+    const state = { incarnation, statePath, persisted, previous };
     const net = await ClusterNet.open({
-      wire: { cluster: options.cluster, security, nodeId: options.nodeId, incarnation: state.incarnation, knownNodes: nodeIds },
+      wire: { cluster: options.cluster, security, nodeId: options.nodeId, incarnation, knownNodes: nodeIds, incarnationFloors: floors },
       links: options.links,
       nodes: options.nodes,
       now: () => performance.now(),
+      // Written before the frame is used: a crash right after must not forget it.
+      onPeerIncarnation: (node, peerIncarnation) => {
+        floors.set(node, peerIncarnation);
+        writePeerIncarnations(options.stateDir, floors);
+      },
     });
     const agents = new AgentRunner(options.agents);
+    try {
+      return await Cluster.bindJoined(options, net, agents, state, totemConfig, quorum, cib, storedLms, timers);
+    } catch (error) {
+      // Whatever failed after binding, the port is released so the caller can try again.
+      await agents.close();
+      await net.close();
+      throw error;
+    }
+  }
+
+  private static async bindJoined(
+    options: ResolvedJoinOptions,
+    net: ClusterNet,
+    agents: AgentRunner,
+    state: { incarnation: number; statePath: string; persisted: PersistedTotemState },
+    totemConfig: Parameters<typeof createTotem>[0],
+    quorum: ReturnType<typeof resolveQuorumConfig>,
+    cib: Cib,
+    storedLms: LmsKnowledge | undefined,
+    timers: (typeof PROFILES)[keyof typeof PROFILES],
+  ): Promise<Cluster> {
     // The lease outlives the membership change that follows the loss of another node, so a
     // follower's death never interrupts the leader (docs/leadership.md).
     const lease = defaultLeadershipTimers(timers, options.nodes.length, { leaseMs: options.leaseMs, clockDriftRatio: options.clockDriftRatio });
@@ -204,21 +257,21 @@ export class Cluster extends EventEmitter<ClusterEvents> {
           nodeName: options.nodeName,
           nodeNameExplicit: options.nodeName !== `node-${options.nodeId}`,
           incarnation: state.incarnation,
-          core: createTotem(
-            { nodeId: options.nodeId, incarnation: state.incarnation, nodes: nodeIds, ringSeq: state.previous.ringSeq, timers, maxSendQueue: 10_000, maxMessagesPerToken: 64 },
-            nowMs,
-          ),
+          // What is left of a wire message once totem's largest envelope is taken off: no packet
+          // totem makes is then refused by the wire.
+          core: createTotem({ ...totemConfig, maxPayloadBytes: net.maxMessageBytes - ENVELOPE_RESERVE_BYTES }, nowMs),
           controller: new NodeController({
             nodeId: options.nodeId,
             quorum,
             leadership: lease,
             // What last man standing stored before a restart (the tracker checks it against the config).
-            persistedLms: storedLms.config === undefined ? undefined : (storedLms as LmsKnowledge),
+            persistedLms: storedLms,
           }),
           cib,
           lease,
           resources: { manage: options.manageResources, selfStopMs: options.selfStopMs, holdoverMs: (p) => agents.holdoverMs(p) },
           wallClockOffsetMs: Date.now() - nowMs,
+          maxSendQueue: totemConfig.maxSendQueue,
           nowMs,
         });
       },
@@ -238,14 +291,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   broadcast(data: unknown): void {
     if (this.closed) throw new SanodeError('SANODE_NOT_JOINED', 'this node has left the cluster; join again to broadcast');
     const result = this.call((d, now) => d.broadcast(data, now));
-    if (!result.ok) {
-      throw new SanodeError(
-        result.reason === 'queue-full' ? 'SANODE_SEND_QUEUE_FULL' : 'SANODE_NOT_JOINED',
-        result.reason === 'queue-full'
-          ? 'the ordered send queue is full: the group is slower than this sender; wait for deliveries and retry'
-          : 'this node has left the cluster',
-      );
-    }
+    if (!result.ok) throw refusal(result, 'broadcast');
   }
 
   get view(): View | undefined {
@@ -342,6 +388,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       epoch: term?.epoch,
       links: this.net.linkStatus(),
       drops: this.net.stats().wire.dropped,
+      authFailures: this.net.authFailures(),
       totem: this.driver.totem.status(),
       activeResources: this.driver.activeResources,
     };
@@ -397,7 +444,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     // Persist, THEN send, THEN report (lib/node/driver.ts).
     if (out.persist.ringSeq !== undefined && out.persist.ringSeq !== this.totemState.ringSeq) {
       this.totemState = { ...this.totemState, ringSeq: out.persist.ringSeq };
-      saveTotemState(this.totemStatePath, this.totemState);
+      writeStateFile(this.totemStatePath, this.totemState);
     }
     if (out.persist.lms !== undefined) writeStateFile(lmsStatePath(this.options), out.persist.lms);
     if (out.persist.cib !== undefined) {
@@ -409,7 +456,15 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         this.report(error);
       }
     }
-    for (const send of out.sends) this.net.send(send.msg, send.to);
+    for (const send of out.sends) {
+      try {
+        this.net.send(send.msg, send.to);
+      } catch (error) {
+        // One packet the wire refuses must not take the rest of this output (a token, another
+        // member's retransmission) down with it; the core's own size limit makes this rare.
+        this.report(error);
+      }
+    }
     for (const operation of out.operations) {
       const done: Promise<void> = this.agents.run(operation).then((outcome) => {
         this.pendingOperations.delete(done);
@@ -577,5 +632,22 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 }
 
 function lmsStatePath(options: ResolvedJoinOptions): string {
-  return join(options.stateDir, 'last-man-standing.json');
+  return lmsStatePathIn(options.stateDir);
+}
+
+/** The typed error for a broadcast totem refused, naming what was refused and what to do. */
+function refusal(result: BroadcastResult & { ok: false }, what: string): SanodeError {
+  switch (result.reason) {
+    case 'too-large':
+      return new SanodeError(
+        'SANODE_MESSAGE_TOO_LARGE',
+        `${what} refused: it is over the largest message this node sends (${result.maxPayloadBytes} bytes once encoded); ` +
+          'nothing was queued; send it in smaller pieces',
+        { field: 'maxLargeMessageBytes' },
+      );
+    case 'queue-full':
+      return new SanodeError('SANODE_SEND_QUEUE_FULL', `${what} refused: the ordered send queue is full (the group is slower than this sender); wait for deliveries and retry`);
+    case 'left':
+      return new SanodeError('SANODE_NOT_JOINED', `${what} refused: this node has left the cluster; join again`);
+  }
 }

@@ -590,6 +590,7 @@ class Simulation {
         },
         // A simulated wall clock: the same on every node but for its offset (drift shows in failure records).
         wallClockOffsetMs: 1_700_000_000_000 - Math.floor(n.offsetUs / 1000),
+        maxSendQueue: this.maxSendQueue,
         nowMs,
         trace: true,
         protocolOnly: rplan === undefined,

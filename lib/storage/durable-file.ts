@@ -13,6 +13,7 @@
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { SanodeError } from '../errors/index.js';
 
 /** Write, fsync, rename, fsync the directory: the file is either the old or the new version. */
 export function writeDurableFile(path: string, contents: string | Uint8Array): void {
@@ -58,15 +59,35 @@ export function readDurableFile(path: string): string | undefined {
   }
 }
 
+/** How a small state file must look, and what the operator should do when it does not. */
+export interface StateFileRules {
+  /** The problem with a parsed object, or undefined when it can be trusted. */
+  readonly check?: (value: Record<string, unknown>) => string | undefined;
+  /** What to do about a damaged file, said to the operator. */
+  readonly fix?: string;
+}
+
 /**
  * Small durable state (ring seq, incarnation) kept across restarts, as a JSON object merged over
- * `fallback` so fields added in later versions get their defaults.
+ * `fallback` so fields added in later versions get their defaults. A file that exists but is not
+ * such an object (truncated, edited by hand, from a bug) is SANODE_STATE_DAMAGED, naming the file
+ * and the fix: never the fallback, which would silently reset what the file promised to keep.
  */
-export function readStateFile<T extends object>(path: string, fallback: T): T {
+export function readStateFile<T extends object>(path: string, fallback: T, rules: StateFileRules = {}): T {
   const text = readDurableFile(path);
   if (text === undefined) return fallback;
-  const parsed: unknown = JSON.parse(text);
-  if (typeof parsed !== 'object' || parsed === null) return fallback;
+  const fix = rules.fix ?? 'restore it from a backup, or move it away to start without it';
+  const damaged = (problem: string, cause?: unknown): SanodeError =>
+    new SanodeError('SANODE_STATE_DAMAGED', `${path}: ${problem}; the file was left as it is; ${fix}`, { field: path, cause });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw damaged(`not JSON (${error instanceof Error ? error.message : String(error)}), perhaps truncated`, error);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw damaged(`expected a JSON object, got ${JSON.stringify(parsed)}`);
+  const problem = rules.check?.(parsed as Record<string, unknown>);
+  if (problem !== undefined) throw damaged(problem);
   return { ...fallback, ...(parsed as Partial<T>) };
 }
 

@@ -117,4 +117,6 @@ export function validateTotemConfig(c: TotemConfig): void {
   validateTimers(c.timers);
   positiveInt('maxSendQueue', c.maxSendQueue);
   positiveInt('maxMessagesPerToken', c.maxMessagesPerToken);
+  if (c.maxPayloadBytes !== undefined) positiveInt('maxPayloadBytes', c.maxPayloadBytes);
+  if (c.maxBytesPerToken !== undefined) positiveInt('maxBytesPerToken', c.maxBytesPerToken);
 }

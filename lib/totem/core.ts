@@ -66,8 +66,9 @@ type TimerName =
 
 /** Retransmit requests carried by one token, at most (bounds token size). */
 const rtrMax = 256;
-/** Messages per recovery data packet, at most (keeps packets well under a UDP datagram of 64 KiB). */
-const recoverChunkMessages = 32;
+/** Messages per recovery data packet, at most (also bounded in bytes by maxPayloadBytes). */
+export const RECOVER_CHUNK_MESSAGES_MAX = 32;
+const recoverChunkMessages = RECOVER_CHUNK_MESSAGES_MAX;
 /** Seqs per recovery request, at most. */
 const recoverRequestSeqsMax = 512;
 
@@ -160,6 +161,8 @@ export class TotemNode implements TotemCore {
   private readonly timers: TotemTimers;
   private readonly maxSendQueue: number;
   private readonly maxMessagesPerToken: number;
+  private readonly maxPayloadBytes: number;
+  private readonly maxBytesPerToken: number;
   /** How long a peer counts as heard (for merge decisions). Probes arrive every mergeDetectMs. */
   private readonly heardWindowMs: number;
   /** A timer this late means we were stalled, not that the world went quiet. */
@@ -214,6 +217,8 @@ export class TotemNode implements TotemCore {
     this.timers = { ...config.timers };
     this.maxSendQueue = config.maxSendQueue;
     this.maxMessagesPerToken = config.maxMessagesPerToken;
+    this.maxPayloadBytes = config.maxPayloadBytes ?? Number.POSITIVE_INFINITY;
+    this.maxBytesPerToken = config.maxBytesPerToken ?? Number.POSITIVE_INFINITY;
     this.heardWindowMs = 3 * this.timers.mergeDetectMs;
     this.stallSlackMs = Math.max(this.timers.tokenRetransmitMs, Math.floor(this.timers.tokenTimeoutMs / 4));
     this.maxRingSeqSeen = config.ringSeq;
@@ -285,6 +290,12 @@ export class TotemNode implements TotemCore {
     const now = this.advance(nowMs);
     if (!(payload instanceof Uint8Array)) throw new TypeError('totem broadcast: payload must be a Uint8Array');
     if (this.state === 'left') return { ok: false, reason: 'left' };
+    // Refused before it takes a msgId: once queued it would get a seq that no member can ever
+    // receive, and agreed order would wait for it on every node.
+    if (payload.length > this.maxPayloadBytes) {
+      this.count('broadcastTooLarge');
+      return { ok: false, reason: 'too-large', maxPayloadBytes: this.maxPayloadBytes };
+    }
     if (this.sendQueue.length >= this.maxSendQueue) {
       this.count('broadcastQueueFull');
       return { ok: false, reason: 'queue-full' };
@@ -919,14 +930,19 @@ export class TotemNode implements TotemCore {
     const r = this.ring;
     if (r === undefined || r.id.seq !== m.oldSeq || r.id.rep !== m.oldRep) return this.count('ignoreRecoverReq');
     let chunk: RingMessage[] = [];
+    let chunkBytes = 0;
     const flush = (): void => {
       if (chunk.length > 0) this.send(from, { kind: Kind.recoverData, oldSeq: m.oldSeq, oldRep: m.oldRep, msgs: chunk });
       chunk = [];
+      chunkBytes = 0;
     };
     for (const s of m.seqs) {
       const msg = r.messages.get(s);
       if (msg === undefined) continue;
+      // By bytes as well as count: a chunk the transport cannot carry would stall recovery.
+      if (chunk.length > 0 && chunkBytes + msg.payload.length > this.maxPayloadBytes) flush();
       chunk.push(msg);
+      chunkBytes += msg.payload.length;
       if (chunk.length >= recoverChunkMessages) flush();
     }
     flush();
@@ -1156,9 +1172,14 @@ export class TotemNode implements TotemCore {
     // Requests at or below everyone's aru are answered already; keep the rest for a later holder.
     const everyoneHas = Math.min(...t.arus);
     const stillWanted: number[] = [];
+    const visit = { bytesLeft: this.maxBytesPerToken, sent: 0 };
     for (const s of t.rtr) {
       const msg = r.messages.get(s);
-      if (msg !== undefined) {
+      if (msg !== undefined && visit.sent > 0 && visit.bytesLeft < msg.payload.length) {
+        stillWanted.push(s); // over this visit's bytes: a later visit (ours or another holder's) sends it
+      } else if (msg !== undefined) {
+        visit.bytesLeft -= msg.payload.length;
+        visit.sent++;
         this.send('all', { kind: Kind.mcast, ringSeq: r.id.seq, ringRep: r.id.rep, ...msg });
         this.count('retransmitted');
         activity = true;
@@ -1172,7 +1193,7 @@ export class TotemNode implements TotemCore {
     }
 
     t.arus[r.myIndex] = r.aru;
-    if (this.originate(r, t) > 0) activity = true;
+    if (this.originate(r, t, visit) > 0) activity = true;
     t.arus[r.myIndex] = r.aru;
 
     const safe = Math.min(...t.arus);
@@ -1189,7 +1210,7 @@ export class TotemNode implements TotemCore {
   }
 
   /** Assigns seqs to queued messages. Returns how many. */
-  private originate(r: RingState, t: TokenDraft): number {
+  private originate(r: RingState, t: TokenDraft, visit: { bytesLeft: number; sent: number }): number {
     // Originating only while holding every lower seq means our own messages never sit behind a
     // gap, so recovery never strands them (self-delivery) and we never need to resend one.
     if (r.aru !== t.seq) return 0;
@@ -1197,7 +1218,10 @@ export class TotemNode implements TotemCore {
     let budget = Math.min(this.maxMessagesPerToken, this.windowMax(r.members.length) - (t.seq - minAru));
     let sent = 0;
     while (budget > 0 && this.sendQueue.length > 0) {
+      if (visit.sent > 0 && visit.bytesLeft < this.sendQueue[0]!.payload.length) break;
       const q = this.sendQueue.shift()!;
+      visit.bytesLeft -= q.payload.length;
+      visit.sent++;
       const seq = ++t.seq;
       const msg: RingMessage = { seq, sender: this.me, inc: this.inc, msgId: q.msgId, payload: q.payload };
       r.messages.set(seq, msg);
@@ -1239,7 +1263,7 @@ export class TotemNode implements TotemCore {
   private releaseHeldToken(now: number): void {
     const r = this.ring!;
     const t = r.held!;
-    if (this.originate(r, t) > 0) t.busy = true;
+    if (this.originate(r, t, { bytesLeft: this.maxBytesPerToken, sent: 0 }) > 0) t.busy = true;
     t.arus[r.myIndex] = r.aru;
     this.passToken(t, now);
   }

@@ -13,6 +13,7 @@ import type { TotemConfig, TotemCore } from './types.js';
 export * from './types.js';
 export { PROFILES, validateTotemConfig } from './config.js';
 export { Kind as TotemMessageKind } from './messages.js';
+export { RECOVER_CHUNK_MESSAGES_MAX } from './core.js';
 
 /** Creates a node that starts gathering at once: the first takeOutput() holds its join. */
 export function createTotem(config: TotemConfig, nowMs: number): TotemCore {

@@ -118,11 +118,25 @@ export interface TotemConfig {
   readonly maxSendQueue: number;
   /** Upper bound on new messages a node may originate per token visit (flow control). */
   readonly maxMessagesPerToken: number;
+  /**
+   * Optional (default: no limit): the largest payload broadcast() accepts. The transport below
+   * cannot carry more, and a message it cannot carry must be refused before it takes a seq, or
+   * every member would wait for it forever. Also bounds the payload bytes of one recovery chunk.
+   */
+  readonly maxPayloadBytes?: number;
+  /**
+   * Optional (default: no limit): payload bytes a node sends per token visit, retransmissions and
+   * new messages together (at least one message always goes). Without it, a visit could burst
+   * megabytes of large-message fragments at once and overflow the receivers' socket buffers,
+   * turning into more loss and more retransmission.
+   */
+  readonly maxBytesPerToken?: number;
 }
 
 export type BroadcastResult =
   | { readonly ok: true; readonly msgId: number }
-  | { readonly ok: false; readonly reason: 'queue-full' | 'left' };
+  | { readonly ok: false; readonly reason: 'queue-full' | 'left' }
+  | { readonly ok: false; readonly reason: 'too-large'; readonly maxPayloadBytes: number };
 
 export interface TotemCore {
   /** Input: a protocol message from `from`. Malformed messages are counted and ignored. */

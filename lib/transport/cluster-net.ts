@@ -59,6 +59,12 @@ export interface ClusterNetOptions {
    * Default: process.emitWarning, at most once a second.
    */
   log?: (message: string, error: unknown) => void;
+  /**
+   * Called synchronously, before the frame is acted on, the first time a peer's incarnation newer
+   * than any seen (or than its wire.incarnationFloors entry) authenticates: persist it there, so
+   * replay protection survives this node's restart. A throw is reported and the frame still used.
+   */
+  onPeerIncarnation?: (node: number, incarnation: number) => void;
 }
 
 export interface LinkStatus {
@@ -100,9 +106,40 @@ export interface ClusterNetStats {
   stalls: number;
 }
 
+/**
+ * Frames that carry this cluster's id and a configured node id but fail authentication: almost
+ * always a node started with another key (or the other security mode), else a forger.
+ */
+export interface AuthFailureWarning {
+  readonly code: 'SANODE_KEY_MISMATCH';
+  /** Where the frames come from ("addr:port", as the socket saw it). */
+  readonly address: string;
+  /** The node id the frames claim (unauthenticated, so a claim). */
+  readonly node: number;
+  readonly cause: 'key' | 'security-mode';
+  /** Frames from this address that failed authentication so far. */
+  readonly frames: number;
+  readonly message: string;
+}
+
+export interface AuthFailureSource {
+  readonly address: string;
+  readonly node: number;
+  readonly cause: AuthFailureWarning['cause'];
+  readonly frames: number;
+  readonly lastAgoMs: number;
+}
+
+/** A source that keeps failing is warned about again after this long, not once per frame. */
+export const AUTH_WARNING_INTERVAL_MS = 30_000;
+/** Sources remembered for status; a flood from many spoofed addresses cannot grow it further. */
+const AUTH_SOURCES_MAX = 32;
+
 export interface ClusterNetEvents {
   message: (from: number, message: unknown, incarnation: number) => void;
   link: (status: LinkStatus, change: LinkChange) => void;
+  /** Rate-limited per source address (AUTH_WARNING_INTERVAL_MS). */
+  warning: (warning: AuthFailureWarning) => void;
 }
 
 export class ClusterNet extends EventEmitter<ClusterNetEvents> {
@@ -114,6 +151,10 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
   readonly #health: LinkHealthMonitor;
   readonly #now: () => number;
   readonly #log: (message: string, error: unknown) => void;
+  readonly #onPeerIncarnation: ((node: number, incarnation: number) => void) | undefined;
+  /** Newest authenticated incarnation per peer. */
+  readonly #peerIncarnations = new Map<number, number>();
+  readonly #authFailures = new Map<string, { node: number; cause: AuthFailureWarning['cause']; frames: number; lastMs: number; warnedMs: number }>();
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   #lastLogMs = -Infinity;
@@ -136,6 +177,8 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
     this.#peerIds = nodes.map((node) => node.id).filter((id) => id !== this.nodeId);
     this.#now = options.now ?? (() => performance.now());
     this.#log = options.log ?? ((message, error) => process.emitWarning(`${message}: ${String(error)}`, 'SanodeTransportWarning'));
+    this.#onPeerIncarnation = options.onPeerIncarnation;
+    for (const [node, incarnation] of options.wire.incarnationFloors ?? []) this.#peerIncarnations.set(node, incarnation);
     this.#health = new LinkHealthMonitor({
       peers: this.#peerIds,
       linkCount: links.length,
@@ -223,6 +266,11 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
     };
   }
 
+  /** The most msgpack bytes one send() can carry (the wire's maxMessageBytes, envelope included). */
+  get maxMessageBytes(): number {
+    return this.#wire.maxMessageBytes;
+  }
+
   /** The local endpoint of each link, e.g. to learn ports chosen by the OS. */
   get localEndpoints(): string[] {
     return this.#links.map((link) => link.local);
@@ -264,7 +312,16 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
     for (const link of this.#links) {
       const due = pings.filter((ping) => ping.link === link.index);
       if (due.length === 0) continue;
-      const datagrams = this.#wire.seal([KIND_PING, DEST_ALL]);
+      // The third element, whom we hear on this link, lets each peer judge the direction from
+      // it to us; a node that sends none (an older version) is judged on what we hear alone.
+      let datagrams: Buffer[];
+      try {
+        datagrams = this.#wire.seal([KIND_PING, DEST_ALL, this.#health.heardOn(link.index, nowMs)]);
+      } catch (error) {
+        // An exhausted frame counter must not throw out of a timer and end the process.
+        this.#report('could not seal a link ping', error);
+        return;
+      }
       this.#counts.pingsSent += 1;
       if (link.config.mode === 'mcast') {
         this.#sendGroup(link, datagrams, nowMs);
@@ -274,7 +331,7 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
     }
   };
 
-  readonly #onDatagram = (datagram: Buffer, linkIndex: number): void => {
+  readonly #onDatagram = (datagram: Buffer, linkIndex: number, source: string): void => {
     if (this.#closed) return;
     const nowMs = this.#now();
     let result: ReturnType<Wire['open']>;
@@ -291,28 +348,89 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
           this.#counts.ownFrames += 1;
           return;
         }
+        this.#noteIncarnation(result.from, result.incarnation);
         this.#heard(result.from, linkIndex, nowMs);
-        this.#deliver(result.from, result.message, result.incarnation);
+        this.#deliver(result.from, result.message, result.incarnation, linkIndex, nowMs);
         return;
       case 'partial':
-        if (result.from !== this.nodeId) this.#heard(result.from, linkIndex, nowMs);
+        if (result.from === this.nodeId) return;
+        this.#noteIncarnation(result.from, result.incarnation);
+        this.#heard(result.from, linkIndex, nowMs);
         return;
       case 'dropped':
         // A duplicate is the copy of a frame already accepted from another link: it proves
         // this link works as well as the first copy did.
         if (result.reason === 'duplicate' && result.from !== undefined && result.from !== this.nodeId) {
           this.#heard(result.from, linkIndex, nowMs);
+        } else if (result.reason === 'bad-auth') {
+          this.#noteAuthFailure(datagram, source, nowMs);
         }
         return;
     }
   };
+
+  /** What failed to authenticate, by source: status shows it, and a warning says it once in a while. */
+  authFailures(): AuthFailureSource[] {
+    const nowMs = this.#now();
+    return [...this.#authFailures].map(([address, f]) => ({ address, node: f.node, cause: f.cause, frames: f.frames, lastAgoMs: Math.max(0, nowMs - f.lastMs) }));
+  }
+
+  #noteAuthFailure(datagram: Buffer, source: string, nowMs: number): void {
+    // The wire only says bad-auth for a well-formed header of this cluster from a configured
+    // node, so these header fields are readable; they are claims, reported as such.
+    const node = datagram.readUInt32BE(8);
+    const cause = ((datagram[3]! & 0x01) !== 0) === this.#wire.secure ? 'key' : 'security-mode';
+    let entry = this.#authFailures.get(source);
+    if (entry === undefined) {
+      if (this.#authFailures.size >= AUTH_SOURCES_MAX) {
+        const stalest = [...this.#authFailures].reduce((a, b) => (b[1].lastMs < a[1].lastMs ? b : a));
+        this.#authFailures.delete(stalest[0]);
+      }
+      entry = { node, cause, frames: 0, lastMs: nowMs, warnedMs: -Infinity };
+      this.#authFailures.set(source, entry);
+    }
+    entry.node = node;
+    entry.cause = cause;
+    entry.frames += 1;
+    entry.lastMs = nowMs;
+    if (nowMs - entry.warnedMs < AUTH_WARNING_INTERVAL_MS) return;
+    entry.warnedMs = nowMs;
+    const likely =
+      cause === 'security-mode'
+        ? `that node runs with security ${this.#wire.secure ? "'insecure'" : 'on'} while this one runs ${this.#wire.secure ? 'secure' : "'insecure'"}; use the same mode on every node`
+        : 'that node most likely has another key: copy the same authkey (sanode keygen) to every node and restart it; otherwise someone forges its frames';
+    const warning: AuthFailureWarning = {
+      code: 'SANODE_KEY_MISMATCH',
+      address: source,
+      node,
+      cause,
+      frames: entry.frames,
+      message: `${entry.frames} frame(s) from ${source} claiming to be node ${node} of this cluster failed authentication: ${likely}`,
+    };
+    try {
+      this.emit('warning', warning);
+    } catch (error) {
+      this.#counts.listenerErrors += 1;
+      this.#report(`a 'warning' listener threw`, error);
+    }
+  }
+
+  #noteIncarnation(from: number, incarnation: number): void {
+    if (incarnation <= (this.#peerIncarnations.get(from) ?? 0)) return;
+    this.#peerIncarnations.set(from, incarnation);
+    try {
+      this.#onPeerIncarnation?.(from, incarnation);
+    } catch (error) {
+      this.#report(`recording incarnation ${incarnation} of node ${from} failed; a restart of this node forgets it`, error);
+    }
+  }
 
   #heard(from: number, linkIndex: number, nowMs: number): void {
     const change = this.#health.heard(from, linkIndex, nowMs);
     if (change !== undefined) this.#emitLink(change, nowMs);
   }
 
-  #deliver(from: number, envelope: unknown, incarnation: number): void {
+  #deliver(from: number, envelope: unknown, incarnation: number, linkIndex: number, nowMs: number): void {
     if (!Array.isArray(envelope) || typeof envelope[0] !== 'number' || typeof envelope[1] !== 'number') {
       this.#counts.malformed += 1;
       return;
@@ -332,9 +450,15 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
           this.#report(`a 'message' listener threw on a message from node ${from}`, error);
         }
         return;
-      case KIND_PING:
+      case KIND_PING: {
         this.#counts.pingsReceived += 1;
+        const report: unknown = envelope[2];
+        if (Array.isArray(report)) {
+          const change = this.#health.reported(from, linkIndex, report.includes(this.nodeId), nowMs);
+          if (change !== undefined) this.#emitLink(change, nowMs);
+        }
         return;
+      }
       default:
         this.#counts.malformed += 1;
     }

@@ -7,13 +7,19 @@
  *
  * Rules:
  * - A (peer, link) is healthy while an authenticated frame from that peer arrived on that link
- *   within `timeoutMs`. It starts faulty ("never heard"): a link is trusted only once it has
- *   carried a frame, so the first sends fall back to every link until then.
+ *   within `timeoutMs` AND, when the peer reports what it hears (`reported`, from its pings),
+ *   its latest report within `timeoutMs` says it hears us there. A link that carries only one
+ *   way (a mistyped address, a one-way firewall rule) is not healthy: receiving proves half of it.
+ *   It starts faulty ("never heard"): a link is trusted only once it has carried a frame, so the
+ *   first sends fall back to every link until then. A peer that never reports (an older
+ *   version) is judged on what we hear alone, since the other direction cannot be known.
  * - It turns healthy again on the first authenticated frame; a link that carries anything at all
  *   is better than none, and the sender already fans out over every healthy link.
  * - A ping is due for a (peer, link) when we sent nothing to that peer on that link for `pingMs`.
  *   Pings keep the PEER's view of the link fresh; the peer pings us the same way, so no reply is
- *   needed. Application traffic counts as a ping, which keeps a busy cluster ping-free.
+ *   needed. Application traffic counts as a ping, except that a ping also carries our report of
+ *   whom we hear, so a busy (peer, link) still gets one every `timeoutMs / 3`: three reports per
+ *   timeout, so one lost report does not turn a good link faulty.
  * - A stall (the gap between two ticks above `stallMs`) suspends fault detection for that one tick:
  *   the frames that queued in the socket while this process was frozen are read right after the
  *   timer phase, and must get a chance to count before a peer is declared silent. A link that
@@ -36,6 +42,11 @@ export interface PeerLinkHealth {
   readonly healthy: boolean;
   /** `null` when nothing was ever heard from this peer on this link. */
   readonly lastHeardAgoMs: number | null;
+  /**
+   * Whether the peer's latest report (within timeoutMs) says it hears us on this link; `null`
+   * when it never reported, so only the direction towards us is known.
+   */
+  readonly hearsUs: boolean | null;
 }
 
 export interface HealthChange {
@@ -66,6 +77,12 @@ export class LinkHealthMonitor {
   /** Indexed by peerIndex * linkCount + link. -Infinity means never. */
   readonly #lastHeardMs: Float64Array;
   readonly #lastSentMs: Float64Array;
+  readonly #lastPingMs: Float64Array;
+  /** When the peer last reported hearing us; -Infinity when its latest report said it did not. */
+  readonly #lastHeardByPeerMs: Float64Array;
+  /** 1 once the peer has sent a report: from then on the other direction is known. */
+  readonly #reports: Uint8Array;
+  readonly #reportEveryMs: number;
   readonly #healthy: Uint8Array;
   /** Per peer: the links healthy right now, rebuilt on each change so `send` does not allocate. */
   readonly #healthyLinks: number[][];
@@ -92,6 +109,10 @@ export class LinkHealthMonitor {
     const size = this.#peers.length * this.linkCount;
     this.#lastHeardMs = new Float64Array(size).fill(-Infinity);
     this.#lastSentMs = new Float64Array(size).fill(-Infinity);
+    this.#lastPingMs = new Float64Array(size).fill(-Infinity);
+    this.#lastHeardByPeerMs = new Float64Array(size).fill(-Infinity);
+    this.#reports = new Uint8Array(size);
+    this.#reportEveryMs = this.timeoutMs / 3;
     this.#healthy = new Uint8Array(size);
     this.#healthyLinks = this.#peers.map(() => []);
     this.#allLinks = Array.from({ length: this.linkCount }, (_, link) => link);
@@ -115,10 +136,30 @@ export class LinkHealthMonitor {
     const slot = this.#slot(node, link);
     if (slot < 0) return undefined;
     if (nowMs > this.#lastHeardMs[slot]!) this.#lastHeardMs[slot] = nowMs;
-    if (this.#healthy[slot] === 1) return undefined;
-    this.#healthy[slot] = 1;
-    this.#rebuildHealthyLinks(this.#indexOfPeer.get(node)!);
-    return { node, link, healthy: true };
+    return this.#update(slot, node, link, nowMs, false);
+  }
+
+  /**
+   * `node`'s ping on `link` reported whether it heard us there within its timeout. Returns the
+   * change when this turned the (peer, link) healthy or faulty.
+   */
+  reported(node: number, link: number, hearsUs: boolean, nowMs: number): HealthChange | undefined {
+    const slot = this.#slot(node, link);
+    if (slot < 0) return undefined;
+    this.#reports[slot] = 1;
+    if (!hearsUs) this.#lastHeardByPeerMs[slot] = -Infinity;
+    else if (nowMs > this.#lastHeardByPeerMs[slot]!) this.#lastHeardByPeerMs[slot] = nowMs;
+    return this.#update(slot, node, link, nowMs, false);
+  }
+
+  /** The peers heard on `link` within timeoutMs: the report our pings carry. */
+  heardOn(link: number, nowMs: number): number[] {
+    const heard: number[] = [];
+    if (!(link >= 0 && link < this.linkCount)) return heard;
+    this.#peers.forEach((node, peerIndex) => {
+      if (nowMs - this.#lastHeardMs[peerIndex * this.linkCount + link]! < this.timeoutMs) heard.push(node);
+    });
+    return heard;
   }
 
   /** Something was sent to `node` on `link`; it stands in for a ping. */
@@ -139,22 +180,33 @@ export class LinkHealthMonitor {
     const changes: HealthChange[] = [];
     for (let peerIndex = 0; peerIndex < this.#peers.length; peerIndex++) {
       const node = this.#peers[peerIndex]!;
-      let changed = false;
       for (let link = 0; link < this.linkCount; link++) {
         const slot = peerIndex * this.linkCount + link;
-        if (!stalled && this.#healthy[slot] === 1 && nowMs - this.#lastHeardMs[slot]! >= this.timeoutMs) {
-          this.#healthy[slot] = 0;
-          changed = true;
-          changes.push({ node, link, healthy: false });
-        }
-        if (nowMs - this.#lastSentMs[slot]! >= this.pingMs) {
+        const change = this.#update(slot, node, link, nowMs, stalled);
+        if (change !== undefined) changes.push(change);
+        if (nowMs - this.#lastSentMs[slot]! >= this.pingMs || nowMs - this.#lastPingMs[slot]! >= this.#reportEveryMs) {
           this.#lastSentMs[slot] = nowMs;
+          this.#lastPingMs[slot] = nowMs;
           pings.push({ node, link });
         }
       }
-      if (changed) this.#rebuildHealthyLinks(peerIndex);
     }
     return { pings, changes, stalled };
+  }
+
+  /**
+   * Re-judges one (peer, link) at `nowMs`. While `stalled`, it may turn healthy but not faulty:
+   * the silence may be our own freeze.
+   */
+  #update(slot: number, node: number, link: number, nowMs: number, stalled: boolean): HealthChange | undefined {
+    const hearing = nowMs - this.#lastHeardMs[slot]! < this.timeoutMs;
+    const heardBack = this.#reports[slot] === 0 || nowMs - this.#lastHeardByPeerMs[slot]! < this.timeoutMs;
+    const healthy = hearing && heardBack;
+    if (healthy === (this.#healthy[slot] === 1)) return undefined;
+    if (!healthy && stalled) return undefined;
+    this.#healthy[slot] = healthy ? 1 : 0;
+    this.#rebuildHealthyLinks(Math.floor(slot / this.linkCount));
+    return { node, link, healthy };
   }
 
   isHealthy(node: number, link: number): boolean {
@@ -183,6 +235,7 @@ export class LinkHealthMonitor {
         node,
         healthy: this.#healthy[slot] === 1,
         lastHeardAgoMs: lastHeardMs === -Infinity ? null : Math.max(0, nowMs - lastHeardMs),
+        hearsUs: this.#reports[slot] === 0 ? null : nowMs - this.#lastHeardByPeerMs[slot]! < this.timeoutMs,
       };
     });
   }

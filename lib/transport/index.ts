@@ -13,7 +13,8 @@
  * sans-IO and usable on its own.
  */
 export { ClusterNet } from './cluster-net.js';
-export type { ClusterNetOptions, ClusterNetEvents, ClusterNetStats, LinkStatus, LinkChange } from './cluster-net.js';
+export type { AuthFailureSource, AuthFailureWarning, ClusterNetOptions, ClusterNetEvents, ClusterNetStats, LinkStatus, LinkChange } from './cluster-net.js';
+export { AUTH_WARNING_INTERVAL_MS } from './cluster-net.js';
 export type { LinkConfig, LinkCounters, LinkMode } from './udp-link.js';
 export type { NodeAddress } from './config.js';
 export { DEFAULT_LINK_PING_MS, DEFAULT_LINK_TIMEOUT_MS, MAX_LINKS } from './config.js';

@@ -13,6 +13,7 @@
  * nothing when the result is only counted.
  */
 import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised';
+import type { RemoteInfo } from 'node:dgram';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { SanodeError } from '../errors/index.js';
@@ -49,7 +50,8 @@ export interface LinkCounters {
   socketErrors: number;
 }
 
-export type DatagramHandler = (datagram: Buffer, link: number) => void;
+/** `source`: the sender's "addr:port" as the socket saw it (only for reports: it proves nothing). */
+export type DatagramHandler = (datagram: Buffer, link: number, source: string) => void;
 
 export class UdpLink {
   readonly index: number;
@@ -121,10 +123,10 @@ export class UdpLink {
     const address = socket.address();
     const local = family === 6 ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
     const link = new UdpLink(index, config, socket, config.mode === 'mcast' ? `${config.bindAddr} -> ${local}` : local);
-    socket.socket.on('message', (datagram: Buffer) => {
+    socket.socket.on('message', (datagram: Buffer, rinfo: RemoteInfo) => {
       link.counters.rx += 1;
       link.counters.rxBytes += datagram.length;
-      onDatagram(datagram, index);
+      onDatagram(datagram, index, rinfo.family === 'IPv6' ? `[${rinfo.address}]:${rinfo.port}` : `${rinfo.address}:${rinfo.port}`);
     });
     socket.socket.on('error', () => {
       link.counters.socketErrors += 1;

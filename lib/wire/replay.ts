@@ -32,8 +32,10 @@ export class ReplayWindow {
   #highest = -1;
   readonly #slots: Uint16Array;
 
-  constructor(size: number) {
+  /** `floor`: the newest incarnation known from before a restart; older ones are replays. */
+  constructor(size: number, floor = 0) {
     this.size = size;
+    this.#incarnation = floor;
     this.#slots = new Uint16Array(size);
   }
 

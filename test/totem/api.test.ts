@@ -36,6 +36,7 @@ test('validateTotemConfig names the bad field', () => {
     [{ nodes: [1, 1] }, 'nodes[1]'],
     [{ maxSendQueue: 0 }, 'maxSendQueue'],
     [{ maxMessagesPerToken: 1.5 }, 'maxMessagesPerToken'],
+    [{ maxPayloadBytes: 0 }, 'maxPayloadBytes'],
     [{ ringSeq: -1 }, 'ringSeq'],
     [{ timers: { ...PROFILES.lan, tokenRetransmitMs: 300 } }, 'timers.tokenRetransmitMs'],
     [{ timers: { ...PROFILES.lan, consensusMs: 100 } }, 'timers.failToRecvMs'],
@@ -50,6 +51,14 @@ test('send queue full → {ok:false, reason:"queue-full"}', () => {
   for (let i = 0; i < 4; i++) assert.equal(core.broadcast(new Uint8Array([i]), 0).ok, true);
   assert.deepEqual(core.broadcast(new Uint8Array([9]), 0), { ok: false, reason: 'queue-full' });
   assert.equal(core.status().sendQueueLength, 4);
+});
+
+test('a payload over maxPayloadBytes → {ok:false, reason:"too-large"} and nothing is queued', () => {
+  const core = createTotem(config({ maxPayloadBytes: 8 }), 0);
+  assert.deepEqual(core.broadcast(new Uint8Array(9), 0), { ok: false, reason: 'too-large', maxPayloadBytes: 8 });
+  assert.equal(core.status().sendQueueLength, 0);
+  assert.equal(core.broadcast(new Uint8Array(8), 0).ok, true);
+  assert.equal(core.status().sendQueueLength, 1);
 });
 
 test('malformed, unknown-sender and out-of-context messages are counted, never thrown', () => {

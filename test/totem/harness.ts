@@ -30,6 +30,7 @@ export interface NetOptions {
   readonly delayMaxMs?: number;
   readonly maxSendQueue?: number;
   readonly maxMessagesPerToken?: number;
+  readonly maxBytesPerToken?: number;
 }
 
 interface Packet {
@@ -83,6 +84,7 @@ export class Net {
   readonly failures: string[] = [];
   private readonly maxSendQueue: number;
   private readonly maxMessagesPerToken: number;
+  private readonly maxBytesPerToken: number | undefined;
   /** view key → member list, across all nodes (view agreement). */
   private readonly viewMembers = new Map<string, string>();
   /** (node, incarnation, view key) → delivered keys, for agreed order and virtual synchrony. */
@@ -99,6 +101,7 @@ export class Net {
     this.delayMaxMs = o.delayMaxMs ?? 2;
     this.maxSendQueue = o.maxSendQueue ?? 1000;
     this.maxMessagesPerToken = o.maxMessagesPerToken ?? 16;
+    this.maxBytesPerToken = o.maxBytesPerToken;
     this.ids = Array.from({ length: o.nodes }, (_, i) => i + 1);
     for (const id of this.ids) {
       this.nodes.set(id, {
@@ -125,6 +128,7 @@ export class Net {
         timers: this.timers,
         maxSendQueue: this.maxSendQueue,
         maxMessagesPerToken: this.maxMessagesPerToken,
+        ...(this.maxBytesPerToken === undefined ? {} : { maxBytesPerToken: this.maxBytesPerToken }),
       },
       this.nowMs,
     );

@@ -46,6 +46,21 @@ test('with 20% loss, duplication and reordering, all messages are delivered in t
   noProblems(net);
 });
 
+test('maxBytesPerToken: a visit sends at most its bytes (one message at least), and every message still arrives in one order', () => {
+  const net = new Net({ nodes: 3, seed: 14, loss: 0.05, maxMessagesPerToken: 16, maxBytesPerToken: 100 });
+  net.startAll();
+  net.runUntilTrue(() => net.agreeOn(net.ids), 2000);
+  const tokensBefore = net.tokens(1).acceptedMs.length;
+  // 60 bytes each: a second message would take a visit over 100 bytes, so one per visit.
+  for (let i = 0; i < 40; i++) net.broadcast(1, `m${String(i).padStart(2, '0')}`.padEnd(60, '.'));
+  net.runUntilTrue(() => net.ids.every((id) => net.deliveredKeys(id).length >= 40), 20_000);
+  for (const id of net.ids) selfDelivered(net, id);
+  assert.deepEqual(net.deliveredKeys(2), net.deliveredKeys(1));
+  assert.deepEqual(net.deliveredKeys(3), net.deliveredKeys(1));
+  assert.ok(net.tokens(1).acceptedMs.length - tokensBefore >= 40, 'node 1 needed a token visit per message');
+  noProblems(net);
+});
+
 test('messages queued across a view change are carried into the next view, not dropped', () => {
   const net = new Net({ nodes: 4, seed: 13 });
   net.startAll();

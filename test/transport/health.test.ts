@@ -25,14 +25,14 @@ describe('link health monitor', () => {
     const health = monitor();
     assert.equal(health.isHealthy(2, 0), false);
     assert.deepEqual(health.linkPeers(0, 1000), [
-      { node: 2, healthy: false, lastHeardAgoMs: null },
-      { node: 3, healthy: false, lastHeardAgoMs: null },
+      { node: 2, healthy: false, lastHeardAgoMs: null, hearsUs: null },
+      { node: 3, healthy: false, lastHeardAgoMs: null, hearsUs: null },
     ]);
     assert.deepEqual(health.heard(2, 0, 1010), { node: 2, link: 0, healthy: true });
     assert.equal(health.heard(2, 0, 1020), undefined, 'no change reported for a link already healthy');
     assert.equal(health.isHealthy(2, 0), true);
     assert.equal(health.isHealthy(2, 1), false);
-    assert.deepEqual(health.linkPeers(0, 1050)[0], { node: 2, healthy: true, lastHeardAgoMs: 30 });
+    assert.deepEqual(health.linkPeers(0, 1050)[0], { node: 2, healthy: true, lastHeardAgoMs: 30, hearsUs: null });
   });
 
   it('a link silent for timeoutMs turns faulty, exactly once, and healthy again when traffic resumes', () => {
@@ -63,7 +63,7 @@ describe('link health monitor', () => {
     assert.deepEqual(health.sendLinks(99), [0, 1], 'an unknown node gets every link');
   });
 
-  it('pings are scheduled only for a (peer, link) idle for pingMs, never for one carrying traffic', () => {
+  it('pings go to a (peer, link) idle for pingMs; one carrying traffic gets only the report ping, every timeoutMs / 3', () => {
     const health = monitor();
     // First tick: nothing was ever sent, so every (peer, link) gets a ping at once.
     assert.deepEqual(health.tick(1000).pings, [
@@ -72,11 +72,11 @@ describe('link health monitor', () => {
       { node: 3, link: 0 },
       { node: 3, link: 1 },
     ]);
-    // Application traffic to node 2 on link 0 every 50 ms: no ping there.
+    // Application traffic to node 2 on link 0 every 50 ms: only the report ping (500 / 3 ms).
     const { pings } = runUntil(health, 1025, 1500, 25, (nowMs) => {
       if (nowMs % 50 === 0) health.sent(2, 0, nowMs);
     });
-    assert.equal(pings.filter((ping) => ping.node === 2 && ping.link === 0).length, 0);
+    assert.deepEqual(pings.filter((ping) => ping.node === 2 && ping.link === 0).map((ping) => ping.atMs), [1175, 1350]);
     // The idle ones get one ping per pingMs: at 1100, 1200, 1300, 1400, 1500.
     for (const [node, link] of [[2, 1], [3, 0], [3, 1]] as const) {
       assert.deepEqual(
@@ -85,6 +85,40 @@ describe('link health monitor', () => {
         `pings to node ${node} on link ${link}`,
       );
     }
+  });
+
+  it('a link we hear on but the peer reports not hearing us on is faulty (one-way), until it reports hearing us', () => {
+    const health = monitor();
+    health.heard(2, 0, 1000);
+    assert.equal(health.isHealthy(2, 0), true, 'no report yet: judged on what we hear');
+    assert.deepEqual(health.reported(2, 0, false, 1010), { node: 2, link: 0, healthy: false });
+    health.heard(2, 0, 1020);
+    assert.equal(health.isHealthy(2, 0), false, 'hearing the peer again proves only its direction');
+    assert.deepEqual(health.linkPeers(0, 1020)[0], { node: 2, healthy: false, lastHeardAgoMs: 0, hearsUs: false });
+    assert.deepEqual(health.sendLinks(2), [0, 1], 'no healthy link: every link');
+    assert.deepEqual(health.reported(2, 0, true, 1030), { node: 2, link: 0, healthy: true });
+  });
+
+  it('reports that stop coming turn a link faulty even while frames still arrive from the peer', () => {
+    const health = monitor();
+    health.heard(2, 0, 1000);
+    health.reported(2, 0, true, 1000);
+    const heardChanges: unknown[] = [];
+    const { changes } = runUntil(health, 1025, 1600, 25, (nowMs) => {
+      const change = health.heard(2, 0, nowMs);
+      if (change !== undefined) heardChanges.push({ ...change, atMs: nowMs });
+    });
+    assert.deepEqual([...heardChanges, ...changes], [{ node: 2, link: 0, healthy: false, atMs: 1500 }]);
+  });
+
+  it('the report a ping carries lists the peers heard on that link within timeoutMs', () => {
+    const health = monitor();
+    health.heard(2, 0, 1000);
+    health.heard(3, 1, 1200);
+    assert.deepEqual(health.heardOn(0, 1400), [2]);
+    assert.deepEqual(health.heardOn(1, 1400), [3]);
+    assert.deepEqual(health.heardOn(0, 1500), []);
+    assert.deepEqual(health.heardOn(5, 1500), []);
   });
 
   it('a ping is taken as sent, so a failing link does not turn into a ping storm', () => {

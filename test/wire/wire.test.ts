@@ -201,6 +201,20 @@ describe('wire: replay protection', () => {
     expectDrop(b.open(oldFrames[2]!, 0), 'replay');
     assertBuckets(b);
   });
+
+  it("a receiver started with a peer's incarnation floor drops older incarnations from the first frame", () => {
+    const key = generateKey();
+    const dead = makeWire(1, { mode: 'secure', key }, { incarnation: 5 });
+    const captured = only(dead.seal('captured'));
+    const b = makeWire(2, { mode: 'secure', key }, { incarnationFloors: new Map([[1, 6]]) });
+    expectDrop(b.open(captured, 0), 'replay');
+    const live = makeWire(1, { mode: 'secure', key }, { incarnation: 6 });
+    assert.equal(b.open(only(live.seal('live')), 0).kind, 'message');
+    const later = makeWire(1, { mode: 'secure', key }, { incarnation: 7 });
+    assert.equal(b.open(only(later.seal('restarted')), 0).kind, 'message');
+    assertBuckets(b);
+    assert.throws(() => makeWire(2, { mode: 'secure', key }, { incarnationFloors: new Map([[1, -1]]) }), /incarnationFloors/);
+  });
 });
 
 describe('wire: limits and fragmentation', () => {
@@ -351,6 +365,19 @@ describe('wire: limits and fragmentation', () => {
     expectDrop(fragment(0, 1), 'malformed'); // a one-fragment message is never sent
     expectDrop(fragment(0, 0), 'malformed');
     assertBuckets(b);
+  });
+});
+
+describe('wire: counter exhaustion', () => {
+  it('sealing past the last counter throws SANODE_COUNTER_EXHAUSTED with the recovery, and seals nothing', () => {
+    const { a, b } = securePair({ counterStart: Number.MAX_SAFE_INTEGER - 1 });
+    assert.equal(b.open(only(a.seal('last')), 0).kind, 'message');
+    const sentBefore = a.stats().sent;
+    assert.throws(
+      () => a.seal('one too many'),
+      (error: unknown) => isSanodeError(error) && error.code === 'SANODE_COUNTER_EXHAUSTED' && /restart the node.*new incarnation/.test(error.message),
+    );
+    assert.equal(a.stats().sent, sentBefore);
   });
 });
 

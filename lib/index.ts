@@ -4,34 +4,16 @@
  *   const cluster = await joinCluster({ cluster: 'web', node: { id: 1 }, transport: { peers: [...] }, keyFile });
  *   cluster.onLeader(async ({ epoch, signal }) => { ... });   // runs on exactly one quorate node
  */
-import { Cluster } from './runtime/cluster.js';
-import { lockNode } from './runtime/node-lock.js';
-import { resolveJoinOptions, type JoinClusterOptions } from './runtime/options.js';
+import type { Cluster } from './runtime/cluster.js';
+import type { JoinClusterOptions } from './runtime/options.js';
+import { joinNode } from './node.js';
 
 /**
- * Checks the options, locks the node's state directory (one copy of a node per host), joins, and
- * releases the lock on leave() or on any failure to join.
+ * Checks the options, joins, and with `admin` in the options opens the admin socket that
+ * `sanode status` and the other commands use.
  */
 export async function joinCluster(options: JoinClusterOptions): Promise<Cluster> {
-  const resolved = resolveJoinOptions(options);
-  const unlock = lockNode(resolved.stateDir, resolved.cluster, resolved.nodeId);
-  let cluster: Cluster;
-  try {
-    cluster = await Cluster.join({ ...options, stateDir: resolved.stateDir });
-  } catch (error) {
-    unlock();
-    throw error;
-  }
-  const leave = cluster.leave.bind(cluster);
-  // The lock outlives the node's last write: released only once leave() has finished.
-  cluster.leave = async () => {
-    try {
-      await leave();
-    } finally {
-      unlock();
-    }
-  };
-  return cluster;
+  return joinNode(options);
 }
 
 export { Cluster } from './runtime/cluster.js';
@@ -39,6 +21,8 @@ export type { ClusterEvents, ClusterMessage, ClusterStatus, LeaderCallback, Lead
 export type { JoinClusterOptions, TieBreakerContext, ProfileName, AdminOptions } from './runtime/options.js';
 export { defaultStateDir } from './runtime/options.js';
 export { clusterFileJsonSchema } from './config/schema.js';
+export { CHANNELS as DIAGNOSTICS_CHANNELS, type ChannelName, type DiagnosticContext } from './diagnostics.js';
+export type { StatusReport } from './admin/report.js';
 export { loadClusterFile, parseClusterFile, type LoadedClusterFile } from './config/file.js';
 export { SanodeError, ConfigError, isSanodeError, type ErrorCode } from './errors/index.js';
 export { generateKey, writeKeyFile, loadKeyFile } from './wire/index.js';

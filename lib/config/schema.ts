@@ -19,6 +19,7 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors/index.js';
 import { suggestKey } from './suggest.js';
+import { parseScore } from '../cib/model.js';
 
 export const describeValue = (value: unknown): string => {
   if (typeof value === 'string') return `'${value}'`;
@@ -105,7 +106,10 @@ const quorum = z.strictObject(
 
 // ---- the CIB part: shapes and key names here, references and meaning in lib/cib/validate.ts ----
 
-const score = z.union([z.number(), z.string()], expected('a score: an integer, INFINITY or -INFINITY'));
+/** A score as a number, or Pacemaker's spelling (INFINITY, -INFINITY) in a file. */
+const score = z
+  .union([z.number(), z.string().refine((t) => parseScore(t) !== undefined)], expected('a score: an integer, INFINITY or -INFINITY'))
+  .transform((v) => (typeof v === 'number' ? v : parseScore(v)!));
 const role = oneOf(['Stopped', 'Started', 'Unpromoted', 'Promoted']);
 const runRole = oneOf(['Started', 'Unpromoted', 'Promoted']);
 const metaShape = {

@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'SANODE_ADMIN_UNAVAILABLE'
   | 'SANODE_ADMIN_DENIED'
   | 'SANODE_ADMIN_PROTOCOL'
+  | 'SANODE_ADMIN_FAILED'
   | 'SANODE_TRANSPORT_CLOSED'
   // totem / group messaging
   | 'SANODE_SEND_QUEUE_FULL'

@@ -151,6 +151,11 @@ export function defaultStateDir(cluster: string, nodeId: number, env: NodeJS.Pro
   throw new ConfigError('stateDir', `no default for a user without HOME or XDG_STATE_HOME; pass stateDir: '/var/lib/sanode/${cluster}/node-${nodeId}' (any absolute directory this user can write)`);
 }
 
+/** The port written in an address ("10.0.0.1:5406", "[fd00::1]:5406"), else the link's port. */
+function portOf(address: string, fallback: number): number {
+  return stripPort(address) === address ? fallback : Number(address.slice(address.lastIndexOf(':') + 1));
+}
+
 /** Two nodes on one address and port would each read the other's datagrams as their own. */
 function refuseDuplicateAddresses(nodes: NodeAddress[], port: number, usingPeers: boolean): void {
   const seen = new Map<string, { id: number; field: string }>();
@@ -158,8 +163,7 @@ function refuseDuplicateAddresses(nodes: NodeAddress[], port: number, usingPeers
     for (const [k, address] of n.addrs.entries()) {
       const field = usingPeers ? `transport.peers[${index}]` : `transport.nodes[${index}].addrs[${k}]`;
       const host = stripPort(address);
-      const explicitPort = host === address ? port : Number(address.slice(address.lastIndexOf(':') + 1));
-      const endpoint = `${k}|${host}|${explicitPort}`;
+      const endpoint = `${k}|${host}|${portOf(address, port)}`;
       const previous = seen.get(endpoint);
       if (previous !== undefined) {
         throw new ConfigError(
@@ -219,9 +223,11 @@ export function resolveJoinOptions(input: JoinClusterOptions): ResolvedJoinOptio
   } else {
     const mode = transport.mode ?? 'udpu';
     const bindAddr = stripPort(me.addrs[0]!);
+    // Several nodes on one host: each binds the port written in its own address.
+    const bindPort = mode === 'udpu' ? portOf(me.addrs[0]!, port) : port;
     links = [
       mode === 'udpu'
-        ? { mode, bindAddr, port }
+        ? { mode, bindAddr, port: bindPort }
         : { mode, bindAddr, port, mcastAddr: transport.mcastAddr ?? '239.255.54.5', ttl: transport.ttl ?? 1, mcastInterface: isIP(bindAddr) === 4 ? bindAddr : undefined },
     ] as LinkConfig[];
   }

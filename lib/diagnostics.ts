@@ -75,6 +75,12 @@ export function publishClusterDiagnostics(cluster: Cluster): () => void {
   // One table for on and off, so a listener added is always a listener removed.
   const events = cluster as unknown as { on(e: string, h: (...a: never[]) => void): void; off(e: string, h: (...a: never[]) => void): void };
   for (const [event, handler] of Object.entries(handlers)) events.on(event, handler);
+  // joinCluster resolves after the first view: say where the node stands now, so a subscriber
+  // that starts with the node does not miss its first view, quorum and coordinator.
+  const now = cluster.status();
+  if (now.view !== undefined) onView(now.view);
+  onQuorum(now.quorum);
+  onLeader({ coordinator: now.coordinator, leading: now.leading, epoch: now.epoch });
   return () => {
     for (const [event, handler] of Object.entries(handlers)) events.off(event, handler);
   };

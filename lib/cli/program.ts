@@ -16,6 +16,8 @@ import { formatStatus, type StatusReport } from '../admin/report.js';
 import { clusterFileJsonSchema } from '../config/schema.js';
 import { loadClusterFile } from '../config/file.js';
 import { resolveJoinOptions } from '../runtime/options.js';
+import { resolveQuorumConfig } from '../quorum/index.js';
+import { loadKeyFile } from '../wire/index.js';
 import { isSanodeError } from '../errors/index.js';
 import { runSidecar } from '../sidecar/run.js';
 import { describeAgent, formatDescription, listAgents } from './agents.js';
@@ -150,12 +152,17 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   });
   const printPlan = (r: { diff: string[]; warnings: string[]; applied?: boolean }, applying: boolean) =>
     `${r.warnings.map((w) => `WARNING: ${w}\n`).join('')}${r.diff.length === 0 ? 'no change\n' : `${r.diff.join('\n')}\n`}${applying && r.applied === true ? 'applied\n' : ''}`;
-  leaf(config, 'verify', 'check a cluster.yaml; with --live, also show what applying it would change')
+  leaf(config, 'verify', 'check a cluster.yaml as joinCluster would (options, quorum, key file); with --live, also show what applying it would change')
     .argument('<file>')
     .option('--live', 'ask the running node for the diff (nothing is changed)')
     .action(async (file: string, opts: { live?: boolean; json?: boolean }, cmd: Command) => {
       const loaded = loadClusterFile(file);
-      resolveJoinOptions({ ...loaded.options, stateDir: '/' });
+      // What joinCluster checks before it binds anything: options, quorum arithmetic, the key file.
+      const resolved = resolveJoinOptions(loaded.options);
+      resolveQuorumConfig(resolved.quorum);
+      if (resolved.security.mode === 'secure' && resolved.security.keyFile !== undefined) {
+        await loadKeyFile(resolved.security.keyFile, { allowOpenPermissions: resolved.security.allowOpenKeyPermissions });
+      }
       if (opts.live !== true) {
         io.stdout.write(opts.json === true ? json({ file: loaded.path, valid: true }) : `${loaded.path}: valid\n`);
         return;

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { buildProgram, runCli } from '../../lib/cli/program.js';
 import { clusterFileJsonSchema } from '../../lib/config/schema.js';
@@ -49,6 +51,30 @@ test('config schema prints the JSON Schema of cluster.yaml; agents list and desc
   const nope = await cli('agents', 'describe', 'sanode:nope');
   assert.equal(nope.code, 1);
   assert.match(nope.err, /no agent 'sanode:nope'/);
+});
+
+test('config verify: a valid file exits 0; a typo exits 1 with the suggestion; a missing key file is named', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sanode-verify-'));
+  try {
+    const file = join(dir, 'cluster.yaml');
+    const body = `cluster: web\nnode: { id: 1 }\ntransport: { peers: [10.0.0.11, 10.0.0.12, 10.0.0.13] }\nstateDir: ${dir}\n`;
+    writeFileSync(file, `${body}security: insecure\n`);
+    const ok = await cli('config', 'verify', file);
+    assert.equal(ok.code, 0, ok.err);
+    assert.match(ok.out, /cluster\.yaml: valid/);
+    writeFileSync(file, `${body}security: insecure\nquorum: { twoNode: true, wait_for_all: true }\n`);
+    const typo = await cli('config', 'verify', file);
+    assert.equal(typo.code, 1);
+    assert.match(typo.err, /quorum\.wait_for_all: unknown key; did you mean 'quorum\.waitForAll'\?/);
+    writeFileSync(file, `${body}quorum: { twoNode: true }\nsecurity: insecure\n`);
+    assert.match((await cli('config', 'verify', file)).err, /twoNode: needs exactly two nodes/);
+    writeFileSync(file, `${body}keyFile: authkey\n`);
+    const key = await cli('config', 'verify', file);
+    assert.equal(key.code, 1);
+    assert.match(key.err, new RegExp(`${dir}/authkey`), 'a relative keyFile is read next to the file');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a command against a socket nobody answers on exits 3 and says how to point at one', async () => {

@@ -5,6 +5,7 @@
  */
 import { AdminServer, type AdminServerHooks } from './admin/server.js';
 import { publishClusterDiagnostics } from './diagnostics.js';
+import { Alerts } from './alerts/index.js';
 import { Cluster } from './runtime/cluster.js';
 import { lockNode } from './runtime/node-lock.js';
 import { resolveJoinOptions, type JoinClusterOptions } from './runtime/options.js';
@@ -25,12 +26,14 @@ export async function startNode(options: JoinClusterOptions, hooks: AdminServerH
     throw error;
   }
   const stopDiagnostics = publishClusterDiagnostics(cluster);
+  const alerts = resolved.alerts.length === 0 ? undefined : new Alerts(cluster, resolved.alerts);
   let admin: AdminServer | undefined;
   const leave = cluster.leave.bind(cluster);
   if (resolved.admin !== undefined) {
     try {
-      admin = await AdminServer.start(cluster, resolved.admin, { onLeave: hooks.onLeave ?? (() => cluster.leave()) });
+      admin = await AdminServer.start(cluster, resolved.admin, { onLeave: hooks.onLeave ?? (() => cluster.leave()), alertFailures: () => alerts?.failures() ?? [] });
     } catch (error) {
+      alerts?.close();
       stopDiagnostics();
       await leave().catch(() => undefined);
       unlock();
@@ -47,6 +50,7 @@ export async function startNode(options: JoinClusterOptions, hooks: AdminServerH
         await leave();
       } finally {
         await admin?.close();
+        alerts?.close();
         stopDiagnostics();
         unlock();
       }

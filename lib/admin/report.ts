@@ -7,6 +7,7 @@
 import { listPrimitives, OCF_NOT_RUNNING, type Cib, type CibConfig } from '../cib/model.js';
 import type { ClusterStatus } from '../runtime/cluster.js';
 import { readCluster } from '../scheduler/state.js';
+import type { AlertFailure } from '../alerts/index.js';
 
 export const STATUS_FORMAT = 'sanode-status/1';
 
@@ -43,6 +44,8 @@ export interface StatusReport {
     failCounts: Record<string, number>;
   }[];
   readonly failures: FailureRecord[];
+  /** Alerts that failed after their retries (script exit code, timeout, HTTP status). */
+  readonly alertFailures: { alert: string; kind: string; error: string; attempts: number; at: string }[];
   readonly links: ClusterStatus['links'];
   readonly drops: ClusterStatus['drops'];
 }
@@ -55,7 +58,12 @@ export function isFailure(event: { op: string; intervalMs: number; rc: number })
   return true;
 }
 
-export function buildStatusReport(status: ClusterStatus, snapshot: { cib: Cib; version: { adminEpoch: number; epoch: number; numUpdates: number }; synced: boolean }, failures: readonly FailureRecord[]): StatusReport {
+export function buildStatusReport(
+  status: ClusterStatus,
+  snapshot: { cib: Cib; version: { adminEpoch: number; epoch: number; numUpdates: number }; synced: boolean },
+  failures: readonly FailureRecord[],
+  alertFailures: readonly AlertFailure[] = [],
+): StatusReport {
   const { cib } = snapshot;
   const members = new Set((status.view?.members ?? []).map(String));
   const view = readCluster(cib, listPrimitives(cib.config), Date.now());
@@ -87,6 +95,7 @@ export function buildStatusReport(status: ClusterStatus, snapshot: { cib: Cib; v
       failCounts: Object.fromEntries([...p.failCount].filter(([, n]) => n > 0)),
     })),
     failures: [...failures],
+    alertFailures: alertFailures.map((f) => ({ alert: f.alert, kind: f.event.kind, error: f.error, attempts: f.attempts, at: f.event.timestamp })),
     links: status.links,
     drops: status.drops,
   };
@@ -115,6 +124,10 @@ export function formatStatus(r: StatusReport): string {
     lines.push('', 'Failed Resource Actions:');
     lines.push(...counts);
     for (const f of r.failures) lines.push(`  * ${f.rsc} ${f.op}${f.intervalMs > 0 ? `/${f.intervalMs}ms` : ''} on ${f.node}: rc ${f.rc}${f.message === undefined ? '' : ` (${f.message})`} at ${f.at}`);
+  }
+  if (r.alertFailures.length > 0) {
+    lines.push('', 'Failed Alerts:');
+    for (const a of r.alertFailures) lines.push(`  * ${a.alert} (${a.kind} event at ${a.at}): ${a.error} after ${a.attempts} attempt${a.attempts === 1 ? '' : 's'}`);
   }
   lines.push('', 'Links:');
   for (const l of r.links) {

@@ -19,6 +19,7 @@ import { CLI_BAN_PREFIX, CLI_PREFER_PREFIX, type ClusterProperties } from '../ci
 import { SanodeError, isSanodeError } from '../errors/index.js';
 import { CHANNELS, publish } from '../diagnostics.js';
 import type { Cluster } from '../runtime/cluster.js';
+import type { AlertFailure } from '../alerts/index.js';
 import type { AdminOptions } from '../runtime/options.js';
 import { cibConfigSchema, parseConfig, RELOADABLE_CIB_KEYS } from '../config/schema.js';
 import { configWarnings, planApply, type ResourcePart } from './config-apply.js';
@@ -41,6 +42,8 @@ export function defaultAdminSocket(env: NodeJS.ProcessEnv = process.env, uid = p
 export interface AdminServerHooks {
   /** What `sanode leave` does; default: cluster.leave(). The sidecar exits after it. */
   onLeave?: () => Promise<void> | void;
+  /** Alerts that failed after their retries, for status. */
+  alertFailures?: () => AlertFailure[];
 }
 
 const PROPERTY_TYPES: Record<keyof ClusterProperties, 'boolean' | readonly string[]> = {
@@ -197,7 +200,7 @@ export class AdminServer {
   }
 
   statusReport(): StatusReport {
-    return buildStatusReport(this.cluster.status(), this.cluster.cib(), this.failures);
+    return buildStatusReport(this.cluster.status(), this.cluster.cib(), this.failures, this.hooks.alertFailures?.() ?? []);
   }
 
   private topLevel(rsc: string): void {

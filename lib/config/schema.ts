@@ -225,6 +225,18 @@ const resourcesOptions = z.strictObject(
   },
 );
 
+const alert = z
+  .strictObject({
+    id: str('an id naming the alert'),
+    script: str('the path of an executable').optional(),
+    webhook: z.url({ protocol: /^https?$/, error: (i: { input?: unknown }) => `expected an http or https URL, got ${describeValue(i.input)}` }).optional(),
+    events: z.array(oneOf(['node', 'resource', 'leader', 'quorum'])).optional(),
+    timeoutMs: positiveMs().optional(),
+    retries: int(0, 10, 'a number of retries 0..10').optional(),
+    recipient: str().optional(),
+  })
+  .refine((a) => (a.script === undefined) !== (a.webhook === undefined), { error: 'give either script or webhook (one of them, not both)' });
+
 /** Keys both the options and the file hold. */
 const commonShape = {
   cluster: z.string({ error: (i) => `expected a name of 1-64 letters, digits, '.', '_' or '-', got ${describeValue(i.input)}` }).regex(/^[\w.-]{1,64}$/, {
@@ -245,6 +257,7 @@ const commonShape = {
   cib: cibConfigSchema.optional(),
   resources: resourcesOptions.optional(),
   admin: admin.optional(),
+  alerts: z.array(alert).optional(),
 };
 
 const isFunction = (v: unknown): boolean => typeof v === 'function';

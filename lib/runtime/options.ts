@@ -13,6 +13,7 @@ import { CibError, validateConfig } from '../cib/validate.js';
 import type { LinkConfig, NodeAddress } from '../transport/index.js';
 import type { TotemTimers } from '../totem/types.js';
 import type { QuorumConfig } from '../quorum/index.js';
+import type { AlertConfig } from '../alerts/index.js';
 
 export type ProfileName = 'lan' | 'fast' | 'wan';
 
@@ -86,6 +87,8 @@ export interface JoinClusterOptions {
   };
   /** The local admin socket that `sanode status` and the other commands talk to (lib/admin). Off unless given. */
   admin?: AdminOptions;
+  /** Scripts or webhooks told about node, resource, leader and quorum events (lib/alerts). */
+  alerts?: AlertConfig[];
 }
 
 export interface AdminOptions {
@@ -123,6 +126,7 @@ export interface ResolvedJoinOptions {
   selfStopMs: number;
   manageResources: boolean;
   admin: AdminOptions | undefined;
+  alerts: AlertConfig[];
 }
 
 const describe = describeValue;
@@ -294,6 +298,7 @@ export function resolveJoinOptions(input: JoinClusterOptions): ResolvedJoinOptio
     selfStopMs: raw.resources?.selfStopMs ?? 1000,
     manageResources: raw.resources?.manage ?? true,
     admin: raw.admin,
+    alerts: raw.alerts ?? [],
   };
 }
 

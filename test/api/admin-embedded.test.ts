@@ -53,6 +53,8 @@ test('an embedded node answers the sanode commands on its admin socket; the read
     security: 'insecure',
     stateDir: join(dir, 'state'),
     admin: { socket, readOnlySocket },
+    // A recipient that is gone: its failures must show in status, and nothing else may suffer.
+    alerts: [{ id: 'broken', script: join(dir, 'no-such-script'), retries: 0, events: ['resource'] }],
     cib: { nodes: [{ id: '1', name: 'solo' }], resources: [{ kind: 'primitive', id: 'app', agent: { class: 'sanode', type: 'dummy' } }] },
   };
   const views: unknown[] = [];
@@ -90,6 +92,15 @@ test('an embedded node answers the sanode commands on its admin socket; the read
     const unknown = await cli({}, '--socket', socket, 'resource', 'stop', 'nope');
     assert.equal(unknown.code, 1);
     assert.match(unknown.err, /no top-level resource 'nope' \(resources: app\)/);
+
+    // The broken alert (the dummy's probe and start are resource events) is listed by status.
+    let alertFailures: StatusReport['alertFailures'] = [];
+    for (let i = 0; i < 100 && alertFailures.length === 0; i += 1) {
+      alertFailures = (JSON.parse((await cli({}, '--socket', socket, 'status', '--json')).out) as StatusReport).alertFailures;
+      if (alertFailures.length === 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(alertFailures[0]?.alert, 'broken');
+    assert.match((await cli({}, '--socket', socket, 'status')).out, /Failed Alerts:\n {2}\* broken \(resource event at .*\): .*ENOENT/);
 
     // Raw protocol: another version, an unknown command, and not JSON are refused by code.
     const answers = await raw(socket, ['{"v":2,"id":1,"cmd":"status"}', '{"v":1,"id":2,"cmd":"format-disk"}', 'hello'], 3);

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,7 @@ transport:
 security: insecure
 profile: lan
 stateDir: ${join(dir, `state-${id}`)}
+alerts: [{ id: recorder, script: ${join(dir, 'alert.sh')} }]
 admin:
   socket: ${join(dir, `admin-${id}.sock`)}
   readOnlySocket: ${join(dir, `status-${id}.sock`)}
@@ -105,6 +106,8 @@ test('three sidecars from cluster.yaml files, managed with the sanode commands o
   const admin = (id: number) => join(dir, `admin-${id}.sock`);
   try {
     for (const id of [1, 2, 3]) writeFileSync(join(dir, `node-${id}.yaml`), fileFor(id, dir, dummy('app')));
+    const alertLog = join(dir, 'alerts.log');
+    writeFileSync(join(dir, 'alert.sh'), `#!/bin/sh\necho "$CRM_alert_kind $CRM_alert_node $CRM_alert_rsc $CRM_alert_task $CRM_alert_rc" >> ${alertLog}\n`, { mode: 0o755 });
     for (const id of [1, 2, 3]) start(id);
     for (const id of [1, 2, 3]) await running(id);
     let r = await until(admin(1), 'quorum and app running once', (s) => s.quorum.quorate && s.view?.members.length === 3 && runningOn(s, 'app').length === 1);
@@ -165,7 +168,14 @@ test('three sidecars from cluster.yaml files, managed with the sanode commands o
     const other = [1, 2, 3].find((n) => n !== holder)!;
     children.get(holder)!.child.kill('SIGTERM');
     assert.equal(await children.get(holder)!.exit, 0, children.get(holder)!.out.slice(-2000));
-    await until(admin(other), 'app moved after the leave', (s) => runningOn(s, 'app').length === 1 && runningOn(s, 'app')[0] !== `node-${holder}`);
+    r = await until(admin(other), 'app moved after the leave', (s) => runningOn(s, 'app').length === 1 && runningOn(s, 'app')[0] !== `node-${holder}`);
+    // The alert scripts recorded the failover: the stop on the leaving node, the start on the new one.
+    const newHolder = runningOn(r, 'app')[0]!;
+    const recorded = () => (existsSync(alertLog) ? readFileSync(alertLog, 'utf8') : '');
+    const expectedLines = [new RegExp(`^resource node-${holder} app stop 0$`, 'm'), new RegExp(`^resource ${newHolder} app start 0$`, 'm'), new RegExp(`^node node-${holder}`, 'm')];
+    // Alerts run in the background of three processes: wait (bounded) until all have been written.
+    for (let i = 0; i < 100 && !expectedLines.every((re) => re.test(recorded())); i += 1) await new Promise((done) => setTimeout(done, 50));
+    for (const re of expectedLines) assert.match(recorded(), re);
 
     // `sanode leave` through the socket: the sidecar leaves and exits 0
     const left = await cli('--socket', admin(other), 'leave');

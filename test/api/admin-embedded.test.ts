@@ -10,15 +10,8 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { joinCluster, isSanodeError, DIAGNOSTICS_CHANNELS, type JoinClusterOptions } from '../../lib/index.js';
-import { runCli } from '../../lib/cli/program.js';
+import { cli } from '../helpers/admin-cli.js';
 import type { StatusReport } from '../../lib/admin/report.js';
-
-async function cli(env: NodeJS.ProcessEnv, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, env });
-  return { code, out, err };
-}
 
 /** Sends raw lines and collects `count` answers. */
 function raw(path: string, lines: string[], count: number): Promise<Record<string, unknown>[]> {

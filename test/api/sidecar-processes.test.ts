@@ -10,12 +10,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, statSync 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runCli } from '../../lib/cli/program.js';
-import { adminWatch } from '../../lib/admin/client.js';
+import { cli as cliWith, runningOn, untilStatus } from '../helpers/admin-cli.js';
 import type { StatusReport } from '../../lib/admin/report.js';
 
 const main = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'lib', 'cli', 'main.js');
 const PORT = 5531;
+const cli = (...argv: string[]) => cliWith({}, ...argv);
+const until = (socket: string, what: string, ok: (r: StatusReport) => boolean) => untilStatus(socket, what, ok, 30_000);
 const ADDR = `127.0.${60 + (process.pid % 100)}.1`;
 
 function fileFor(id: number, dir: string, resources: string): string {
@@ -42,40 +43,6 @@ const dummy = (id: string) => `    - kind: primitive
       agent: { class: sanode, type: dummy }
       ops: [{ name: monitor, intervalMs: 500, timeoutMs: 2000 }]
 `;
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, env: {} });
-  return { code, out, err };
-}
-
-/** Resolves with the first status report that satisfies `ok`; fails after `limitMs` with the last one seen. */
-async function until(socket: string, what: string, ok: (r: StatusReport) => boolean, limitMs = 30_000): Promise<StatusReport> {
-  const stop = new AbortController();
-  let last: StatusReport | undefined;
-  let found: StatusReport | undefined;
-  const guard = setTimeout(() => stop.abort(), limitMs);
-  try {
-    await adminWatch(
-      socket,
-      (r) => {
-        last = r as StatusReport;
-        if (found === undefined && ok(last)) {
-          found = last;
-          stop.abort();
-        }
-      },
-      stop.signal,
-    );
-  } finally {
-    clearTimeout(guard);
-  }
-  assert.ok(found !== undefined, `gave up waiting for ${what}; last status: ${JSON.stringify(last?.resources)} quorum ${JSON.stringify(last?.quorum)}`);
-  return found;
-}
-
-const runningOn = (r: StatusReport, rsc: string): string[] => r.resources.find((x) => x.id === rsc)?.running.map((a) => a.node) ?? [];
 
 test('three sidecars from cluster.yaml files, managed with the sanode commands only', { timeout: 180_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sanode-sidecar-'));

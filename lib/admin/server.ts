@@ -232,7 +232,8 @@ export class AdminServer {
       case 'node.list':
         return this.statusReport().nodes;
       case 'config.show':
-        return c.cib().cib.config;
+        // whole: config and status, as `sanode simulate --live` reads it.
+        return args?.whole === true ? c.cib().cib : c.cib().cib.config;
       case 'property.list':
         return c.cib().cib.config.properties ?? {};
       case 'links':

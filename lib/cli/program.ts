@@ -239,12 +239,12 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .action(async (_o, cmd: Command) => setExit(await keygenCommand(cmd.args, io)));
   program
     .command('simulate')
-    .description('run the scheduler offline on a CIB file (like crm_simulate); see --help')
+    .description("run the scheduler offline on a CIB file or, with --live, on the running cluster's CIB (like crm_simulate); see --help")
     .helpOption(false)
     .allowUnknownOption()
     .allowExcessArguments()
     .passThroughOptions()
-    .action(async (_o, cmd: Command) => setExit(await simulateCommand(cmd.args, io)));
+    .action(async (_o, cmd: Command) => setExit(await simulateCommand(cmd.args, io, cmd.optsWithGlobals<{ socket?: string }>().socket)));
 
   // Every command, at every depth, reports usage errors the same way.
   const configure = (c: Command) => {

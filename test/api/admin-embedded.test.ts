@@ -95,6 +95,14 @@ test('an embedded node answers the sanode commands on its admin socket; the read
     assert.equal(alertFailures[0]?.alert, 'broken');
     assert.match((await cli({}, '--socket', socket, 'status')).out, /Failed Alerts:\n {2}\* broken \(resource event at .*\): .*ENOENT/);
 
+    // simulate --live runs the scheduler on the running CIB (config and status) and changes nothing.
+    const before = cluster.cib().version;
+    const sim = await cli({}, '--socket', socket, 'simulate', '--live', '--node-down', 'solo', '--json');
+    assert.equal(sim.code, 0, sim.err);
+    assert.ok(JSON.stringify(JSON.parse(sim.out)).includes('app'));
+    assert.deepEqual(cluster.cib().version, before);
+    assert.equal((await cli({}, 'simulate', '--live', '--socket', join(dir, 'nobody.sock'))).code, 3);
+
     // Raw protocol: another version, an unknown command, and not JSON are refused by code.
     const answers = await raw(socket, ['{"v":2,"id":1,"cmd":"status"}', '{"v":1,"id":2,"cmd":"format-disk"}', 'hello'], 3);
     assert.deepEqual(

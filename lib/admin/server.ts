@@ -281,7 +281,9 @@ export class AdminServer {
         const rsc = argString(args, 'rsc')!;
         this.topLevel(rsc);
         await c.stopResource(rsc);
-        await this.waitUntil(() => this.statusReport().resources.every((r) => (r.id !== rsc && r.parent !== rsc) || r.running.length === 0), Number(args?.timeoutMs ?? DEFAULT_RESTART_TIMEOUT_MS), `${rsc} to stop`);
+        const timeoutMs = args?.timeoutMs ?? DEFAULT_RESTART_TIMEOUT_MS;
+        if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) throw new SanodeError('SANODE_ADMIN_PROTOCOL', `argument 'timeoutMs' must be a positive number of milliseconds, got ${JSON.stringify(timeoutMs)}`);
+        await this.waitUntil(() => this.statusReport().resources.every((r) => (r.id !== rsc && r.parent !== rsc) || r.running.length === 0), timeoutMs, `${rsc} to stop`);
         await c.startResource(rsc);
         return { rsc };
       }

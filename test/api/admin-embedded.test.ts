@@ -10,7 +10,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { joinCluster, isSanodeError, DIAGNOSTICS_CHANNELS, type JoinClusterOptions } from '../../lib/index.js';
-import { cli } from '../helpers/admin-cli.js';
+import { cli, runningOn, untilStatus } from '../helpers/admin-cli.js';
 import type { StatusReport } from '../../lib/admin/report.js';
 
 /** Sends raw lines and collects `count` answers. */
@@ -54,6 +54,8 @@ test('an embedded node answers the sanode commands on its admin socket; the read
   const onView = (m: unknown) => views.push(m);
   subscribe(DIAGNOSTICS_CHANNELS.view, onView);
   const cluster = await joinCluster(options);
+  const events: { rsc: string; op: string; rc: number }[] = [];
+  cluster.on('resource', (e) => events.push(e));
   try {
     assert.equal(statSync(socket).mode & 0o777, 0o600);
     assert.equal(statSync(readOnlySocket).mode & 0o777, 0o666);
@@ -94,6 +96,15 @@ test('an embedded node answers the sanode commands on its admin socket; the read
     }
     assert.equal(alertFailures[0]?.alert, 'broken');
     assert.match((await cli({}, '--socket', socket, 'status')).out, /Failed Alerts:\n {2}\* broken \(resource event at .*\): .*ENOENT/);
+
+    // restart: stopped (the command waits for that), then started again.
+    await untilStatus(socket, 'app running', (r) => runningOn(r, 'app').length === 1, 30_000);
+    const stops = () => events.filter((e) => e.rsc === 'app' && e.op === 'stop' && e.rc === 0).length;
+    const stopsBefore = stops();
+    const restarted = await cli({}, '--socket', socket, 'resource', 'restart', 'app');
+    assert.equal(restarted.code, 0, restarted.err);
+    assert.equal(stops(), stopsBefore + 1, 'restart stopped it once');
+    await untilStatus(socket, 'app running again', (r) => runningOn(r, 'app').length === 1, 30_000);
 
     // simulate --live runs the scheduler on the running CIB (config and status) and changes nothing.
     const before = cluster.cib().version;

@@ -5,15 +5,15 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { createDummyAgent, createProcessAgent, filesystem, ocf, vip, DEFAULT_OCF_ROOT, type ResourceAgent } from '../../agents/index.js';
+import { dummy, filesystem, ocf, processAgent, vip, DEFAULT_OCF_ROOT, type ResourceAgent } from '../../agents/index.js';
 import { SanodeError } from '../errors/index.js';
 import { childrenNamed, descendants, parseXml } from '../cib/xml.js';
 
 const SHIPPED: Record<string, () => ResourceAgent<never>> = {
   vip: () => vip() as ResourceAgent<never>,
-  process: () => createProcessAgent() as ResourceAgent<never>,
-  filesystem: () => filesystem as ResourceAgent<never>,
-  dummy: () => createDummyAgent() as ResourceAgent<never>,
+  process: () => processAgent() as ResourceAgent<never>,
+  filesystem: () => filesystem() as ResourceAgent<never>,
+  dummy: () => dummy() as ResourceAgent<never>,
 };
 
 export interface AgentEntry {

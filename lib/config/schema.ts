@@ -262,7 +262,8 @@ const commonShape = {
 
 const isFunction = (v: unknown): boolean => typeof v === 'function';
 const agentObject = z.custom<unknown>(
-  (v) => typeof v === 'object' && v !== null && ['start', 'stop', 'monitor'].every((h) => isFunction((v as Record<string, unknown>)[h])),
+  // A function with hooks is an agent too (`filesystem` is both its factory and an agent).
+  (v) => (typeof v === 'object' || typeof v === 'function') && v !== null && ['start', 'stop', 'monitor'].every((h) => isFunction((v as Record<string, unknown>)[h])),
   { error: 'an agent needs async start, stop and monitor functions' },
 );
 

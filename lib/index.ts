@@ -23,6 +23,7 @@ export { defaultStateDir } from './runtime/options.js';
 export { clusterFileJsonSchema } from './config/schema.js';
 export { CHANNELS as DIAGNOSTICS_CHANNELS, type ChannelName, type DiagnosticContext } from './diagnostics.js';
 export type { StatusReport } from './admin/report.js';
+export type { AlertConfig, AlertEvent, AlertKind } from './alerts/index.js';
 export { loadClusterFile, parseClusterFile, type LoadedClusterFile } from './config/file.js';
 export { SanodeError, ConfigError, isSanodeError, type ErrorCode } from './errors/index.js';
 export { generateKey, writeKeyFile, loadKeyFile } from './wire/index.js';

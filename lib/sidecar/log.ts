@@ -34,7 +34,11 @@ export function prettyLine(json: string): string {
   return `${stamp} ${(LEVEL_NAMES[level as number] ?? String(level)).padEnd(5)} [${where}]${resource === undefined ? '' : ` ${String(resource)}:`} ${String(msg ?? '')}${extra === '' ? '' : ` ${extra}`}\n`;
 }
 
-export function createLogger(format: LogFormat, level: LevelWithSilent, out: NodeJS.WritableStream = process.stdout): Logger {
+/**
+ * @param context the node's current cluster, node, view and epoch, added to every line (the
+ *   sidecar's own lines too, such as reload diffs), so any line can be read alone.
+ */
+export function createLogger(format: LogFormat, level: LevelWithSilent, out: NodeJS.WritableStream = process.stdout, context: () => object = () => ({})): Logger {
   const destination =
     format === 'json'
       ? out
@@ -44,7 +48,7 @@ export function createLogger(format: LogFormat, level: LevelWithSilent, out: Nod
             done();
           },
         });
-  return pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.epochTime }, destination as NodeJS.WritableStream as pino.DestinationStream);
+  return pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.epochTime, mixin: context }, destination as NodeJS.WritableStream as pino.DestinationStream);
 }
 
 type Message = Record<string, unknown>;

@@ -17,6 +17,7 @@ import { loadClusterFile, type LoadedClusterFile } from '../config/file.js';
 import { planApply } from '../admin/config-apply.js';
 import { startNode, type NodeHandle } from '../node.js';
 import { createLogger, logDiagnostics, type LogFormat } from './log.js';
+import { contextOf } from '../diagnostics.js';
 import type { Logger } from 'pino';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, tempfail: 75, config: 78 } as const;
@@ -64,11 +65,13 @@ export async function runSidecar(options: RunOptions): Promise<number> {
     stderr.write(`sanode run: ${options.file}: ${error.message} [${error.code}]\n`);
     return EXIT.config;
   }
-  const logger = createLogger(options.logFormat ?? loaded.file.log?.format ?? 'json', options.logLevel ?? loaded.file.log?.level ?? 'info');
+  let handle: NodeHandle | undefined;
+  const logger = createLogger(options.logFormat ?? loaded.file.log?.format ?? 'json', options.logLevel ?? loaded.file.log?.level ?? 'info', process.stdout, () =>
+    handle === undefined ? { cluster: loaded.file.cluster, node: loaded.file.node.id } : contextOf(handle.cluster),
+  );
   const stopLogging = logDiagnostics(logger);
   let finish!: (code: number) => void;
   const finished = new Promise<number>((resolve) => (finish = resolve));
-  let handle: NodeHandle | undefined;
   let leaving = false;
   const shutdown = async (why: string): Promise<void> => {
     if (leaving) return;

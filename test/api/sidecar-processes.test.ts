@@ -127,7 +127,7 @@ test('three sidecars from cluster.yaml files, managed with the sanode commands o
     // JSON-lines logs carry node, view and epoch; resource lines carry the resource
     const lines = children.get(1)!.out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.ok(lines.some((l) => l.event === 'view' && l.node === 1 && typeof l.view === 'number'), 'a view line with node and view');
-    assert.ok(lines.some((l) => l.msg === 'reload: - resource extra'), 'the reload diff is logged');
+    assert.ok(lines.some((l) => l.msg === 'reload: - resource extra' && l.node === 1 && typeof l.view === 'number'), 'the reload diff is logged, with node and view');
 
     // SIGTERM: a graceful leave, exit 0, and the resource runs elsewhere
     r = await until(admin(1), 'app placed', (s) => runningOn(s, 'app').length === 1);

@@ -90,8 +90,8 @@ export async function importPacemakerCommand(argv: string[], io: CommandIo = pro
 }
 
 /**
- * `sanode config <subcommand>`: only import-pacemaker lives here so far; the table is the place to
- * add show/verify.
+ * `sanode config import-pacemaker` as a table of its own, for callers outside the command tree;
+ * the `sanode` command itself (program.ts) routes every config subcommand.
  */
 const CONFIG_SUBCOMMANDS: Record<string, (argv: string[], io: CommandIo) => Promise<number>> = {
   'import-pacemaker': importPacemakerCommand,

@@ -44,9 +44,12 @@ function diffRecord(kind: string, before: object | undefined, after: object | un
 /** Warnings that a reader of the diff must not miss: what turns off a safety sanode rests on. */
 export function configWarnings(config: Pick<CibConfig, 'properties'>): string[] {
   const warnings: string[] = [];
-  if (config.properties?.noQuorumPolicy === 'ignore') {
+  const policy = config.properties?.noQuorumPolicy;
+  // Both skip the self-stop on quorum loss (lib/runtime/resource-manager.ts), the safety that
+  // stands in for fencing.
+  if (policy === 'ignore' || policy === 'freeze') {
     warnings.push(
-      'noQuorumPolicy is ignore: a node that loses quorum keeps its resources running, so without fencing both halves of a split cluster run them at once. sanode has no fencing devices yet; use stop (the default).',
+      `noQuorumPolicy is ${policy}: a node that loses quorum keeps its resources running, so without fencing both halves of a split cluster run them at once. sanode has no fencing devices yet; use stop (the default).`,
     );
   }
   return warnings;

@@ -693,11 +693,11 @@ function readProperties(w: Walk, el: XmlElement | undefined): ClusterProperties 
       else if (name === 'no-quorum-policy') {
         if (value === 'stop' || value === 'freeze' || value === 'ignore' || value === 'demote') props.noQuorumPolicy = value;
         else lost(w, at, `no-quorum-policy="${value}" is not supported (stop, freeze, ignore, demote); the default (stop) applies`);
-        if (value === 'ignore') {
+        if (value === 'ignore' || value === 'freeze') {
           warn(
             w,
             at,
-            'no-quorum-policy=ignore is carried over: a node that loses quorum keeps running its resources, which turns off the self-stop sanode relies on without fencing; both halves of a split cluster will run them. Use stop unless you add fencing.',
+            `no-quorum-policy=${value} is carried over: a node that loses quorum keeps running its resources, which turns off the self-stop sanode relies on without fencing; both halves of a split cluster will run them. Use stop unless you add fencing.`,
           );
         }
       } else if (BOOKKEEPING.includes(name)) info(w, at, `${name} is Pacemaker's own bookkeeping; not needed`);

@@ -46,8 +46,8 @@ function canonical(config: CibConfig): CibConfig {
 function expectedNote(n: ImportNote): boolean {
   return (
     n.severity === 'info' ||
-    // Scenarios with noQuorumPolicy ignore round-trip it, with the warning it deserves.
-    (n.severity === 'warn' && /no-quorum-policy=ignore is carried over/.test(n.message)) ||
+    // Scenarios with noQuorumPolicy ignore or freeze round-trip it, with the warning it deserves.
+    (n.severity === 'warn' && /no-quorum-policy=(ignore|freeze) is carried over/.test(n.message)) ||
     (n.at === 'crm_config/cluster_property_set/startup-fencing' && /startup-fencing/.test(n.message)) ||
     (n.at === 'resources/primitive[sanode-fence]' && /fence devices/.test(n.message))
   );

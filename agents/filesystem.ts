@@ -224,4 +224,13 @@ export function createFilesystemAgent(): ResourceAgent<FilesystemParams> {
 }
 
 /** The agent keeps no state, so one instance serves every filesystem resource. */
-export const filesystem: ResourceAgent<FilesystemParams> = createFilesystemAgent();
+/**
+ * The filesystem agent's factory, as every agent is a factory named after its type
+ * (`filesystem()`). It is also an agent itself, shared by every caller: that is what
+ * `filesystem` was before the naming rule, kept so existing code keeps working (deprecated:
+ * call it instead).
+ */
+export const filesystem: (() => ResourceAgent<FilesystemParams>) & ResourceAgent<FilesystemParams> = Object.assign(
+  () => createFilesystemAgent(),
+  createFilesystemAgent(),
+);

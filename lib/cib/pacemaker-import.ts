@@ -43,7 +43,8 @@ export interface ImportNote {
   at: string;
   /** `lost`: configuration whose meaning sanode does not carry over. `info`: Pacemaker's own
    * bookkeeping (dc-version, the status section, …) that sanode does not need. */
-  severity: 'lost' | 'info';
+  /** lost: not carried over; warn: carried over, but it weakens a safety; info: nothing of use lost. */
+  severity: 'lost' | 'warn' | 'info';
   message: string;
 }
 
@@ -59,6 +60,10 @@ interface Walk {
 
 function lost(w: Walk, at: string, message: string): void {
   w.notes.push({ at, severity: 'lost', message });
+}
+
+function warn(w: Walk, at: string, message: string): void {
+  w.notes.push({ at, severity: 'warn', message });
 }
 
 function info(w: Walk, at: string, message: string): void {
@@ -276,7 +281,7 @@ function readPrimitive(w: Walk, el: XmlElement, parentAt: string): PrimitiveConf
   }
   const cls = el.attrs['class'] ?? '';
   if (cls === 'stonith') {
-    lost(w, at, 'fence devices are configured outside the CIB in sanode (lib/fencing); this stonith resource is not imported');
+    lost(w, at, 'sanode has no fence devices yet (it stops resources on quorum loss and waits out leases instead, docs/resources.md); this stonith resource is not imported');
     return undefined;
   }
   if (!AGENT_CLASSES.includes(cls)) {
@@ -321,6 +326,11 @@ function readPrimitive(w: Walk, el: XmlElement, parentAt: string): PrimitiveConf
 function readOp(w: Walk, op: XmlElement, parentAt: string): OpConfig | undefined {
   const at = `${parentAt}/${label(op)}`;
   const name = op.attrs['name'] ?? '';
+  if (name === 'reload-agent' || name === 'reload') {
+    // pcs adds reload-agent to every resource it makes; sanode restarts a resource whose params change.
+    info(w, at, `operation "${name}": sanode restarts a resource when its parameters change; nothing is lost`);
+    return undefined;
+  }
   if (!OP_NAMES.includes(name)) {
     lost(w, at, `operation "${name}" is not one sanode runs (start, stop, monitor, promote, demote); ignored`);
     return undefined;
@@ -683,6 +693,13 @@ function readProperties(w: Walk, el: XmlElement | undefined): ClusterProperties 
       else if (name === 'no-quorum-policy') {
         if (value === 'stop' || value === 'freeze' || value === 'ignore' || value === 'demote') props.noQuorumPolicy = value;
         else lost(w, at, `no-quorum-policy="${value}" is not supported (stop, freeze, ignore, demote); the default (stop) applies`);
+        if (value === 'ignore' || value === 'freeze') {
+          warn(
+            w,
+            at,
+            `no-quorum-policy=${value} is carried over: a node that loses quorum keeps running its resources, which turns off the self-stop sanode relies on without fencing; both halves of a split cluster will run them. Use stop unless you add fencing.`,
+          );
+        }
       } else if (BOOKKEEPING.includes(name)) info(w, at, `${name} is Pacemaker's own bookkeeping; not needed`);
       else lost(w, at, `cluster property ${name}="${value}" has no equivalent in sanode; ignored`);
     }

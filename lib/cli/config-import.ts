@@ -14,30 +14,41 @@ export interface CommandIo {
   stderr: { write(text: string): unknown };
 }
 
-const USAGE = `usage: sanode config import-pacemaker CIB.xml [--out FILE] [--quiet]
+const USAGE = `usage: sanode config import-pacemaker CIB.xml [--out FILE] [--quiet] [--strict]
 
 Converts a Pacemaker CIB (the output of cibadmin -Q) into sanode's JSON configuration, written to
-stdout or FILE. What sanode cannot express is listed on stderr ("lost"), as is what Pacemaker
-keeps for itself and sanode does not need ("info"; --quiet hides these).
-Exit code: 0 converted, 1 unreadable or invalid input, 2 usage error.
+stdout or FILE. What sanode cannot express is listed on stderr ("lost"), what is carried over but
+weakens a safety ("WARNING"), and what Pacemaker keeps for itself and sanode does not need ("info";
+--quiet hides these).
+Exit code: 0 converted, 1 unreadable or invalid input, 2 usage error, 3 converted but something
+was lost (only with --strict).
 `;
 
-export function formatNotes(notes: ImportNote[], quiet: boolean): string {
-  const shown = notes.filter((n) => !quiet || n.severity === 'lost');
+const TAGS: Record<ImportNote['severity'], string> = { lost: 'lost', warn: 'WARNING', info: 'info' };
+
+export function formatNotes(notes: ImportNote[], quiet: boolean, strict = false): string {
+  const shown = notes.filter((n) => !quiet || n.severity !== 'info');
   if (shown.length === 0) return '';
-  const lostCount = notes.filter((n) => n.severity === 'lost').length;
-  const lines = shown.map((n) => `  ${n.severity === 'lost' ? 'lost' : 'info'}  ${n.at}: ${n.message}`);
-  return `import-pacemaker: ${lostCount} thing${lostCount === 1 ? '' : 's'} not carried over${quiet ? '' : `, ${notes.length - lostCount} informational`}:\n${lines.join('\n')}\n`;
+  const count = (s: ImportNote['severity']) => notes.filter((n) => n.severity === s).length;
+  const lostCount = count('lost');
+  const warnCount = count('warn');
+  const lines = shown.map((n) => `  ${TAGS[n.severity]}  ${n.at}: ${n.message}`);
+  const summary = [
+    `${lostCount} thing${lostCount === 1 ? '' : 's'} not carried over${lostCount > 0 && strict ? ' (--strict: exit code 3)' : ''}`,
+    ...(warnCount > 0 ? [`${warnCount} WARNING${warnCount === 1 ? '' : 'S'}`] : []),
+    ...(quiet ? [] : [`${count('info')} informational`]),
+  ];
+  return `import-pacemaker: ${summary.join(', ')}:\n${lines.join('\n')}\n`;
 }
 
 /** Returns the exit code: 0 converted (possibly with notes), 1 bad input, 2 usage error. */
 export async function importPacemakerCommand(argv: string[], io: CommandIo = process): Promise<number> {
-  let values: { out?: string; quiet?: boolean; help?: boolean };
+  let values: { out?: string; quiet?: boolean; strict?: boolean; help?: boolean };
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
       args: argv,
-      options: { out: { type: 'string', short: 'o' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' } },
+      options: { out: { type: 'string', short: 'o' }, quiet: { type: 'boolean', short: 'q' }, strict: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
       strict: true,
       allowPositionals: true,
     }));
@@ -67,8 +78,8 @@ export async function importPacemakerCommand(argv: string[], io: CommandIo = pro
     const json = `${JSON.stringify(config, null, 2)}\n`;
     if (values.out === undefined) io.stdout.write(json);
     else await writeFile(values.out, json);
-    io.stderr.write(formatNotes(notes, values.quiet === true));
-    return 0;
+    io.stderr.write(formatNotes(notes, values.quiet === true, values.strict === true));
+    return values.strict === true && notes.some((n) => n.severity === 'lost') ? 3 : 0;
   } catch (error) {
     if (isSanodeError(error)) {
       io.stderr.write(`sanode config import-pacemaker: ${file}: ${error.message} [${error.code}]\n`);
@@ -79,8 +90,8 @@ export async function importPacemakerCommand(argv: string[], io: CommandIo = pro
 }
 
 /**
- * `sanode config <subcommand>`: only import-pacemaker lives here so far; the table is the place to
- * add show/verify.
+ * `sanode config import-pacemaker` as a table of its own, for callers outside the command tree;
+ * the `sanode` command itself (program.ts) routes every config subcommand.
  */
 const CONFIG_SUBCOMMANDS: Record<string, (argv: string[], io: CommandIo) => Promise<number>> = {
   'import-pacemaker': importPacemakerCommand,

@@ -9,6 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { isSanodeError } from '../errors/index.js';
+import { adminRequest, resolveSocketPath } from '../admin/client.js';
 import { cibFromConfigText, statusFromText } from '../cib/load.js';
 import { formatScore, listPrimitives, type Cib, type NodeStatus } from '../cib/model.js';
 import { CibError } from '../cib/validate.js';
@@ -20,11 +21,14 @@ export interface CommandIo {
 }
 
 const USAGE = `usage: sanode simulate --config FILE [options]
+       sanode simulate --live [--socket PATH] [options]
 
 Runs the scheduler offline on a configuration (sanode's JSON CIB format, see docs/scheduler.md)
-and prints the placement and the ordered actions, like crm_simulate -S.
+and prints the placement and the ordered actions, like crm_simulate -S. Nothing is changed.
 
   --config FILE      the configuration, or a whole saved CIB (config + status)
+  --live             the running cluster's CIB (config and status), read through a node's admin
+                     socket (--socket PATH, else $SANODE_ADMIN_SOCKET, else the default path)
   --state FILE       the cluster status to start from (default: all nodes online, nothing running)
   --node-down NAME   take a node cleanly offline first (repeatable)
   --node-fail NAME   make a node unclean (lost without a clean stop) first (repeatable)
@@ -150,7 +154,7 @@ async function readText(path: string, flag: string): Promise<string> {
 }
 
 /** Returns the exit code: 0 done, 1 a bad file or node name, 2 a usage error. */
-export async function simulateCommand(argv: string[], io: CommandIo = process): Promise<number> {
+export async function simulateCommand(argv: string[], io: CommandIo = process, socket?: string): Promise<number> {
   let values: {
     config?: string;
     state?: string;
@@ -160,6 +164,8 @@ export async function simulateCommand(argv: string[], io: CommandIo = process): 
     'show-scores'?: boolean;
     now?: string;
     json?: boolean;
+    live?: boolean;
+    socket?: string;
     help?: boolean;
   };
   try {
@@ -174,6 +180,8 @@ export async function simulateCommand(argv: string[], io: CommandIo = process): 
         'show-scores': { type: 'boolean' },
         now: { type: 'string' },
         json: { type: 'boolean' },
+        live: { type: 'boolean' },
+        socket: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -187,16 +195,19 @@ export async function simulateCommand(argv: string[], io: CommandIo = process): 
     io.stdout.write(USAGE);
     return 0;
   }
-  if (values.config === undefined || values.config === '') {
-    io.stderr.write(`sanode simulate: --config FILE is required\n\n${USAGE}`);
+  const live = values.live === true;
+  if (live === (values.config !== undefined && values.config !== '')) {
+    io.stderr.write(`sanode simulate: give --config FILE or --live (one of them)\n\n${USAGE}`);
     return 2;
   }
   // Names the file an error is in; empty once both files are read and checked.
   let file = '';
   try {
-    const configText = await readText(values.config, '--config');
+    const configText = live
+      ? JSON.stringify(await adminRequest(resolveSocketPath(values.socket ?? socket), 'config.show', { whole: true }))
+      : await readText(values.config!, '--config');
     const stateText = values.state === undefined ? undefined : await readText(values.state, '--state');
-    file = values.config;
+    file = live ? 'the live CIB' : values.config!;
     let cib = cibFromConfigText(configText);
     if (stateText !== undefined) {
       file = values.state!;
@@ -217,7 +228,8 @@ export async function simulateCommand(argv: string[], io: CommandIo = process): 
   } catch (error) {
     if (isSanodeError(error)) {
       io.stderr.write(`sanode simulate: ${file === '' ? '' : `${file}: `}${error.message} [${error.code}]\n`);
-      return 1;
+      // 3, as for every command that finds no node on the admin socket.
+      return error.code === 'SANODE_ADMIN_UNAVAILABLE' ? 3 : 1;
     }
     throw error;
   }

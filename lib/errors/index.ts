@@ -28,6 +28,13 @@ export type ErrorCode =
   // transport
   | 'SANODE_ADDRESS_NOT_LOCAL'
   | 'SANODE_PORT_IN_USE'
+  // runtime: a second copy of a node on one host (its state directory is locked)
+  | 'SANODE_NODE_RUNNING'
+  // admin socket and commands
+  | 'SANODE_ADMIN_UNAVAILABLE'
+  | 'SANODE_ADMIN_DENIED'
+  | 'SANODE_ADMIN_PROTOCOL'
+  | 'SANODE_ADMIN_FAILED'
   | 'SANODE_TRANSPORT_CLOSED'
   // totem / group messaging
   | 'SANODE_SEND_QUEUE_FULL'

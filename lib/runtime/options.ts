@@ -3,14 +3,17 @@
  * layers below take. Every refusal names the field, the value and the fix.
  */
 import { isIP } from 'node:net';
-import { join } from 'node:path';
+import { isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { ConfigError } from '../errors/index.js';
+import type { z } from 'zod';
+import { describeValue, joinOptionsSchema, parseConfig } from '../config/schema.js';
 import type { CibConfig } from '../cib/model.js';
 import type { ResourceAgent } from '../../agents/types.js';
 import { CibError, validateConfig } from '../cib/validate.js';
 import type { LinkConfig, NodeAddress } from '../transport/index.js';
 import type { TotemTimers } from '../totem/types.js';
 import type { QuorumConfig } from '../quorum/index.js';
+import type { AlertConfig } from '../alerts/index.js';
 
 export type ProfileName = 'lan' | 'fast' | 'wan';
 
@@ -51,7 +54,12 @@ export interface JoinClusterOptions {
   /** An async check that decides an even split (see QuorumConfig.tieBreaker for 'vote' vs 'veto'). */
   tieBreakerCheck?: (context: TieBreakerContext) => Promise<boolean>;
   tieBreakerTimeoutMs?: number;
-  /** Where the node keeps its ring seq, incarnation and epochs. Default: ./.sanode/<cluster>/node-<id>. */
+  /**
+   * Where the node keeps its ring seq, incarnation, epochs and CIB: an absolute path (a relative
+   * one is refused). Default: /var/lib/sanode/<cluster>/node-<id> for root, else
+   * $XDG_STATE_HOME/sanode/<cluster>/node-<id> (or ~/.local/state/sanode/...). One node at a time
+   * may use it: a second start with the same directory is refused (SANODE_NODE_RUNNING).
+   */
   stateDir?: string;
   /** A leader without proof of an intact quorate ring for this long aborts. Default: token timeout + consensus timeout. */
   leaseMs?: number;
@@ -77,6 +85,23 @@ export interface JoinClusterOptions {
      */
     manage?: boolean;
   };
+  /** The local admin socket that `sanode status` and the other commands talk to (lib/admin). Off unless given. */
+  admin?: AdminOptions;
+  /** Scripts or webhooks told about node, resource, leader and quorum events (lib/alerts). */
+  alerts?: AlertConfig[];
+}
+
+export interface AdminOptions {
+  /** Default: /run/sanode/admin.sock for root, else $XDG_RUNTIME_DIR/sanode/admin.sock. */
+  socket?: string;
+  /** File mode of the admin socket. Default 0o600: only its owner (root for a system service) may use it. */
+  mode?: number;
+  /** Group id given the sockets, so that mode 0o660 lets that group in. */
+  gid?: number;
+  /** A second socket that answers only read-only commands (status, lists, show). Off unless given. */
+  readOnlySocket?: string;
+  /** File mode of the read-only socket. Default 0o666. */
+  readOnlyMode?: number;
 }
 
 export interface ResolvedJoinOptions {
@@ -100,9 +125,11 @@ export interface ResolvedJoinOptions {
   agents: Record<string, ResourceAgent<never>> | undefined;
   selfStopMs: number;
   manageResources: boolean;
+  admin: AdminOptions | undefined;
+  alerts: AlertConfig[];
 }
 
-const describe = (value: unknown): string => (typeof value === 'string' ? `'${value}'` : JSON.stringify(value) ?? String(value));
+const describe = describeValue;
 
 function stripPort(address: string): string {
   if (isIP(address) !== 0) return address;
@@ -112,44 +139,74 @@ function stripPort(address: string): string {
   return v4 !== null ? v4[1]! : address;
 }
 
-export function resolveJoinOptions(raw: JoinClusterOptions): ResolvedJoinOptions {
-  if (typeof raw !== 'object' || raw === null) throw new ConfigError('options', `expected an object, got ${describe(raw)}`);
-  if (typeof raw.cluster !== 'string' || !/^[\w.-]{1,64}$/.test(raw.cluster)) {
-    throw new ConfigError('cluster', `expected a name of 1-64 letters, digits, '.', '_' or '-', got ${describe(raw.cluster)}`);
+/**
+ * Where a node keeps its state unless told: an absolute path, so a service started from another
+ * directory finds the same incarnation and CIB (a relative default silently made a new, empty
+ * node). root: /var/lib/sanode, as a packaged daemon keeps its state; anyone else: the XDG state
+ * directory, which needs no privileges.
+ */
+export function defaultStateDir(cluster: string, nodeId: number, env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.()): string {
+  const leaf = join('sanode', cluster, `node-${nodeId}`);
+  if (uid === 0) return join('/var/lib', leaf);
+  const xdg = env.XDG_STATE_HOME;
+  if (xdg !== undefined && isAbsolute(xdg)) return join(xdg, leaf);
+  const home = env.HOME;
+  if (home !== undefined && isAbsolute(home)) return join(home, '.local', 'state', leaf);
+  throw new ConfigError('stateDir', `no default for a user without HOME or XDG_STATE_HOME; pass stateDir: '/var/lib/sanode/${cluster}/node-${nodeId}' (any absolute directory this user can write)`);
+}
+
+/** The port written in an address ("10.0.0.1:5406", "[fd00::1]:5406"), else the link's port. */
+function portOf(address: string, fallback: number): number {
+  return stripPort(address) === address ? fallback : Number(address.slice(address.lastIndexOf(':') + 1));
+}
+
+/** Two nodes on one address and port would each read the other's datagrams as their own. */
+function refuseDuplicateAddresses(nodes: NodeAddress[], port: number, usingPeers: boolean): void {
+  const seen = new Map<string, { id: number; field: string }>();
+  for (const [index, n] of nodes.entries()) {
+    for (const [k, address] of n.addrs.entries()) {
+      const field = usingPeers ? `transport.peers[${index}]` : `transport.nodes[${index}].addrs[${k}]`;
+      const host = stripPort(address);
+      const endpoint = `${k}|${host}|${portOf(address, port)}`;
+      const previous = seen.get(endpoint);
+      if (previous !== undefined) {
+        throw new ConfigError(
+          field,
+          `${describe(address)} is also node ${previous.id}'s address (${previous.field}); every node needs its own address, or its own port ('${host.includes(':') ? `[${host}]` : host}:${port + 1}') when several run on one host`,
+        );
+      }
+      seen.set(endpoint, { id: n.id, field });
+    }
   }
-  if (typeof raw.node !== 'object' || raw.node === null) {
-    throw new ConfigError('node', `expected { id: <1..65535>, name?: string }, got ${describe(raw.node)}`);
-  }
+}
+
+export function resolveJoinOptions(input: JoinClusterOptions): ResolvedJoinOptions {
+  // The shape first (types, ranges, unknown keys with suggestions), then what spans fields.
+  const raw = parseConfig(joinOptionsSchema, input) as unknown as JoinClusterOptions;
   const nodeId = raw.node.id;
-  // Epochs pack the node id into 16 bits (docs/leadership.md).
-  if (!Number.isInteger(nodeId) || nodeId < 1 || nodeId > 65_535) {
-    throw new ConfigError('node.id', `expected an integer 1..65535, got ${describe(nodeId)}`);
-  }
   const transport = raw.transport;
-  if (typeof transport !== 'object' || transport === null) {
-    throw new ConfigError('transport', "expected e.g. { mode: 'udpu', port: 5405, peers: ['10.0.0.11', '10.0.0.12', '10.0.0.13'] }");
-  }
   if (transport.peers !== undefined && transport.nodes !== undefined) {
     throw new ConfigError('transport.peers', 'give either peers (ids by position) or nodes (explicit ids), not both');
   }
   let nodes: NodeAddress[];
   const nodeNames = new Map<number, string>();
   if (transport.nodes !== undefined) {
-    if (!Array.isArray(transport.nodes) || transport.nodes.length === 0) {
+    if (transport.nodes.length === 0) {
       throw new ConfigError('transport.nodes', `expected a non-empty list of { id, addrs: [...] }, got ${describe(transport.nodes)}`);
     }
+    const ids = new Map<number, number>();
     nodes = transport.nodes.map((n, i) => {
-      if (typeof n !== 'object' || n === null || !Number.isInteger(n.id) || n.id < 1 || n.id > 65_535) {
-        throw new ConfigError(`transport.nodes[${i}].id`, `expected an integer 1..65535, got ${describe(n?.id)}`);
-      }
-      if (!Array.isArray(n.addrs) || n.addrs.length === 0) {
+      if (n.addrs.length === 0) {
         throw new ConfigError(`transport.nodes[${i}].addrs`, `expected one address per link, got ${describe(n.addrs)}`);
       }
+      const twin = ids.get(n.id);
+      if (twin !== undefined) throw new ConfigError(`transport.nodes[${i}].id`, `node id ${n.id} is also transport.nodes[${twin}]'s; give every node its own id`);
+      ids.set(n.id, i);
       if (n.name !== undefined) nodeNames.set(n.id, n.name);
       return { id: n.id, addrs: [...n.addrs] };
     });
   } else if (transport.peers !== undefined) {
-    if (!Array.isArray(transport.peers) || transport.peers.length === 0 || transport.peers.some((p) => typeof p !== 'string')) {
+    if (transport.peers.length === 0) {
       throw new ConfigError('transport.peers', `expected a list of every node's address (this node's included), got ${describe(transport.peers)}`);
     }
     nodes = transport.peers.map((address, i) => ({ id: i + 1, addrs: [address] }));
@@ -161,27 +218,29 @@ export function resolveJoinOptions(raw: JoinClusterOptions): ResolvedJoinOptions
     throw new ConfigError('node.id', `node ${nodeId} is not in the node list (ids ${nodes.map((n) => n.id).join(', ')}); with peers, node id N is the N-th address`);
   }
   const port = transport.port ?? 5405;
+  // In mcast mode the addresses only pick the interface; two nodes may share one there in tests.
+  const unicast = transport.links !== undefined ? transport.links.every((l) => l.mode === 'udpu') : (transport.mode ?? 'udpu') === 'udpu';
+  if (unicast) refuseDuplicateAddresses(nodes, port, transport.peers !== undefined);
   let links: LinkConfig[];
   if (transport.links !== undefined) {
     links = transport.links;
   } else {
     const mode = transport.mode ?? 'udpu';
-    if (mode !== 'udpu' && mode !== 'mcast') throw new ConfigError('transport.mode', `expected 'udpu' or 'mcast', got ${describe(mode)}`);
     const bindAddr = stripPort(me.addrs[0]!);
+    // Several nodes on one host: each binds the port written in its own address.
+    const bindPort = mode === 'udpu' ? portOf(me.addrs[0]!, port) : port;
     links = [
       mode === 'udpu'
-        ? { mode, bindAddr, port }
+        ? { mode, bindAddr, port: bindPort }
         : { mode, bindAddr, port, mcastAddr: transport.mcastAddr ?? '239.255.54.5', ttl: transport.ttl ?? 1, mcastInterface: isIP(bindAddr) === 4 ? bindAddr : undefined },
     ] as LinkConfig[];
   }
 
   let security: ResolvedJoinOptions['security'];
   if (raw.security !== undefined) {
-    if (raw.security !== 'insecure') throw new ConfigError('security', `the only value is 'insecure' (for debugging); remove it to encrypt, got ${describe(raw.security)}`);
     if (raw.keyFile !== undefined || raw.key !== undefined) throw new ConfigError('security', "'insecure' with a key makes no sense; remove one of them");
     security = { mode: 'insecure' };
   } else if (raw.key !== undefined) {
-    if (!(raw.key instanceof Uint8Array) || raw.key.length < 32) throw new ConfigError('key', 'expected at least 32 bytes of key material, as `sanode keygen` writes');
     security = { mode: 'secure', key: raw.key, allowOpenKeyPermissions: false };
   } else if (typeof raw.keyFile === 'string' && raw.keyFile.length > 0) {
     security = { mode: 'secure', keyFile: raw.keyFile, allowOpenKeyPermissions: raw.allowOpenKeyPermissions === true };
@@ -190,7 +249,6 @@ export function resolveJoinOptions(raw: JoinClusterOptions): ResolvedJoinOptions
   }
 
   const profile = raw.profile ?? 'lan';
-  if (!['lan', 'fast', 'wan'].includes(profile)) throw new ConfigError('profile', `expected 'lan', 'fast' or 'wan', got ${describe(profile)}`);
   const votes = raw.quorum?.votes ?? {};
   const { votes: _votes, ...quorumRest } = raw.quorum ?? {};
   void _votes;
@@ -198,26 +256,10 @@ export function resolveJoinOptions(raw: JoinClusterOptions): ResolvedJoinOptions
   if (quorum.tieBreaker !== undefined && quorum.tieBreaker !== 'none' && raw.tieBreakerCheck === undefined) {
     throw new ConfigError('tieBreakerCheck', `quorum.tieBreaker is '${quorum.tieBreaker}' but no tieBreakerCheck function was given`);
   }
-  if (raw.tieBreakerCheck !== undefined && typeof raw.tieBreakerCheck !== 'function') {
-    throw new ConfigError('tieBreakerCheck', 'expected an async function ({ members, signal }) => boolean');
-  }
-  const positive = (field: string, value: number | undefined): void => {
-    if (value !== undefined && (!Number.isFinite(value) || value <= 0)) throw new ConfigError(field, `expected a positive number of milliseconds, got ${describe(value)}`);
-  };
-  positive('leaseMs', raw.leaseMs);
-  positive('tieBreakerTimeoutMs', raw.tieBreakerTimeoutMs);
-  positive('resources.selfStopMs', raw.resources?.selfStopMs);
-  if (raw.agents !== undefined) {
-    if (typeof raw.agents !== 'object' || raw.agents === null) throw new ConfigError('agents', 'expected an object of agents by type name, e.g. { myapp: { start, stop, monitor } }');
-    for (const [name, agent] of Object.entries(raw.agents)) {
-      const a = agent as unknown as Record<string, unknown> | null;
-      if (typeof a !== 'object' || a === null || ['start', 'stop', 'monitor'].some((h) => typeof a[h] !== 'function')) {
-        throw new ConfigError(`agents.${name}`, 'an agent needs async start, stop and monitor functions');
-      }
-    }
-  }
   const clockDriftRatio = raw.clockDriftRatio ?? 0.01;
-  if (!(clockDriftRatio >= 0 && clockDriftRatio < 0.2)) throw new ConfigError('clockDriftRatio', `expected 0 <= ratio < 0.2, got ${describe(clockDriftRatio)}`);
+  if (raw.stateDir !== undefined && !isAbsolute(raw.stateDir)) {
+    throw new ConfigError('stateDir', `${describe(raw.stateDir)} is relative, so the node's state would depend on the directory it is started from; give an absolute path such as '${resolvePath(raw.stateDir)}'`);
+  }
 
   const nodeName = raw.node.name ?? nodeNames.get(nodeId) ?? `node-${nodeId}`;
   let cib: CibConfig;
@@ -248,13 +290,15 @@ export function resolveJoinOptions(raw: JoinClusterOptions): ResolvedJoinOptions
     quorum,
     tieBreakerCheck: raw.tieBreakerCheck,
     tieBreakerTimeoutMs: raw.tieBreakerTimeoutMs ?? 2000,
-    stateDir: raw.stateDir ?? join(process.cwd(), '.sanode', raw.cluster, `node-${nodeId}`),
+    stateDir: raw.stateDir ?? defaultStateDir(raw.cluster, nodeId),
     leaseMs: raw.leaseMs,
     clockDriftRatio,
     cib,
     agents: raw.agents,
     selfStopMs: raw.resources?.selfStopMs ?? 1000,
     manageResources: raw.resources?.manage ?? true,
+    admin: raw.admin,
+    alerts: raw.alerts ?? [],
   };
 }
 
@@ -274,3 +318,9 @@ function defaultCibConfig(nodes: NodeAddress[], nodeId: number, nodeName: string
   }
   return { nodes: cibNodes, resources: [] };
 }
+
+/**
+ * Compile-time proof that the hand-written option types (kept for their doc comments) and the
+ * schema agree: an option added to one and not the other fails the build here.
+ */
+export const optionsMatchSchema = (options: JoinClusterOptions): z.input<typeof joinOptionsSchema> => options;

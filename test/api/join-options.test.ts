@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { joinCluster, isSanodeError, type JoinClusterOptions } from '../../lib/index.js';
@@ -61,5 +62,44 @@ test('joinCluster refuses an address that is not on this host and a port already
     await refused({ ...base, transport: { ...base.transport, port: 5411 } }, 'SANODE_PORT_IN_USE', /5411/);
   } finally {
     squatter.close();
+  }
+});
+
+test('a second copy of a node on one host is refused as such, not as "port in use"', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sanode-opts-twice-'));
+  const options: JoinClusterOptions = { ...base, stateDir: dir, transport: { peers: ['127.0.91.1', '127.0.91.2', '127.0.91.3'], port: 5412 } };
+  const first = await joinCluster(options);
+  try {
+    // Another port too, so only the lock can tell it is the same node.
+    await refused({ ...options, transport: { ...options.transport, port: 5413 } }, 'SANODE_NODE_RUNNING', /node 1 of cluster 'opts' already runs here \(pid \d+, this process/);
+  } finally {
+    await first.leave();
+  }
+  // leave() released the lock: the node can start again.
+  const again = await joinCluster(options);
+  await again.leave();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('a lock left by a process that is gone is taken over', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sanode-opts-stale-'));
+  try {
+    const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+    const deadPid = Number(child.stdout.toString());
+    writeFileSync(join(dir, 'node.lock'), JSON.stringify({ pid: deadPid, cluster: 'opts', node: 1 }));
+    const cluster = await joinCluster({ ...base, stateDir: dir, transport: { ...base.transport, port: 5414 } });
+    await cluster.leave();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a state directory that cannot be used is refused before anything binds', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sanode-opts-file-'));
+  try {
+    writeFileSync(join(dir, 'a-file'), '');
+    await refused({ ...base, stateDir: join(dir, 'a-file', 'node-1') }, 'SANODE_INVALID_CONFIG', /^stateDir: '.*a-file\/node-1' cannot be used \(ENOTDIR\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

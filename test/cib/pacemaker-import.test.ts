@@ -46,6 +46,8 @@ function canonical(config: CibConfig): CibConfig {
 function expectedNote(n: ImportNote): boolean {
   return (
     n.severity === 'info' ||
+    // Scenarios with noQuorumPolicy ignore or freeze round-trip it, with the warning it deserves.
+    (n.severity === 'warn' && /no-quorum-policy=(ignore|freeze) is carried over/.test(n.message)) ||
     (n.at === 'crm_config/cluster_property_set/startup-fencing' && /startup-fencing/.test(n.message)) ||
     (n.at === 'resources/primitive[sanode-fence]' && /fence devices/.test(n.message))
   );
@@ -193,13 +195,35 @@ describe('sanode config import-pacemaker', () => {
     const config = JSON.parse(a.o.out) as CibConfig;
     assert.equal(config.resources[0]!.id, 'webservice');
     assert.match(a.o.err, /9 things not carried over/);
-    assert.match(a.o.err, /lost {2}resources\/primitive\[fence-ipmi\]: fence devices/);
+    assert.match(a.o.err, /lost {2}resources\/primitive\[fence-ipmi\]: sanode has no fence devices yet/);
+    assert.doesNotMatch(a.o.err, /lib\/fencing/);
     const b = io();
     const out = join(dir, 'web.json');
     assert.equal(await importPacemakerCommand([fixture, '--out', out, '--quiet'], b.io), 0);
     assert.equal(b.o.out, '');
     assert.deepEqual(JSON.parse(readFileSync(out, 'utf8')), config);
     assert.doesNotMatch(b.o.err, /info {2}/);
+  });
+
+  it('--strict exits 3 when anything is lost, and the summary says so; no-quorum-policy=ignore is a WARNING', async () => {
+    const a = io();
+    assert.equal(await importPacemakerCommand([fixture, "--strict"], a.io), 3);
+    assert.match(a.o.err, /9 things not carried over \(--strict: exit code 3\), 1 WARNING/);
+    assert.match(a.o.err, /WARNING {2}crm_config\/cluster_property_set\/no-quorum-policy: no-quorum-policy=ignore is carried over: a node that loses quorum keeps running its resources/);
+    assert.equal(JSON.parse(a.o.out).properties.noQuorumPolicy, 'ignore');
+  });
+
+  it("pcs's reload-agent op is harmless: informational, nothing lost, --strict exits 0", async () => {
+    const file = join(dir, 'reload.xml');
+    writeFileSync(
+      file,
+      '<cib><configuration><crm_config/><nodes><node id="1" uname="n1"/></nodes><resources><primitive id="d" class="ocf" provider="heartbeat" type="Dummy"><operations>' +
+        '<op id="d-monitor" name="monitor" interval="10s" timeout="20s"/><op id="d-reload" name="reload-agent" interval="0s" timeout="10s"/></operations></primitive></resources><constraints/></configuration></cib>',
+    );
+    const a = io();
+    assert.equal(await importPacemakerCommand([file, '--strict'], a.io), 0);
+    assert.match(a.o.err, /0 things not carried over/);
+    assert.match(a.o.err, /info {2}resources\/primitive\[d\]\/operations\/op\[d-reload\]: operation "reload-agent": sanode restarts/);
   });
 
   it('bad input exits 1 with the file and the reason; usage errors exit 2', async () => {

@@ -47,7 +47,7 @@ function dep(after: Action | undefined, before: Action | undefined): void {
 }
 
 function opTimeout(p: PrimitiveState, name: string): number {
-  return p.info.primitive.ops?.find((o) => o.name === name && o.intervalMs === 0)?.timeoutMs ?? 20_000;
+  return p.info.primitive.ops?.find((o) => o.name === name && o.intervalMs === 0)?.timeoutMs ?? p.opDefaults.timeoutMs ?? 20_000;
 }
 
 function monitorFor(p: PrimitiveState, role: Exclude<Role, 'Stopped'>): OpConfig | undefined {

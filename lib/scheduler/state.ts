@@ -10,6 +10,7 @@ import {
   OCF_SUCCESS,
   type Cib,
   type OnFail,
+  type OpDefaults,
   type OpRecord,
   type PrimitiveConfig,
   type PrimitiveInfo,
@@ -51,6 +52,8 @@ export interface PrimitiveState {
   blocked: boolean;
   /** A failure with on-fail=stop: keep it stopped everywhere. */
   forceStop: boolean;
+  /** What an operation without its own timeout or on-fail takes. */
+  opDefaults: OpDefaults;
 }
 
 export interface ClusterView {
@@ -95,8 +98,8 @@ export function readNodes(cib: Cib): NodeView[] {
   });
 }
 
-function onFailFor(p: PrimitiveConfig, op: OpRecord, stonith: boolean): OnFail {
-  const configured = (p.ops ?? []).find((o) => o.name === op.op && o.intervalMs === op.intervalMs)?.onFail;
+function onFailFor(p: PrimitiveConfig, op: OpRecord, stonith: boolean, defaults: OpDefaults): OnFail {
+  const configured = (p.ops ?? []).find((o) => o.name === op.op && o.intervalMs === op.intervalMs)?.onFail ?? defaults.onFail;
   if (op.op === 'stop') {
     // A failed stop leaves the resource in an unknown state: only fencing makes it safe.
     const fallback: OnFail = stonith ? 'fence' : 'block';
@@ -110,7 +113,15 @@ function onFailFor(p: PrimitiveConfig, op: OpRecord, stonith: boolean): OnFail {
 }
 
 /** What the history says about one primitive on one node; undefined when it is stopped there. */
-function replayHistory(p: PrimitiveConfig, ops: OpRecord[], nowMs: number, failureTimeoutMs: number, stonith: boolean, node: string): ActiveState | undefined {
+function replayHistory(
+  p: PrimitiveConfig,
+  ops: OpRecord[],
+  nowMs: number,
+  failureTimeoutMs: number,
+  stonith: boolean,
+  node: string,
+  defaults: OpDefaults,
+): ActiveState | undefined {
   let role: Role = 'Stopped';
   let failed = false;
   let onFail: OnFail = 'restart';
@@ -129,7 +140,7 @@ function replayHistory(p: PrimitiveConfig, ops: OpRecord[], nowMs: number, failu
       }
       continue;
     }
-    const reaction = onFailFor(p, op, stonith);
+    const reaction = onFailFor(p, op, stonith, defaults);
     if (reaction === 'ignore') {
       continue;
     }
@@ -183,7 +194,7 @@ export function readPrimitive(cib: Cib, info: PrimitiveInfo, nodes: NodeView[], 
     // fencing pacemaker does not read an unclean node's history at all (it is simply down), so a
     // failure there neither counts nor decides a reaction.
     if (!node.online && !(node.unclean && stonith)) continue;
-    const state = replayHistory(info.primitive, rs.ops, nowMs, meta.failureTimeoutMs, stonith, node.name);
+    const state = replayHistory(info.primitive, rs.ops, nowMs, meta.failureTimeoutMs, stonith, node.name, cib.config.opDefaults ?? {});
     if (state !== undefined) active.push(state);
   }
   const blockedByFailure = active.some((a) => a.failed && a.onFail === 'block');
@@ -194,6 +205,7 @@ export function readPrimitive(cib: Cib, info: PrimitiveInfo, nodes: NodeView[], 
     failCount,
     blocked: maintenance || !meta.isManaged || blockedByFailure,
     forceStop: active.some((a) => a.failed && a.onFail === 'stop'),
+    opDefaults: cib.config.opDefaults ?? {},
   };
 }
 

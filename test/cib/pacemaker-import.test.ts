@@ -120,14 +120,15 @@ describe('import-pacemaker', () => {
       firstAction: 'start',
       thenAction: 'start',
     });
-    assert.ok(!byId.has('location-webservice-workhours') && !byId.has('order-set'));
+    // A sequential order set is its members ordered pairwise, with the set constraint's kind.
+    assert.deepEqual(byId.get('order-set-1'), { kind: 'order', id: 'order-set-1', first: 'webip', then: 'webserver', orderKind: 'Optional' });
+    assert.deepEqual(config.opDefaults, { timeoutMs: 30_000 });
+    assert.ok(!byId.has('location-webservice-workhours'));
     const lostAt = notes.filter((n) => n.severity === 'lost').map((n) => n.at);
     assert.deepEqual(lostAt.sort(), [
       'constraints/rsc_location[location-webservice-workhours]',
       'constraints/rsc_location[location-webservice-workhours]/rule[location-webservice-workhours-rule]/date_expression[location-webservice-workhours-rule-expr]',
-      'constraints/rsc_order[order-set]',
       'crm_config/cluster_property_set/cluster-recheck-interval',
-      'op_defaults',
       'resources/group[webservice]/primitive[nfsserver]/operations/op[nfsserver-notify]',
       'resources/group[webservice]/primitive[webserver]/operations/op[webserver-monitor-interval-30s]@start-delay',
       'resources/group[webservice]/primitive[webstore]/meta_attributes/allow-migrate',
@@ -192,7 +193,7 @@ describe('sanode config import-pacemaker', () => {
     assert.equal(await importPacemakerCommand([fixture], a.io), 0);
     const config = JSON.parse(a.o.out) as CibConfig;
     assert.equal(config.resources[0]!.id, 'webservice');
-    assert.match(a.o.err, /9 things not carried over/);
+    assert.match(a.o.err, /7 things not carried over/);
     assert.match(a.o.err, /lost {2}resources\/primitive\[fence-ipmi\]: fence devices/);
     const b = io();
     const out = join(dir, 'web.json');

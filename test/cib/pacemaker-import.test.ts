@@ -52,10 +52,10 @@ function expectedNote(n: ImportNote): boolean {
 }
 
 describe('import-pacemaker', () => {
-  it('round trip: sanode config -> Pacemaker XML -> import gives the same config, for 200 seeded scenarios', () => {
+  it('round trip: sanode config -> Pacemaker XML -> import gives the same config (resource sets and op defaults as pcs writes them), for 200 seeded scenarios', () => {
     for (let seed = 1; seed <= 200; seed++) {
       const s = generateScenario(seed);
-      const xml = toPacemakerXml(s.cib, s.quorate);
+      const xml = toPacemakerXml(s.cib, s.quorate, s.sets);
       const { config, notes } = importPacemakerXml(xml);
       assert.deepEqual(canonical(config), canonical(s.cib.config), `seed ${seed}`);
       const unexpected = notes.filter((n) => !expectedNote(n));

@@ -18,6 +18,7 @@ import {
   type CloneMeta,
 } from '../../lib/cib/model.js';
 import { childrenNamed, descendants, escapeXml as esc, parseXml } from '../../lib/cib/xml.js';
+import type { SetConstraint } from './scenarios.js';
 
 /** The feature set pacemaker-cli-utils 2.1.5 (Debian 12) accepts; newer CIB updates are refused. */
 const FEATURE_SET = '3.16.1';
@@ -151,8 +152,25 @@ function fenceDevice(stonith: boolean): string {
   return '<primitive id="sanode-fence" class="stonith" type="fence_sanode"><meta_attributes id="sanode-fence-meta"><nvpair id="sanode-fence-role" name="target-role" value="Stopped"/></meta_attributes></primitive>';
 }
 
-export function toPacemakerXml(cib: Cib, quorate: boolean): string {
+function setConstraintXml(c: SetConstraint): string {
+  const sets = c.sets
+    .map((set, i) => {
+      const attrs = `${set.sequential === undefined ? '' : ` sequential="${String(set.sequential)}"`}${set.role === undefined ? '' : ` role="${set.role}"`}${set.action === undefined ? '' : ` action="${set.action}"`}`;
+      return `<resource_set id="${esc(c.id)}-set${i}"${attrs}>${set.resources.map((r) => `<resource_ref id="${esc(r)}"/>`).join('')}</resource_set>`;
+    })
+    .join('');
+  if (c.kind === 'colocation') return `<rsc_colocation id="${esc(c.id)}" score="${formatScore(c.score ?? 0)}">${sets}</rsc_colocation>`;
+  const sym = c.symmetrical === undefined ? '' : ` symmetrical="${String(c.symmetrical)}"`;
+  return `<rsc_order id="${esc(c.id)}" kind="${c.orderKind ?? 'Mandatory'}"${sym}>${sets}</rsc_order>`;
+}
+
+/**
+ * `sets`: constraints to write as resource sets; the CIB holds their pairwise expansion (ids
+ * `<set constraint id>-<n>`), which is left out of the XML in their favour.
+ */
+export function toPacemakerXml(cib: Cib, quorate: boolean, sets: readonly SetConstraint[] = []): string {
   const cfg = cib.config;
+  const expanded = (id: string): boolean => sets.some((s) => id.startsWith(`${s.id}-`));
   const p = cfg.properties ?? {};
   const props = nv('opt', {
     'stonith-enabled': String(p.stonithEnabled ?? true),
@@ -163,6 +181,8 @@ export function toPacemakerXml(cib: Cib, quorate: boolean): string {
     'startup-fencing': 'false',
   });
   const defaults = nv('rscd', metaPairs(cfg.rscDefaults));
+  const od = cfg.opDefaults ?? {};
+  const opDefaults = nv('opd', { timeout: od.timeoutMs === undefined ? undefined : `${od.timeoutMs}ms`, 'on-fail': od.onFail });
   const nodes = cfg.nodes
     .map((n) => {
       const attrs = nv(`n${n.id}`, { ...n.attributes, standby: n.standby === true ? 'on' : undefined });
@@ -202,40 +222,120 @@ export function toPacemakerXml(cib: Cib, quorate: boolean): string {
     `have-quorum="${quorate ? 1 : 0}"${dc === undefined ? '' : ` dc-uuid="${esc(dc.id)}"`}>\n<configuration>` +
     `<crm_config><cluster_property_set id="cib-bootstrap-options">${props}</cluster_property_set></crm_config>` +
     `<nodes>${nodes}</nodes>\n<resources>${fenceDevice(p.stonithEnabled ?? true)}${cfg.resources.map(resourceXml).join('\n')}</resources>\n` +
-    `<constraints>${(cfg.constraints ?? []).map(constraintXml).join('\n')}</constraints>` +
+    `<constraints>${[...(cfg.constraints ?? []).filter((c) => !expanded(c.id)).map(constraintXml), ...sets.map(setConstraintXml)].join('\n')}</constraints>` +
     (defaults === '' ? '' : `<rsc_defaults><meta_attributes id="rsc-defaults">${defaults}</meta_attributes></rsc_defaults>`) +
+    (opDefaults === '' ? '' : `<op_defaults><meta_attributes id="op-defaults">${opDefaults}</meta_attributes></op_defaults>`) +
     `</configuration>\n<status>${status}</status></cib>\n`
   );
 }
 
 export interface PacemakerResult {
-  /** Primitive id -> sorted "node:role" entries after the simulated transition. */
+  /** Primitive id -> sorted "node:role" entries once Pacemaker's own result settled. */
   placement: Record<string, string[]>;
-  /** Raw text output, for failure messages. */
+  /** Raw text output of the last run, for failure messages. */
   output: string;
-  /** The simulated transition stopped early (a blocked or failed action): the result is partial. */
+  /** A simulated transition stopped early (a blocked or failed action): the result is partial. */
   incomplete: boolean;
+  /** crm_simulate runs, each on the previous run's output CIB, until the placement stopped changing. */
+  rounds: number;
+  converged: boolean;
+  /**
+   * Resources whose placement Pacemaker chose among equal scores in some round (from its own
+   * allocation and promotion scores, `crm_simulate -s`): another valid scheduler may choose
+   * differently, so such a scenario proves nothing either way.
+   */
+  ties: string[];
 }
 
-/** Runs crm_simulate on the scenario at time nowMs and reads where everything ended up. */
-export function runPacemaker(cib: Cib, quorate: boolean, nowMs: number): PacemakerResult {
+/**
+ * Runs crm_simulate on the scenario at time nowMs, then again on its own output CIB, until the
+ * placement stops changing: the settled result, as a live cluster reaches it transition by
+ * transition.
+ */
+export function runPacemaker(cib: Cib, quorate: boolean, nowMs: number, sets: readonly SetConstraint[] = [], maxRounds = 6): PacemakerResult {
   const dir = mkdtempSync(join(tmpdir(), 'sanode-pcmk-'));
   try {
-    const input = join(dir, 'in.xml');
-    const outputFile = join(dir, 'out.xml');
-    writeFileSync(input, toPacemakerXml(cib, quorate));
+    let input = join(dir, 'in0.xml');
+    writeFileSync(input, toPacemakerXml(cib, quorate, sets));
     const when = new Date(nowMs).toISOString().replace(/\.\d+Z$/, 'Z');
-    const run = spawnSync('crm_simulate', ['-x', input, '-S', '-O', outputFile, '-t', when, '-Q'], {
-      encoding: 'utf8',
-      env: { ...process.env, PCMK_logfile: '/dev/null' },
-    });
-    const output = `${run.stdout}\n${run.stderr}`;
-    // A transition that stops at a blocked or failed action still saves its output CIB.
-    if (!existsSync(outputFile)) throw new Error(`crm_simulate failed (exit ${run.status}): ${output}`);
-    return { placement: readPlacement(readFileSync(outputFile, 'utf8'), cib), output, incomplete: /Transition failed/.test(output) };
+    const ties = new Set<string>();
+    let previous: string | undefined;
+    let incomplete = false;
+    for (let round = 1; ; round++) {
+      const outputFile = join(dir, `out${round}.xml`);
+      const run = spawnSync('crm_simulate', ['-x', input, '-s', '-S', '-O', outputFile, '-t', when], {
+        encoding: 'utf8',
+        env: { ...process.env, PCMK_logfile: '/dev/null' },
+        maxBuffer: 64 * 1024 * 1024,
+      });
+      const output = `${run.stdout}\n${run.stderr}`;
+      // A transition that stops at a blocked or failed action still saves its output CIB.
+      if (!existsSync(outputFile)) throw new Error(`crm_simulate failed (exit ${run.status}): ${output}`);
+      incomplete ||= /Transition failed/.test(output);
+      const placement = readPlacement(readFileSync(outputFile, 'utf8'), cib);
+      for (const t of tiesInScores(output, cib, placement)) ties.add(t);
+      const key = JSON.stringify(placement);
+      const converged = key === previous;
+      if (converged || round >= maxRounds) {
+        return { placement, output, incomplete, rounds: round, converged, ties: [...ties].sort() };
+      }
+      previous = key;
+      input = outputFile;
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Which resources Pacemaker placed by a tie-break in one run. A primitive (or clone instance)
+ * whose best allocation score (>= 0) is shared by another node is a tie, unless it is a clone
+ * instance and every tied node got an instance anyway (then the choice changed nothing). A
+ * promotable clone is a tie when the last promoted instance and the first one left unpromoted
+ * have the same promotion score.
+ */
+function tiesInScores(output: string, cib: Cib, placement: Record<string, string[]>): string[] {
+  const alloc = new Map<string, Map<string, number>>();
+  const promo = new Map<string, { node: string; score: number }[]>();
+  const parse = (text: string): number => (/^\+?INFINITY$/.test(text) ? 1_000_000 : text === '-INFINITY' ? -1_000_000 : Number(text));
+  for (const line of output.split('\n')) {
+    let m = /^pcmk__primitive_assign: (\S+) allocation score on (\S+): (\S+)$/.exec(line.trim());
+    if (m !== null) {
+      const per = alloc.get(m[1]!) ?? new Map<string, number>();
+      per.set(m[2]!, parse(m[3]!));
+      alloc.set(m[1]!, per);
+      continue;
+    }
+    m = /^(\S+) promotion score on (\S+): (\S+)$/.exec(line.trim());
+    if (m !== null && m[2] !== 'none') {
+      const list = promo.get(m[1]!.replace(/:\d+$/, '')) ?? [];
+      list.push({ node: m[2]!, score: parse(m[3]!) });
+      promo.set(m[1]!.replace(/:\d+$/, ''), list);
+    }
+  }
+  const ties = new Set<string>();
+  for (const [id, per] of alloc) {
+    const scores = [...per.values()];
+    const best = Math.max(...scores);
+    if (best < 0) continue;
+    const tied = [...per].filter(([, s]) => s === best).map(([n]) => n);
+    if (tied.length < 2) continue;
+    const base = id.replace(/:\d+$/, '');
+    if (base !== id) {
+      const used = new Set((placement[base] ?? []).map((e) => e.split(':')[0]));
+      if (tied.every((n) => used.has(n))) continue;
+    }
+    ties.add(base);
+  }
+  const clones = new Map(listPrimitives(cib.config).flatMap((i) => (i.clone?.meta?.promotable === true ? [[i.primitive.id, i.clone] as const] : [])));
+  for (const [id, list] of promo) {
+    const clone = clones.get(id);
+    if (clone === undefined) continue;
+    const max = clone.meta?.promotedMax ?? 1;
+    const sorted = list.map((e) => e.score).sort((a, b) => b - a);
+    if (sorted.length > max && sorted[max - 1] === sorted[max] && sorted[max]! >= 0) ties.add(id);
+  }
+  return [...ties];
 }
 
 /** Reads each node's history in the output CIB: the last successful op says what runs there. */

@@ -243,8 +243,17 @@ function initBase(ctx: Ctx, u: Unit, own: readonly LocationConstraint[], inherit
   const roleStopped = u.prims.some((x) => x.meta.targetRole === 'Stopped' && u.kind === 'clone') || p.meta.targetRole === 'Stopped';
   // Without quorum under no-quorum-policy=demote, promotables stay (demoted) and the rest stop.
   const promotable = u.clone?.meta?.promotable === true;
-  u.stopped = roleStopped || u.prims.some((x) => x.forceStop) || opts.stopAll || (opts.demoteAll && !promotable);
+  // Active on an unclean node that will not be fenced (no quorum): its stop there can never be
+  // confirmed, so it may not start anywhere else (Pacemaker's start waits for that stop forever).
+  const stranded = u.kind === 'primitive' && p.active.some((a) => {
+    const n = ctx.nodeByName.get(a.node)!;
+    return n.unclean && !n.fence;
+  });
+  u.stopped = roleStopped || stranded || u.prims.some((x) => x.forceStop) || opts.stopAll || (opts.demoteAll && !promotable);
   u.pinned = u.prims.some((x) => x.blocked) || (opts.demoteAll && promotable);
+  // A resource kept stopped by on-fail=stop is banned from every node (as Pacemaker bans it):
+  // so resources colocated with it see that it will not run, rather than where it failed.
+  if (u.prims.some((x) => x.forceStop)) for (const n of ctx.view.nodes) u.base.set(n.name, -INFINITY);
   // A pinned resource will be where it is, whatever else wants: its neighbours must see that.
   const here = u.kind === 'primitive' ? currentNode(ctx, u) : undefined;
   if (u.pinned && here !== undefined) u.base.set(here, INFINITY);
@@ -405,7 +414,11 @@ function mergeDependent(ctx: Ctx, dep: Unit, w: Weights, factor: number, visitin
     const score = canRunResources(n) ? depWeights.get(node)! : -INFINITY;
     if (factor < 0 && score < 0) continue; // a double negative must not become a preference
     let add = Math.round(factor * score);
-    if (add === 0 && score !== 0 && factor !== 0) add = factor > 0 ? 1 : -1;
+    // A tiny factor must not wipe out a small score: keep at least 1 point, with the sign of the
+    // product. (Pacemaker 2.1.5 takes the factor's sign alone, so a node the dependent dislikes
+    // gains a point; where the dependent's stickiness moves with it, that point moves too and
+    // the primary follows it back and forth on every transition. sanode settles instead.)
+    if (add === 0 && score !== 0 && factor !== 0) add = Math.sign(factor * score);
     const merged = addScores(add, current);
     if (positiveOnly && merged < 0 && current >= 0) {
       if (current > 0) flattened.add(node);
@@ -535,6 +548,7 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
     for (let k = 0; k < ka.length; k++) if (ka[k] !== kb[k]) return ka[k]! - kb[k]!;
     return 0;
   });
+  const runningOn = new Set(instances.flatMap((i) => (i.current === undefined || i.failed ? [] : [i.current])));
   let placed = 0;
   for (const inst of instances) {
     if (placed >= max || inst.current === undefined || inst.failed) continue;
@@ -542,8 +556,10 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
     const iw = weightsFor(inst);
     const mine = iw.get(inst.current)!;
     if (mine < 0) continue;
-    // Kept only when no node with room scores better for this instance.
-    if ([...iw.values()].some((v) => v > mine)) continue;
+    // Kept only when no node with room scores better for this instance. A node that already
+    // runs an instance does not count: instances sharing a node run as one (see planTargets), so
+    // moving there would only stop this one, and the next transition would start it again.
+    if ([...iw].some(([node, v]) => v > mine && !runningOn.has(node))) continue;
     add(inst, inst.current);
     placed++;
   }

@@ -52,6 +52,8 @@ export interface PrimitiveState {
   blocked: boolean;
   /** A failure with on-fail=stop: keep it stopped everywhere. */
   forceStop: boolean;
+  /** Nodes where a failure with on-fail=standby is still in the history. */
+  standbyOn: string[];
   /** What an operation without its own timeout or on-fail takes. */
   opDefaults: OpDefaults;
 }
@@ -112,7 +114,20 @@ function onFailFor(p: PrimitiveConfig, op: OpRecord, stonith: boolean, defaults:
   return configured ?? 'restart';
 }
 
-/** What the history says about one primitive on one node; undefined when it is stopped there. */
+/**
+ * What the history says about one primitive on one node: its state there (undefined when it is
+ * stopped there), and a reaction to an earlier failure that outlives the recovery.
+ */
+interface History {
+  state?: ActiveState;
+  /**
+   * on-fail=stop or standby: Pacemaker keeps these in force after the resource has stopped, as
+   * long as the failure is in the history (until a cleanup or the failure-timeout), so the
+   * resource stays stopped (or the node in standby) instead of coming back a transition later.
+   */
+  lasting?: OnFail;
+}
+
 function replayHistory(
   p: PrimitiveConfig,
   ops: OpRecord[],
@@ -121,11 +136,12 @@ function replayHistory(
   stonith: boolean,
   node: string,
   defaults: OpDefaults,
-): ActiveState | undefined {
+): History {
   let role: Role = 'Stopped';
   let failed = false;
   let onFail: OnFail = 'restart';
   let stopFailed = false;
+  let lasting: OnFail | undefined;
   const sorted = [...ops].sort((a, b) => a.callId - b.callId || a.timeMs - b.timeMs);
   for (const op of sorted) {
     const expected = expectedRc(op, role);
@@ -147,10 +163,12 @@ function replayHistory(
     failed = true;
     onFail = reaction;
     stopFailed = op.op === 'stop';
+    if (reaction === 'stop' || reaction === 'standby') lasting = reaction;
     if (role === 'Stopped') role = op.op === 'promote' ? 'Promoted' : 'Started';
   }
-  if (role === 'Stopped' && !failed) return undefined;
-  return { node, role: role === 'Stopped' ? 'Started' : role, failed, onFail, stopFailed };
+  const out: History = lasting === undefined ? {} : { lasting };
+  if (role === 'Stopped' && !failed) return out;
+  return { ...out, state: { node, role: role === 'Stopped' ? 'Started' : role, failed, onFail, stopFailed } };
 }
 
 function expectedRc(op: OpRecord, role: Role): number[] {
@@ -183,6 +201,7 @@ export function readPrimitive(cib: Cib, info: PrimitiveInfo, nodes: NodeView[], 
   const meta = effectiveMeta(cib, info);
   const id = info.primitive.id;
   const active: ActiveState[] = [];
+  const lasting: { node: string; onFail: OnFail }[] = [];
   const failCount = new Map<string, number>();
   for (const node of nodes) {
     const rs = cib.status.nodes[node.name]?.resources?.[id];
@@ -194,8 +213,9 @@ export function readPrimitive(cib: Cib, info: PrimitiveInfo, nodes: NodeView[], 
     // fencing pacemaker does not read an unclean node's history at all (it is simply down), so a
     // failure there neither counts nor decides a reaction.
     if (!node.online && !(node.unclean && stonith)) continue;
-    const state = replayHistory(info.primitive, rs.ops, nowMs, meta.failureTimeoutMs, stonith, node.name, cib.config.opDefaults ?? {});
-    if (state !== undefined) active.push(state);
+    const history = replayHistory(info.primitive, rs.ops, nowMs, meta.failureTimeoutMs, stonith, node.name, cib.config.opDefaults ?? {});
+    if (history.state !== undefined) active.push(history.state);
+    if (history.lasting !== undefined) lasting.push({ node: node.name, onFail: history.lasting });
   }
   const blockedByFailure = active.some((a) => a.failed && a.onFail === 'block');
   return {
@@ -204,7 +224,8 @@ export function readPrimitive(cib: Cib, info: PrimitiveInfo, nodes: NodeView[], 
     active,
     failCount,
     blocked: maintenance || !meta.isManaged || blockedByFailure,
-    forceStop: active.some((a) => a.failed && a.onFail === 'stop'),
+    forceStop: lasting.some((l) => l.onFail === 'stop'),
+    standbyOn: lasting.filter((l) => l.onFail === 'standby').map((l) => l.node),
     opDefaults: cib.config.opDefaults ?? {},
   };
 }
@@ -217,6 +238,7 @@ export function readCluster(cib: Cib, infos: PrimitiveInfo[], nowMs: number): Cl
   for (const info of infos) primitives.set(info.primitive.id, readPrimitive(cib, info, nodes, nowMs));
   for (const p of primitives.values()) {
     if (p.blocked) continue;
+    for (const name of p.standbyOn) nodes.find((n) => n.name === name)!.standby = true;
     for (const a of p.active) {
       if (!a.failed) continue;
       const node = nodes.find((n) => n.name === a.node)!;

@@ -11,6 +11,7 @@ import {
   listPrimitives,
   type Cib,
   type Constraint,
+  type OpConfig,
   type OpRecord,
   type PrimitiveConfig,
   type ResourceConfig,
@@ -58,14 +59,21 @@ function metaXml(id: string, meta: ResourceMeta | undefined): string {
   return body === '' ? '' : `<meta_attributes id="${esc(id)}-meta">${body}</meta_attributes>`;
 }
 
+function monitorXml(p: PrimitiveConfig, o: OpConfig): string {
+  const role = o.role === undefined ? '' : ` role="${o.role}"`;
+  const onFail = o.onFail === undefined ? '' : ` on-fail="${o.onFail}"`;
+  return `<op id="${esc(p.id)}-monitor-${o.intervalMs}" name="monitor" interval="${o.intervalMs}ms" timeout="${o.timeoutMs}ms"${role}${onFail}/>`;
+}
+
+function opXmlOf(p: PrimitiveConfig | undefined, intervalMs: number): string | undefined {
+  const o = p?.ops?.find((x) => x.name === 'monitor' && x.intervalMs === intervalMs);
+  return o === undefined ? undefined : monitorXml(p!, o);
+}
+
 function primitiveXml(p: PrimitiveConfig, type: string): string {
   const ops = (p.ops ?? [])
     .filter((o) => o.name === 'monitor' && o.intervalMs > 0)
-    .map((o) => {
-      const role = o.role === undefined ? '' : ` role="${o.role}"`;
-      const onFail = o.onFail === undefined ? '' : ` on-fail="${o.onFail}"`;
-      return `<op id="${esc(p.id)}-monitor-${o.intervalMs}" name="monitor" interval="${o.intervalMs}ms" timeout="${o.timeoutMs}ms"${role}${onFail}/>`;
-    })
+    .map((o) => monitorXml(p, o))
     .join('');
   return `<primitive id="${esc(p.id)}" class="ocf" provider="pacemaker" type="${type}">${metaXml(p.id, p.meta)}${ops === '' ? '' : `<operations>${ops}</operations>`}</primitive>`;
 }
@@ -114,7 +122,46 @@ function expectedRc(op: OpRecord, promoted: boolean): number {
 }
 
 /** The lrm history of one resource on one node, in the shape the controller records. */
-function historyXml(rsc: string, ops: OpRecord[], type: string): string {
+/** The digest Pacemaker records for an operation on a Dummy or Stateful without parameters. */
+const NO_PARAMS_DIGEST = 'f2317cad3d54cec5d7d7aa7d0bf35cf8';
+const recurringDigests = new Map<string, string>();
+
+/**
+ * The digest Pacemaker would have recorded for a recurring monitor configured as `opXml`. A
+ * recurring op's digest covers its interval and timeout; a wrong one reads as "parameters
+ * changed", and with a failure-timeout Pacemaker then clears the fail count, which no real
+ * cluster would do. So ask crm_simulate once per kind of op: run it on a one-resource CIB with
+ * that op and read back the digest it records.
+ */
+function recurringDigest(type: string, opXml: string, intervalMs: number): string {
+  const op = opXml.replace(/ id="[^"]*"/, ' id="probe-op"');
+  const key = `${type} ${op}`;
+  const known = recurringDigests.get(key);
+  if (known !== undefined) return known;
+  const prim = `<primitive id="p" class="ocf" provider="pacemaker" type="${type}"><operations>${op}</operations></primitive>`;
+  const resources = type === 'Stateful' ? `<clone id="pc"><meta_attributes id="pc-m"><nvpair id="pc-m-p" name="promotable" value="true"/></meta_attributes>${prim}</clone>` : prim;
+  const nodeState = (id: number): string =>
+    `<node_state id="${id}" uname="n${id}" in_ccm="true" crmd="online" join="member" expected="member"><transient_attributes id="${id}"><instance_attributes id="s${id}"><nvpair id="s${id}-m" name="master-p" value="${10 * id}"/></instance_attributes></transient_attributes></node_state>`;
+  const xml =
+    `<cib crm_feature_set="${FEATURE_SET}" validate-with="pacemaker-3.9" epoch="1" num_updates="0" admin_epoch="0" have-quorum="1" dc-uuid="1"><configuration>` +
+    `<crm_config><cluster_property_set id="o"><nvpair id="o-s" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>` +
+    `<nodes><node id="1" uname="n1"/><node id="2" uname="n2"/></nodes><resources>${resources}</resources><constraints/></configuration>` +
+    `<status>${nodeState(1)}${nodeState(2)}</status></cib>`;
+  const dir = mkdtempSync(join(tmpdir(), 'sanode-digest-'));
+  try {
+    writeFileSync(join(dir, 'in.xml'), xml);
+    spawnSync('crm_simulate', ['-x', join(dir, 'in.xml'), '-S', '-Q', '-O', join(dir, 'out.xml')], { encoding: 'utf8', env: { ...process.env, PCMK_logfile: '/dev/null' } });
+    const out = existsSync(join(dir, 'out.xml')) ? readFileSync(join(dir, 'out.xml'), 'utf8') : '';
+    const found = descendants(parseXml(out === '' ? '<cib/>' : out), 'lrm_rsc_op').find((o) => o.attrs['operation'] === 'monitor' && o.attrs['interval'] === String(intervalMs));
+    const digest = found?.attrs['op-digest'] ?? NO_PARAMS_DIGEST;
+    recurringDigests.set(key, digest);
+    return digest;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function historyXml(rsc: string, ops: OpRecord[], type: string, config: PrimitiveConfig | undefined): string {
   const sorted = [...ops].sort((a, b) => a.callId - b.callId);
   const entries = new Map<string, OpRecord & { expected: number }>();
   let promoted = false;
@@ -131,11 +178,13 @@ function historyXml(rsc: string, ops: OpRecord[], type: string): string {
   const body = [...entries]
     .map(([id, op]) => {
       const key = `${op.callId}:1:${op.expected}:00000000-0000-0000-0000-000000000000`;
+      const configured = op.op === 'monitor' && op.intervalMs > 0 ? opXmlOf(config, op.intervalMs) : undefined;
+      const digest = configured === undefined ? NO_PARAMS_DIGEST : recurringDigest(type, configured, op.intervalMs);
       return (
         `<lrm_rsc_op id="${id}" operation_key="${rsc}_${op.op}_${op.intervalMs}" operation="${op.op}" crm-debug-origin="sanode" ` +
         `crm_feature_set="${FEATURE_SET}" transition-key="${key}" transition-magic="0:${op.rc};${key}" exit-reason="" ` +
         `call-id="${op.callId}" rc-code="${op.rc}" op-status="0" interval="${op.intervalMs}" last-rc-change="${Math.floor(op.timeMs / 1000)}" ` +
-        `exec-time="0" queue-time="0" op-digest="f2317cad3d54cec5d7d7aa7d0bf35cf8"/>`
+        `exec-time="0" queue-time="0" op-digest="${digest}"/>`
       );
     })
     .join('');
@@ -190,6 +239,7 @@ export function toPacemakerXml(cib: Cib, quorate: boolean, sets: readonly SetCon
     })
     .join('');
   const typeOf = new Map(listPrimitives(cfg).map((i) => [i.primitive.id, i.clone?.meta?.promotable === true ? 'Stateful' : 'Dummy']));
+  const configOf = new Map(listPrimitives(cfg).map((i) => [i.primitive.id, i.primitive]));
   const status = cfg.nodes
     .map((n) => {
       const st = cib.status.nodes[n.name] ?? { state: 'online' as const };
@@ -203,7 +253,7 @@ export function toPacemakerXml(cib: Cib, quorate: boolean, sets: readonly SetCon
       if (st.standby === true) transient['standby'] = 'on';
       const history: string[] = [];
       for (const [rsc, rs] of Object.entries(st.resources ?? {})) {
-        history.push(historyXml(rsc, rs.ops, typeOf.get(rsc) ?? 'Dummy'));
+        history.push(historyXml(rsc, rs.ops, typeOf.get(rsc) ?? 'Dummy', configOf.get(rsc)));
         if ((rs.failCount ?? 0) > 0) {
           const failed = [...rs.ops].reverse().find((o) => o.rc !== 0 && !(o.op === 'monitor' && (o.rc === 7 || o.rc === 8) && o.intervalMs === 0));
           const key = failed === undefined ? 'start_0' : `${failed.op}_${failed.intervalMs}`;

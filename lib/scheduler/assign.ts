@@ -18,11 +18,15 @@ import { canRunResources, type ClusterView, type NodeView, type PrimitiveState }
 
 export type Weights = Map<string, number>;
 
+type ColocRole = 'Started' | 'Unpromoted' | 'Promoted';
+
 interface Coloc {
   id: string;
   dep: Unit;
   pri: Unit;
   score: number;
+  /** with-rsc-role: only the primary's instances in this role count (a promotable primary). */
+  priRole?: ColocRole;
 }
 
 interface Unit {
@@ -53,10 +57,10 @@ interface Unit {
   frozenNodes?: Map<string, number>;
   /** A clone's instances, in the order they were placed. */
   instanceList?: Instance[];
-  /** A clone's final node scores without its instances' stickiness: the base of promotion. */
+  /** A promotable clone's promoted instances per node, decided as soon as it is placed. */
+  promoted?: Map<string, number>;
+  /** A clone's final node scores (its instances' stickiness is never in them): the base of promotion. */
   promotionWeights?: Weights;
-  /** Stickiness a clone added per node (taken back out for promotionWeights). */
-  stickiness?: Weights;
 }
 
 export interface Placement {
@@ -93,6 +97,8 @@ interface Ctx {
   asPrimary: Map<string, { optional: Unit; mandatory: Unit }>;
   symmetric: boolean;
   freeze: boolean;
+  config: CibConfig;
+  opts: PlaceOptions;
 }
 
 export function place(config: CibConfig, view: ClusterView, opts: PlaceOptions): Placement {
@@ -117,6 +123,8 @@ function buildUnits(config: CibConfig, view: ClusterView, opts: PlaceOptions): C
     asPrimary: new Map(),
     symmetric: config.properties?.symmetricCluster ?? true,
     freeze: opts.freeze,
+    config,
+    opts,
   };
   let order = 0;
   const primOf = (id: string): PrimitiveState => view.primitives.get(id)!;
@@ -139,8 +147,8 @@ function buildUnits(config: CibConfig, view: ClusterView, opts: PlaceOptions): C
     ctx.units.set(id, u);
     return u;
   };
-  const link = (dep: Unit, pri: Unit, score: number, id: string): void => {
-    const c = { id, dep, pri, score };
+  const link = (dep: Unit, pri: Unit, score: number, id: string, priRole?: ColocRole): void => {
+    const c: Coloc = { id, dep, pri, score, ...(priRole === undefined || priRole === 'Started' ? {} : { priRole }) };
     dep.thisWith.push(c);
     pri.withThis.push(c);
   };
@@ -197,7 +205,11 @@ function buildUnits(config: CibConfig, view: ClusterView, opts: PlaceOptions): C
     const dep = ctx.asDependent.get(c.rsc);
     const pri = ctx.asPrimary.get(c.withRsc);
     if (dep === undefined || pri === undefined) continue;
-    link(dep, c.score >= INFINITY ? pri.mandatory : pri.optional, c.score, c.id);
+    const primary = c.score >= INFINITY ? pri.mandatory : pri.optional;
+    // A role only narrows a colocation with a promotable clone; with anything else every
+    // instance is Started, which is what an unqualified colocation means.
+    const role = primary.clone?.meta?.promotable === true ? c.withRscRole : undefined;
+    link(dep, primary, c.score, c.id, role);
   }
   return ctx;
 }
@@ -262,17 +274,14 @@ function initBase(ctx: Ctx, u: Unit, own: readonly LocationConstraint[], inherit
 function applyStickinessAndFailures(ctx: Ctx, u: Unit): void {
   for (const p of u.prims) {
     const live = p.active.filter((a) => ctx.nodeByName.get(a.node)!.online);
-    // Stickiness holds a resource where it runs; only a clearly single location counts.
-    if (p.meta.isManaged && (u.kind === 'clone' || live.length === 1)) {
+    // Stickiness holds a resource where it runs; only a clearly single location counts. A
+    // clone's stickiness belongs to its instances (assignClone adds it to each on its own node),
+    // never to the clone's scores: those rank promotion and are what colocations merge, and an
+    // INFINITY stickiness there would drown every promotion score.
+    if (p.meta.isManaged && u.kind === 'primitive' && live.length === 1) {
       for (const a of live) {
         const cur = u.base.get(a.node)!;
-        if (ctx.symmetric || cur > -INFINITY) {
-          u.base.set(a.node, addScores(cur, p.meta.resourceStickiness));
-          if (u.kind === 'clone') {
-            u.stickiness ??= new Map();
-            u.stickiness.set(a.node, (u.stickiness.get(a.node) ?? 0) + p.meta.resourceStickiness);
-          }
-        }
+        if (ctx.symmetric || cur > -INFINITY) u.base.set(a.node, addScores(cur, p.meta.resourceStickiness));
       }
     }
     for (const [node, count] of p.failCount) {
@@ -326,15 +335,9 @@ function assign(ctx: Ctx, u: Unit): void {
   }
   u.final = w;
   if (u.kind === 'clone') {
-    // Pacemaker keeps stickiness on the instances, not on the clone whose scores rank promotion.
     u.promotionWeights = new Map(w);
-    for (const [node, added] of u.stickiness ?? []) {
-      const v = w.get(node)!;
-      if (Math.abs(v) < INFINITY) u.promotionWeights.set(node, v - added);
-    }
     assignClone(ctx, u, w);
-  }
-  else assignPrimitive(ctx, u, w);
+  } else assignPrimitive(ctx, u, w);
   u.assigning = false;
   for (const f of u.followers) assign(ctx, f);
 }
@@ -382,8 +385,30 @@ function better(ctx: Ctx, w: Weights, a: string, b: string, preferred: string | 
   return a < b;
 }
 
+/** Nodes where a placed promotable clone has an instance in `role` (after promotion). */
+function nodesInRole(u: Unit, role: 'Unpromoted' | 'Promoted'): Set<string> {
+  const out = new Set<string>();
+  for (const [node, count] of u.instances ?? []) {
+    const promoted = u.promoted?.get(node) ?? 0;
+    if (role === 'Promoted' ? promoted > 0 : count > promoted) out.add(node);
+  }
+  return out;
+}
+
 /** The dependent's side of a colocation: its scores follow where the primary was placed. */
 function applyColocation(ctx: Ctx, w: Weights, c: Coloc): void {
+  if (c.priRole !== undefined) {
+    // With a role (Pacemaker's with-rsc-role): only nodes where an instance will be in that role
+    // count. +INFINITY bans every other node (all of them when no instance has the role);
+    // -INFINITY bans those nodes; a finite score is added there. Nothing else changes.
+    const where = nodesInRole(c.pri, c.priRole === 'Promoted' ? 'Promoted' : 'Unpromoted');
+    for (const [node, score] of w) {
+      if (c.score >= INFINITY) {
+        if (!where.has(node)) w.set(node, -INFINITY);
+      } else if (where.has(node)) w.set(node, addScores(score, c.score));
+    }
+    return;
+  }
   const where = new Set(c.pri.nodes ?? []);
   if (where.size === 0 && c.score < 0) return; // away from something that is not running
   const work: Weights = new Map(w);
@@ -492,6 +517,7 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
   if (u.pinned || u.stopped) {
     if (u.pinned) for (const inst of instances) add(inst, inst.current!);
     finish();
+    u.promoted = choosePromoted(ctx.config, ctx, u, ctx.opts);
     return;
   }
   // Pacemaker has clone-max instances, numbered as it reads the status node by node: a running
@@ -582,6 +608,9 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
     for (const inst of instances) if (inst.node !== undefined && inst.current === undefined) u.frozenNodes.set(inst.node, (u.frozenNodes.get(inst.node) ?? 0) + 1);
   }
   finish();
+  // Promotion is part of placing a promotable clone: resources colocated with its promoted (or
+  // unpromoted) instances are placed after it and need to know where those are.
+  u.promoted = choosePromoted(ctx.config, ctx, u, ctx.opts);
 }
 
 /**
@@ -621,7 +650,10 @@ function choosePromoted(config: CibConfig, ctx: Ctx, u: Unit, opts: PlaceOptions
     for (const i of placedInstances) if (i.promotedNow) promoted.set(i.node!, (promoted.get(i.node!) ?? 0) + 1);
     return promoted;
   }
-  const weights = u.promotionWeights ?? u.final ?? u.base;
+  const weights: Weights = new Map(u.promotionWeights ?? u.final ?? u.base);
+  // Resources colocated with the promoted instance weigh in on where it is: one that must be with
+  // it pulls promotion to the nodes it prefers, one that must not be pushes it away from them.
+  for (const c of u.withThis) if (c.priRole === 'Promoted' && c.dep !== u) mergeDependent(ctx, c.dep, weights, c.score / INFINITY, new Set([u]));
   const candidates: { node: string; score: number; current: boolean }[] = [];
   for (const inst of placedInstances) {
     const node = inst.node!;
@@ -665,7 +697,7 @@ function collect(config: CibConfig, ctx: Ctx, opts: PlaceOptions): Placement {
       else u.instances!.delete(node);
       for (const inst of u.instanceList ?? []) if (inst.node === node && inst.current === undefined) delete inst.node;
     }
-    const promoted = choosePromoted(config, ctx, u, opts);
+    const promoted = u.promoted ?? new Map<string, number>();
     const promotable = u.clone!.meta?.promotable === true;
     for (const p of u.prims) {
       const list: { node: string; role: Exclude<Role, 'Stopped'> }[] = [];

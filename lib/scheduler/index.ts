@@ -76,8 +76,8 @@ function planTargets(config: CibConfig, view: ClusterView, placed: Placement): P
   };
   for (let changed = true; changed; ) {
     changed = false;
-    for (const { firsts, thens, interleave } of chains) {
-      const firstRuns = firsts.every((f) => (target.get(f)?.size ?? 0) > 0 && !stuck(f));
+    for (const { firsts, thens, interleave, firstPromoted } of chains) {
+      const firstRuns = firsts.every((f) => (target.get(f)?.size ?? 0) > 0 && !stuck(f) && (!firstPromoted || [...target.get(f)!.values()].includes('Promoted')));
       if (firstRuns && interleave) {
         // An interleaved instance waits only for the other clone's instance on its own node.
         for (const t of thens) {
@@ -125,6 +125,8 @@ interface Chain {
   thens: string[];
   /** Both are clones and "then" interleaves: instances pair up per node. */
   interleave: boolean;
+  /** "promote first then start then": then needs a promoted instance of first, not just one. */
+  firstPromoted?: boolean;
 }
 
 /** Mandatory start orders as (firsts, thens) primitive sets, including group-internal ones. */
@@ -140,9 +142,11 @@ function mandatoryChains(config: CibConfig): Chain[] {
   }
   for (const c of config.constraints ?? []) {
     if (c.kind !== 'order' || (c.orderKind ?? 'Mandatory') !== 'Mandatory') continue;
-    if ((c.firstAction ?? 'start') !== 'start' || (c.thenAction ?? c.firstAction ?? 'start') !== 'start') continue;
+    const firstAction = c.firstAction ?? 'start';
+    if ((firstAction !== 'start' && firstAction !== 'promote') || (c.thenAction ?? firstAction) !== 'start') continue;
     const interleave = clones.has(c.first) && clones.get(c.then)?.meta?.interleave === true;
-    chains.push({ firsts: membersOf(config, c.first), thens: membersOf(config, c.then), interleave });
+    const firstPromoted = firstAction === 'promote' && clones.get(c.first)?.meta?.promotable === true;
+    chains.push({ firsts: membersOf(config, c.first), thens: membersOf(config, c.then), interleave, ...(firstPromoted ? { firstPromoted } : {}) });
   }
   return chains;
 }

@@ -194,4 +194,84 @@ export const PARITY_CASES: ParityCase[] = [
     quorate: true,
     expected: { b: ['n1:Started', 'n2:Started'], a: ['n1:Started', 'n2:Started', 'n3:Started'] },
   },
+  {
+    name: 'a resource colocated INFINITY with the promoted instance runs where that instance is promoted, not next to an unpromoted one',
+    cib: cib(
+      {
+        resources: [clone('pc', 'p', { promotable: true }), prim('vip')],
+        constraints: [{ kind: 'colocation', id: 'vip-with-promoted', rsc: 'vip', withRsc: 'pc', score: INFINITY, withRscRole: 'Promoted' }],
+      },
+      { n1: { state: 'online', attributes: { 'master-p': '5' } }, n2: { state: 'online', attributes: { 'master-p': '50' } }, n3: { state: 'online', attributes: { 'master-p': '10' } } },
+    ),
+    quorate: true,
+    expected: { p: ['n1:Unpromoted', 'n2:Promoted', 'n3:Unpromoted'], vip: ['n2:Started'] },
+  },
+  {
+    name: 'a -INFINITY colocation with the promoted instance pushes promotion off the node the resource prefers, and bans only that node',
+    cib: cib(
+      {
+        resources: [clone('pc', 'p', { promotable: true }), prim('backup')],
+        constraints: [
+          { kind: 'colocation', id: 'backup-not-with-promoted', rsc: 'backup', withRsc: 'pc', score: -INFINITY, withRscRole: 'Promoted' },
+          { kind: 'location', id: 'backup-likes-n1', rsc: 'backup', node: 'n1', score: 100 },
+        ],
+      },
+      { n1: { state: 'online', attributes: { 'master-p': '50' } }, n2: { state: 'online', attributes: { 'master-p': '10' } } },
+    ),
+    quorate: true,
+    expected: { p: ['n1:Unpromoted', 'n2:Promoted', 'n3:Unpromoted'], backup: ['n1:Started'] },
+  },
+  {
+    name: 'a resource that must be with the promoted instance pulls promotion to the node it prefers',
+    cib: cib(
+      {
+        resources: [clone('pc', 'p', { promotable: true }), prim('vip')],
+        constraints: [
+          { kind: 'colocation', id: 'vip-with-promoted', rsc: 'vip', withRsc: 'pc', score: INFINITY, withRscRole: 'Promoted' },
+          { kind: 'location', id: 'vip-likes-n3', rsc: 'vip', node: 'n3', score: 200 },
+        ],
+      },
+      { n1: { state: 'online', attributes: { 'master-p': '50' } }, n2: { state: 'online', attributes: { 'master-p': '10' } }, n3: { state: 'online', attributes: { 'master-p': '10' } } },
+    ),
+    quorate: true,
+    expected: { p: ['n1:Unpromoted', 'n2:Unpromoted', 'n3:Promoted'], vip: ['n3:Started'] },
+  },
+  {
+    name: 'a resource colocated with the unpromoted role avoids the promoted node',
+    cib: cib(
+      {
+        resources: [clone('pc', 'p', { promotable: true, cloneMax: 2 }), prim('reader')],
+        constraints: [{ kind: 'colocation', id: 'reader-with-unpromoted', rsc: 'reader', withRsc: 'pc', score: INFINITY, withRscRole: 'Unpromoted' }],
+      },
+      { n1: { state: 'online', attributes: { 'master-p': '50' } }, n2: { state: 'online', attributes: { 'master-p': '10' } } },
+    ),
+    quorate: true,
+    expected: { p: ['n1:Promoted', 'n2:Unpromoted'], reader: ['n2:Started'] },
+  },
+  {
+    name: 'INFINITY stickiness keeps instances where they run but leaves promotion to the promotion scores',
+    cib: cib(
+      { rscDefaults: { resourceStickiness: INFINITY }, resources: [clone('pc', 'p', { promotable: true })] },
+      {
+        n1: { state: 'online', attributes: { 'master-p': '10' }, resources: { p: running(true) } },
+        n2: { state: 'online', attributes: { 'master-p': '90' }, resources: { p: running() } },
+        n3: { state: 'online', attributes: { 'master-p': '5' }, resources: { p: running() } },
+      },
+    ),
+    quorate: true,
+    expected: { p: ['n1:Unpromoted', 'n2:Promoted', 'n3:Unpromoted'] },
+  },
+  {
+    name: 'a negative location on a clone moves a sticky instance away from that node',
+    cib: cib(
+      {
+        rscDefaults: { resourceStickiness: 100 },
+        resources: [clone('pc', 'p', { cloneMax: 2 })],
+        constraints: [{ kind: 'location', id: 'avoid-n1', rsc: 'pc', node: 'n1', score: -200 }],
+      },
+      { n1: { state: 'online', resources: { p: running() } }, n2: { state: 'online', resources: { p: running() } } },
+    ),
+    quorate: true,
+    expected: { p: ['n2:Started', 'n3:Started'] },
+  },
 ];

@@ -91,7 +91,10 @@ function primitiveActions(
   const starts: Action[] = [];
   const fencedHere: Action[] = [];
   const current = new Map(p.active.map((a) => [a.node, a]));
+  // A blocked clone instance is left exactly as it is; its siblings elsewhere are not.
+  const untouchable = new Set(p.blockedOn);
   for (const [node, cur] of current) {
+    if (untouchable.has(node)) continue;
     const tgt = target.get(node);
     const fence = fences.get(node);
     if (fence !== undefined) {
@@ -110,6 +113,7 @@ function primitiveActions(
     stops.push(stop);
   }
   for (const [node, role] of target) {
+    if (untouchable.has(node)) continue;
     const cur = current.get(node);
     const kept = cur !== undefined && !cur.failed && !restart && nodeOnline.get(node) === true;
     if (kept) continue;

@@ -266,9 +266,9 @@ function initBase(ctx: Ctx, u: Unit, own: readonly LocationConstraint[], inherit
   // A resource kept stopped by on-fail=stop is banned from every node (as Pacemaker bans it):
   // so resources colocated with it see that it will not run, rather than where it failed.
   if (u.prims.some((x) => x.forceStop)) for (const n of ctx.view.nodes) u.base.set(n.name, -INFINITY);
-  // A pinned resource will be where it is, whatever else wants: its neighbours must see that.
-  const here = u.kind === 'primitive' ? currentNode(ctx, u) : undefined;
-  if (u.pinned && here !== undefined) u.base.set(here, INFINITY);
+  // A pinned resource stays where it is (assignPrimitive), but its scores are left as they are:
+  // what it passes on to the resources it is colocated with is what it would prefer, as in
+  // Pacemaker, not an INFINITY where it happens to be stuck.
 }
 
 function applyStickinessAndFailures(ctx: Ctx, u: Unit): void {
@@ -278,7 +278,7 @@ function applyStickinessAndFailures(ctx: Ctx, u: Unit): void {
     // clone's stickiness belongs to its instances (assignClone adds it to each on its own node),
     // never to the clone's scores: those rank promotion and are what colocations merge, and an
     // INFINITY stickiness there would drown every promotion score.
-    if (p.meta.isManaged && u.kind === 'primitive' && live.length === 1) {
+    if (p.meta.isManaged && u.kind === 'primitive' && live.length === 1 && p.seenOffline.length === 0) {
       for (const a of live) {
         const cur = u.base.get(a.node)!;
         if (ctx.symmetric || cur > -INFINITY) u.base.set(a.node, addScores(cur, p.meta.resourceStickiness));
@@ -292,7 +292,7 @@ function applyStickinessAndFailures(ctx: Ctx, u: Unit): void {
 
 function currentNode(ctx: Ctx, u: Unit): string | undefined {
   const live = u.prims[0]!.active.filter((a) => ctx.nodeByName.get(a.node)!.online);
-  return live.length === 1 ? live[0]!.node : undefined;
+  return live.length === 1 && u.prims[0]!.seenOffline.length === 0 ? live[0]!.node : undefined;
 }
 
 /** Pacemaker sorts resources by priority, then by their score where they run, then by score per node. */
@@ -576,6 +576,13 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
   });
   const runningOn = new Set(instances.flatMap((i) => (i.current === undefined || i.failed ? [] : [i.current])));
   let placed = 0;
+  // A blocked instance stays where it is, whatever the scores say, and takes its slot.
+  const blockedOn = new Set(u.prims.flatMap((p) => p.blockedOn));
+  for (const inst of instances) {
+    if (placed >= max || inst.current === undefined || !blockedOn.has(inst.current)) continue;
+    add(inst, inst.current);
+    placed++;
+  }
   for (const inst of instances) {
     if (placed >= max || inst.current === undefined || inst.failed) continue;
     if ((counts.get(inst.current) ?? 0) >= loopMax) continue;

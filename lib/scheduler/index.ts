@@ -72,7 +72,7 @@ function planTargets(config: CibConfig, view: ClusterView, placed: Placement): P
   // A failed resource that may not be touched cannot (re)start, so nothing may follow it.
   const stuck = (id: string): boolean => {
     const p = view.primitives.get(id);
-    return p !== undefined && p.blocked && p.active.some((a) => a.failed);
+    return p !== undefined && ((p.blocked && p.active.some((a) => a.failed)) || p.blockedOn.length > 0);
   };
   for (let changed = true; changed; ) {
     changed = false;
@@ -104,7 +104,8 @@ function planTargets(config: CibConfig, view: ClusterView, placed: Placement): P
     const p = view.primitives.get(id);
     if (p === undefined || p.blocked) return false;
     const tgt = target.get(id) ?? new Map();
-    return p.active.some((a) => a.failed || !tgt.has(a.node) || restart.has(id));
+    // A blocked instance is left alone: it neither stops nor restarts anything after it.
+    return p.active.some((a) => !p.blockedOn.includes(a.node) && (a.failed || !tgt.has(a.node) || restart.has(id)));
   };
   for (let changed = true; changed; ) {
     changed = false;

@@ -48,8 +48,20 @@ export interface PrimitiveState {
   active: ActiveState[];
   /** Effective fail count per node (0 once failure-timeout has passed). */
   failCount: Map<string, number>;
-  /** Nothing may be done to it: unmanaged, maintenance, or a failure with on-fail=block. */
+  /**
+   * Nothing may be done to it: unmanaged, maintenance, or a failure with on-fail=block. A clone
+   * instance's block holds only that instance (see blockedOn); the clone's others carry on.
+   */
   blocked: boolean;
+  /** A clone's nodes whose instance failed with on-fail=block: nothing may be done there. */
+  blockedOn: string[];
+  /**
+   * Cleanly offline nodes whose history (read when fencing is enabled, as Pacemaker does) says
+   * it was running there when they left. Nothing runs there now, but like Pacemaker the
+   * resource then counts as seen on more than one node, so no node is its single current one
+   * and its stickiness does not apply.
+   */
+  seenOffline: string[];
   /** A failure with on-fail=stop: keep it stopped everywhere. */
   forceStop: boolean;
   /** Nodes where a failure with on-fail=standby is still in the history. */
@@ -202,6 +214,7 @@ export function readPrimitive(cib: Cib, info: PrimitiveInfo, nodes: NodeView[], 
   const id = info.primitive.id;
   const active: ActiveState[] = [];
   const lasting: { node: string; onFail: OnFail }[] = [];
+  const seenOffline: string[] = [];
   const failCount = new Map<string, number>();
   for (const node of nodes) {
     const rs = cib.status.nodes[node.name]?.resources?.[id];
@@ -212,18 +225,25 @@ export function readPrimitive(cib: Cib, info: PrimitiveInfo, nodes: NodeView[], 
     // A cleanly offline node runs nothing; an unclean one may, until it is fenced. Without
     // fencing pacemaker does not read an unclean node's history at all (it is simply down), so a
     // failure there neither counts nor decides a reaction.
+    if (!node.online && !node.unclean && stonith) {
+      if (replayHistory(info.primitive, rs.ops, nowMs, meta.failureTimeoutMs, stonith, node.name, cib.config.opDefaults ?? {}).state !== undefined) seenOffline.push(node.name);
+      continue;
+    }
     if (!node.online && !(node.unclean && stonith)) continue;
     const history = replayHistory(info.primitive, rs.ops, nowMs, meta.failureTimeoutMs, stonith, node.name, cib.config.opDefaults ?? {});
     if (history.state !== undefined) active.push(history.state);
     if (history.lasting !== undefined) lasting.push({ node: node.name, onFail: history.lasting });
   }
-  const blockedByFailure = active.some((a) => a.failed && a.onFail === 'block');
+  const blockedHere = active.filter((a) => a.failed && a.onFail === 'block').map((a) => a.node);
+  const blockedByFailure = blockedHere.length > 0 && info.clone === undefined;
   return {
     info,
     meta,
     active,
     failCount,
     blocked: maintenance || !meta.isManaged || blockedByFailure,
+    blockedOn: info.clone === undefined ? [] : blockedHere,
+    seenOffline,
     forceStop: lasting.some((l) => l.onFail === 'stop'),
     standbyOn: lasting.filter((l) => l.onFail === 'standby').map((l) => l.node),
     opDefaults: cib.config.opDefaults ?? {},

@@ -274,4 +274,46 @@ export const PARITY_CASES: ParityCase[] = [
     quorate: true,
     expected: { p: ['n2:Started', 'n3:Started'] },
   },
+  {
+    name: 'on-fail=block on one clone instance holds that instance only; the clone still starts its others',
+    cib: cib(
+      {
+        resources: [{ kind: 'clone', id: 'pc', child: prim('p', { ops: [{ name: 'monitor', intervalMs: 10_000, timeoutMs: 20_000, onFail: 'block' }] }), meta: { cloneMax: 2 } }],
+        constraints: [{ kind: 'location', id: 'l', rsc: 'pc', node: 'n1', score: 50 }],
+      },
+      {
+        n3: {
+          state: 'online',
+          resources: {
+            p: {
+              ops: [
+                { op: 'start', intervalMs: 0, rc: 0, timeMs: PARITY_NOW_MS - 600_000, callId: 900 },
+                { op: 'monitor', intervalMs: 10_000, rc: 1, timeMs: PARITY_NOW_MS - 30_000, callId: 901 },
+              ],
+              failCount: 1,
+              lastFailureMs: PARITY_NOW_MS - 30_000,
+            },
+          },
+        },
+      },
+    ),
+    quorate: true,
+    expected: { p: ['n1:Started', 'n3:Started'] },
+  },
+  {
+    // With fencing enabled Pacemaker reads a cleanly offline node's history too: the resource
+    // then counts as active on two nodes, so it has no single current node to stick to.
+    name: 'with fencing, history on a cleanly offline node takes away the stickiness of a resource running elsewhere',
+    cib: cib(
+      {
+        properties: { stonithEnabled: true },
+        rscDefaults: { resourceStickiness: 100 },
+        resources: [prim('db')],
+        constraints: [{ kind: 'location', id: 'l', rsc: 'db', node: 'n3', score: 50 }],
+      },
+      { n1: { state: 'online', resources: { db: running() } }, n2: { state: 'offline', resources: { db: running() } } },
+    ),
+    quorate: true,
+    expected: { db: ['n3:Started'] },
+  },
 ];

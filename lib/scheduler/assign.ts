@@ -530,6 +530,10 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
   for (const p of u.prims) for (const a of p.active) if (p.meta.isManaged) sticky.set(a.node, (sticky.get(a.node) ?? 0) + p.meta.resourceStickiness);
   const scoreFor = (inst: Instance, node: NodeView): number => {
     let score = cloneW.get(node.name)!;
+    // Where the clone itself scores below zero no instance may be, however sticky or promotable
+    // it is there (Pacemaker checks the clone's own score first): a negative location on the
+    // clone moves a running instance away.
+    if (score < 0) return -INFINITY;
     if (inst.current === node.name && (ctx.symmetric || score > -INFINITY)) score = addScores(score, sticky.get(node.name) ?? 0);
     if (promotable && (inst.current === undefined || inst.current === node.name)) {
       const attr = promotionAttr(u, node);

@@ -262,12 +262,12 @@ export const PARITY_CASES: ParityCase[] = [
     expected: { p: ['n1:Unpromoted', 'n2:Promoted', 'n3:Unpromoted'] },
   },
   {
-    name: 'a negative location on a clone moves a sticky instance away from that node',
+    name: 'a negative location on a clone moves an instance away from that node even when its stickiness is larger',
     cib: cib(
       {
         rscDefaults: { resourceStickiness: 100 },
         resources: [clone('pc', 'p', { cloneMax: 2 })],
-        constraints: [{ kind: 'location', id: 'avoid-n1', rsc: 'pc', node: 'n1', score: -200 }],
+        constraints: [{ kind: 'location', id: 'avoid-n1', rsc: 'pc', node: 'n1', score: -50 }],
       },
       { n1: { state: 'online', resources: { p: running() } }, n2: { state: 'online', resources: { p: running() } } },
     ),

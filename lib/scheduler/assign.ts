@@ -544,6 +544,10 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
   const weightsFor = (inst: Instance): Weights => {
     const iw: Weights = new Map();
     for (const n of ctx.view.nodes) iw.set(n.name, canRunResources(n) && (counts.get(n.name) ?? 0) < perNode ? scoreFor(inst, n) : -INFINITY);
+    // Each instance is placed like a primitive that carries the clone's colocations: resources
+    // colocated with the clone weigh in on every instance, in full this time (the clone's own
+    // scores only took their pull, never their push).
+    for (const c of u.withThis) if (c.dep !== u && c.dep.nodes === undefined && c.priRole === undefined) mergeDependent(ctx, c.dep, iw, c.score / INFINITY, new Set([u]));
     return iw;
   };
   const usableCount = ctx.view.nodes.filter((n) => canRunResources(n) && (ctx.symmetric || w.get(n.name)! > -INFINITY)).length;

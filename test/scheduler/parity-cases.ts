@@ -316,4 +316,18 @@ export const PARITY_CASES: ParityCase[] = [
     quorate: true,
     expected: { db: ['n3:Started'] },
   },
+  {
+    name: 'a resource kept apart from a clone pushes its instance off the node the resource runs on',
+    cib: cib(
+      {
+        rscDefaults: { resourceStickiness: 1 },
+        resources: [clone('pc', 'p', { cloneMax: 1 }), prim('solo')],
+        constraints: [{ kind: 'colocation', id: 'solo-apart', rsc: 'solo', withRsc: 'pc', score: -INFINITY }],
+      },
+      { n1: { state: 'online', resources: { solo: running() } } },
+      2,
+    ),
+    quorate: true,
+    expected: { p: ['n2:Started'], solo: ['n1:Started'] },
+  },
 ];

@@ -207,6 +207,19 @@ function roleAfter(op: OpRecord, role: Role): Role {
   }
 }
 
+/**
+ * A fail count from an operation whose on-fail is ignore does not count towards
+ * migration-threshold (Pacemaker pretends the failure did not happen). The count belongs to the
+ * last failed operation in the history, or to the start when the history no longer shows one.
+ */
+function ignoredFailure(p: PrimitiveConfig, ops: OpRecord[], stonith: boolean, defaults: OpDefaults): boolean {
+  const failed = [...ops]
+    .sort((a, b) => b.callId - a.callId)
+    .find((o) => o.rc !== OCF_SUCCESS && !(o.op === 'monitor' && o.intervalMs === 0 && (o.rc === OCF_NOT_RUNNING || o.rc === OCF_RUNNING_PROMOTED)));
+  const op: OpRecord = failed ?? { op: 'start', intervalMs: 0, rc: 1, timeMs: 0, callId: 0 };
+  return onFailFor(p, op, stonith, defaults) === 'ignore';
+}
+
 export function readPrimitive(cib: Cib, info: PrimitiveInfo, nodes: NodeView[], nowMs: number): PrimitiveState {
   const stonith = cib.config.properties?.stonithEnabled ?? true;
   const maintenance = cib.config.properties?.maintenanceMode ?? false;
@@ -221,7 +234,7 @@ export function readPrimitive(cib: Cib, info: PrimitiveInfo, nodes: NodeView[], 
     if (rs === undefined) continue;
     const fc = rs.failCount ?? 0;
     const expired = meta.failureTimeoutMs > 0 && rs.lastFailureMs !== undefined && rs.lastFailureMs + meta.failureTimeoutMs <= nowMs;
-    if (fc > 0 && !expired) failCount.set(node.name, fc);
+    if (fc > 0 && !expired && !ignoredFailure(info.primitive, rs.ops, stonith, cib.config.opDefaults ?? {})) failCount.set(node.name, fc);
     // A cleanly offline node runs nothing; an unclean one may, until it is fenced. Without
     // fencing pacemaker does not read an unclean node's history at all (it is simply down), so a
     // failure there neither counts nor decides a reaction.

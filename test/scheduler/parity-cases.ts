@@ -330,4 +330,16 @@ export const PARITY_CASES: ParityCase[] = [
     quorate: true,
     expected: { p: ['n2:Started'], solo: ['n1:Started'] },
   },
+  {
+    name: 'a fail count from an operation with on-fail=ignore does not reach migration-threshold',
+    cib: cib(
+      {
+        rscDefaults: { resourceStickiness: 100, migrationThreshold: 1 },
+        resources: [prim('db', { ops: [{ name: 'monitor', intervalMs: 10_000, timeoutMs: 20_000, onFail: 'ignore' }] }), prim('web')],
+      },
+      { n1: { state: 'online', resources: { db: running(false, true), web: running(false, true) } } },
+    ),
+    quorate: true,
+    expected: { db: ['n1:Started'], web: ['n2:Started'] },
+  },
 ];

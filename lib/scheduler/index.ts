@@ -67,6 +67,25 @@ function planTargets(config: CibConfig, view: ClusterView, placed: Placement): P
     for (const e of list) if (t.get(e.node) !== 'Promoted') t.set(e.node, e.role);
     target.set(id, t);
   }
+  // A group stops from its last member down, each stop waiting for the one after it: behind a
+  // blocked (or unmanaged) member that stop never comes, so the members before it on its node
+  // keep running where they are, whatever placement wanted (as Pacemaker's stops stay unrunnable).
+  for (const r of config.resources) {
+    if (r.kind !== 'group') continue;
+    r.members.forEach((m, i) => {
+      const p = view.primitives.get(m.id)!;
+      if (!p.blocked) return;
+      for (const a of p.active) {
+        if (!(view.nodes.find((n) => n.name === a.node)?.online ?? false)) continue;
+        for (const earlier of r.members.slice(0, i)) {
+          const q = view.primitives.get(earlier.id)!;
+          const here = q.active.find((x) => x.node === a.node);
+          if (here === undefined || q.blocked || here.failed) continue;
+          target.set(earlier.id, new Map([[a.node, here.role]]));
+        }
+      }
+    });
+  }
   const chains = mandatoryChains(config);
   const pinned = (id: string): boolean => view.primitives.get(id)?.blocked ?? false;
   // A failed resource that may not be touched cannot (re)start, so nothing may follow it.

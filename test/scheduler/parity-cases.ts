@@ -342,4 +342,22 @@ export const PARITY_CASES: ParityCase[] = [
     quorate: true,
     expected: { db: ['n1:Started'], web: ['n2:Started'] },
   },
+  {
+    name: 'a group member before a blocked member keeps running: its stop would have to wait for the blocked one',
+    cib: cib(
+      {
+        resources: [
+          {
+            kind: 'group',
+            id: 'g',
+            members: [prim('a'), prim('b', { ops: [{ name: 'monitor', intervalMs: 10_000, timeoutMs: 20_000, onFail: 'block' }] }), prim('c')],
+          },
+        ],
+        constraints: [{ kind: 'location', id: 'ban-n1', rsc: 'g', node: 'n1', score: -INFINITY }],
+      },
+      { n1: { state: 'online', resources: { a: running(), b: running(false, true), c: running() } } },
+    ),
+    quorate: true,
+    expected: { a: ['n1:Started'], b: ['n1:Started'], c: [] },
+  },
 ];

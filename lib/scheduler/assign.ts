@@ -331,7 +331,7 @@ function assign(ctx: Ctx, u: Unit): void {
   }
   for (const c of u.withThis) {
     if (c.dep.nodes !== undefined) continue;
-    mergeDependent(ctx, c.dep, w, c.score / INFINITY, new Set([u]), u.kind === 'clone');
+    mergeDependent(ctx, c.dep, w, c.score / INFINITY, new Set([u]), runsOn(ctx, u), u.kind === 'clone');
   }
   u.final = w;
   if (u.kind === 'clone') {
@@ -428,7 +428,26 @@ function applyColocation(ctx: Ctx, w: Weights, c: Coloc): void {
  * node the merge would make negative keeps its score (0), or 1 if it was positive, so a clone
  * is not banned from a node just because one resource colocated with it cannot run there.
  */
-function mergeDependent(ctx: Ctx, dep: Unit, w: Weights, factor: number, visiting: Set<Unit>, positiveOnly = false): void {
+/** Where a unit runs now and may stay: its current node, or its clone's healthy instances' nodes. */
+function runsOn(ctx: Ctx, u: Unit): Set<string> {
+  const usable = (node: string): boolean => canRunResources(ctx.nodeByName.get(node)!);
+  if (u.kind === 'primitive') {
+    const here = currentNode(ctx, u);
+    return new Set(here === undefined || !usable(here) ? [] : [here]);
+  }
+  return new Set(u.prims[0]!.active.filter((a) => !a.failed && usable(a.node)).map((a) => a.node));
+}
+
+/**
+ * `holds`: where the primary runs now (empty when it does not run). A score too small to survive
+ * the factor still counts one point: Pacemaker gives that point the factor's sign, even where
+ * the dependent's score is negative. sanode does the same on the nodes in `holds` and everywhere
+ * for a primary not yet running, but on other nodes gives it the product's sign: a rounding
+ * artefact may keep a running resource where it is, never pull it away. Otherwise, when the
+ * dependent's stickiness moves with the primary, that point moves too and the primary follows it
+ * back and forth on every transition (crm_simulate never settles on such a CIB).
+ */
+function mergeDependent(ctx: Ctx, dep: Unit, w: Weights, factor: number, visiting: Set<Unit>, holds: Set<string>, positiveOnly = false): void {
   if (visiting.has(dep)) return;
   visiting.add(dep);
   const work: Weights = new Map(w);
@@ -439,11 +458,7 @@ function mergeDependent(ctx: Ctx, dep: Unit, w: Weights, factor: number, visitin
     const score = canRunResources(n) ? depWeights.get(node)! : -INFINITY;
     if (factor < 0 && score < 0) continue; // a double negative must not become a preference
     let add = Math.round(factor * score);
-    // A tiny factor must not wipe out a small score: keep at least 1 point, with the sign of the
-    // product. (Pacemaker 2.1.5 takes the factor's sign alone, so a node the dependent dislikes
-    // gains a point; where the dependent's stickiness moves with it, that point moves too and
-    // the primary follows it back and forth on every transition. sanode settles instead.)
-    if (add === 0 && score !== 0 && factor !== 0) add = Math.sign(factor * score);
+    if (add === 0 && score !== 0 && factor !== 0) add = holds.size === 0 || holds.has(node) ? Math.sign(factor) : Math.sign(factor * score);
     const merged = addScores(add, current);
     if (positiveOnly && merged < 0 && current >= 0) {
       if (current > 0) flattened.add(node);
@@ -454,7 +469,7 @@ function mergeDependent(ctx: Ctx, dep: Unit, w: Weights, factor: number, visitin
   if (available(ctx, work)) {
     // Pacemaker passes on only the sign of the factor, not its size: a resource colocated with a
     // dependent counts in full (times its own colocation score), however weak the first link.
-    for (const c of dep.withThis) mergeDependent(ctx, c.dep, work, (Math.sign(factor) * c.score) / INFINITY, visiting, positiveOnly);
+    for (const c of dep.withThis) mergeDependent(ctx, c.dep, work, (Math.sign(factor) * c.score) / INFINITY, visiting, holds, positiveOnly);
     for (const node of flattened) work.set(node, 1);
     for (const [k, v] of work) w.set(k, v);
   }
@@ -547,7 +562,8 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
     // Each instance is placed like a primitive that carries the clone's colocations: resources
     // colocated with the clone weigh in on every instance, in full this time (the clone's own
     // scores only took their pull, never their push).
-    for (const c of u.withThis) if (c.dep !== u && c.dep.nodes === undefined && c.priRole === undefined) mergeDependent(ctx, c.dep, iw, c.score / INFINITY, new Set([u]));
+    const holds = new Set(inst.current === undefined ? [] : [inst.current]);
+    for (const c of u.withThis) if (c.dep !== u && c.dep.nodes === undefined && c.priRole === undefined) mergeDependent(ctx, c.dep, iw, c.score / INFINITY, new Set([u]), holds);
     return iw;
   };
   const usableCount = ctx.view.nodes.filter((n) => canRunResources(n) && (ctx.symmetric || w.get(n.name)! > -INFINITY)).length;
@@ -668,7 +684,8 @@ function choosePromoted(config: CibConfig, ctx: Ctx, u: Unit, opts: PlaceOptions
   const weights: Weights = new Map(u.promotionWeights ?? u.final ?? u.base);
   // Resources colocated with the promoted instance weigh in on where it is: one that must be with
   // it pulls promotion to the nodes it prefers, one that must not be pushes it away from them.
-  for (const c of u.withThis) if (c.priRole === 'Promoted' && c.dep !== u) mergeDependent(ctx, c.dep, weights, c.score / INFINITY, new Set([u]));
+  const promotedNow = new Set((u.instanceList ?? []).filter((i) => i.promotedNow && i.current !== undefined).map((i) => i.current!));
+  for (const c of u.withThis) if (c.priRole === 'Promoted' && c.dep !== u) mergeDependent(ctx, c.dep, weights, c.score / INFINITY, new Set([u]), promotedNow);
   const candidates: { node: string; score: number; current: boolean }[] = [];
   for (const inst of placedInstances) {
     const node = inst.node!;

@@ -363,9 +363,21 @@ function tiesInScores(output: string, cib: Cib, placement: Record<string, string
       promo.set(m[1]!.replace(/:\d+$/, ''), list);
     }
   }
+  // crm_simulate prints the raw score of a node that cannot run anything (standby, offline), so
+  // only nodes that can run resources take part in a tie.
+  const usable = new Set(
+    cib.config.nodes
+      .filter((n) => {
+        const st = cib.status.nodes[n.name];
+        return (st?.state ?? 'online') === 'online' && n.standby !== true && st?.standby !== true;
+      })
+      .map((n) => n.name),
+  );
   const ties = new Set<string>();
-  for (const [id, per] of alloc) {
+  for (const [id, all] of alloc) {
+    const per = new Map([...all].filter(([n]) => usable.has(n)));
     const scores = [...per.values()];
+    if (scores.length === 0) continue;
     const best = Math.max(...scores);
     if (best < 0) continue;
     const tied = [...per].filter(([, s]) => s === best).map(([n]) => n);

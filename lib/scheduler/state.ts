@@ -234,7 +234,10 @@ export function readPrimitive(cib: Cib, info: PrimitiveInfo, nodes: NodeView[], 
     if (rs === undefined) continue;
     const fc = rs.failCount ?? 0;
     const expired = meta.failureTimeoutMs > 0 && rs.lastFailureMs !== undefined && rs.lastFailureMs + meta.failureTimeoutMs <= nowMs;
-    if (fc > 0 && !expired && !ignoredFailure(info.primitive, rs.ops, stonith, cib.config.opDefaults ?? {})) failCount.set(node.name, fc);
+    // Pacemaker marks the instance that failed as ignoring failures, but the threshold is then
+    // checked for whichever clone instance it considers for the node, so a clone is banned anyway.
+    const ignored = info.clone === undefined && ignoredFailure(info.primitive, rs.ops, stonith, cib.config.opDefaults ?? {});
+    if (fc > 0 && !expired && !ignored) failCount.set(node.name, fc);
     // A cleanly offline node runs nothing; an unclean one may, until it is fenced. Without
     // fencing pacemaker does not read an unclean node's history at all (it is simply down), so a
     // failure there neither counts nor decides a reaction.

@@ -2,7 +2,7 @@
  * Differential test against Pacemaker's own scheduler (crm_simulate from pacemaker-cli-utils), on
  * settled results: both schedulers re-plan on their own output until nothing changes. Scenarios
  * where Pacemaker's own scores show a tie are reported, not judged.
- * SANODE_DIFF_SCENARIOS=N runs N seeded scenarios (default 120, about 40 s); SANODE_DIFF_FROM
+ * SANODE_DIFF_SCENARIOS=N runs N seeded scenarios (default 120, about 25 s); SANODE_DIFF_FROM
  * picks the first seed. Without crm_simulate the test skips and says how to install it.
  */
 import assert from 'node:assert/strict';
@@ -25,7 +25,7 @@ describe('differential testing against crm_simulate', () => {
   it(`sanode settles where pacemaker settles in seeded scenarios ${from}..${from + count - 1}`, { skip, timeout: 300_000 }, () => {
     const all: Comparison[] = [];
     for (let seed = from; seed < from + count; seed++) all.push(compareSeed(seed));
-    process.stdout.write(`# differential (settled results), seeds ${from}..${from + count - 1}:\n${summarize(all).replace(/^/gm, '# ')}`);
+    process.stdout.write(`differential (settled results), seeds ${from}..${from + count - 1}:\n${summarize(all)}`);
     const t = tally(all);
     const rate = t.judged === 0 ? 1 : t.agree / t.judged;
     const disagreements = all.filter((c) => !c.incomplete && !c.ambiguous && !c.agree).map((c) => `seed ${c.seed} [${c.scenario.level}]: ${c.differences.join('; ')}`);

@@ -163,9 +163,16 @@ export interface ClusterProperties {
   symmetricCluster?: boolean;
 }
 
+/** Values every operation takes unless it sets its own (Pacemaker's op_defaults). */
+export interface OpDefaults {
+  timeoutMs?: number;
+  onFail?: OnFail;
+}
+
 export interface CibConfig {
   properties?: ClusterProperties;
   rscDefaults?: ResourceMeta;
+  opDefaults?: OpDefaults;
   nodes: NodeConfig[];
   resources: ResourceConfig[];
   constraints?: Constraint[];

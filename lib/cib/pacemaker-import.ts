@@ -24,6 +24,7 @@ import {
   type LocationConstraint,
   type NodeConfig,
   type OnFail,
+  type OpDefaults,
   type OpConfig,
   type OpName,
   type OrderAction,
@@ -35,6 +36,7 @@ import {
   type RuleExpression,
   type RuleOperation,
 } from './model.js';
+import { expandColocationSets, expandOrderSets, type ResourceSet } from './sets.js';
 import { CibError, validateConfig } from './validate.js';
 import { childrenNamed, parseXml, type XmlElement } from './xml.js';
 
@@ -56,6 +58,8 @@ export interface ImportResult {
 /** Collects notes while walking the document; the only mutable thing here, local to one call. */
 interface Walk {
   notes: ImportNote[];
+  /** op_defaults' timeout: what an operation without its own timeout takes. */
+  opTimeoutMs?: number;
 }
 
 function lost(w: Walk, at: string, message: string): void {
@@ -346,10 +350,10 @@ function readOp(w: Walk, op: XmlElement, parentAt: string): OpConfig | undefined
     lost(w, `${at}@interval`, `interval="${op.attrs['interval']}" is not a duration; operation ignored`);
     return undefined;
   }
-  let timeoutMs = DEFAULT_OP_TIMEOUT_MS;
+  let timeoutMs = w.opTimeoutMs ?? DEFAULT_OP_TIMEOUT_MS;
   if (op.attrs['timeout'] !== undefined) {
     const t = parseDurationMs(op.attrs['timeout']);
-    if (t === undefined || t === 0) lost(w, `${at}@timeout`, `timeout="${op.attrs['timeout']}" is not a positive duration; using Pacemaker's default 20s`);
+    if (t === undefined || t === 0) lost(w, `${at}@timeout`, `timeout="${op.attrs['timeout']}" is not a positive duration; using the default ${timeoutMs / 1000}s`);
     else timeoutMs = t;
   }
   const o: OpConfig = { name: name as OpName, intervalMs, timeoutMs };
@@ -534,11 +538,82 @@ function readLocation(w: Walk, el: XmlElement, at: string, ref: Refs, nodes: Set
   return c;
 }
 
-function readColocation(w: Walk, el: XmlElement, at: string, ref: Refs): ColocationConstraint | undefined {
-  if (childrenNamed(el, 'resource_set').length > 0) {
-    lost(w, at, 'resource sets in colocations are not supported; write them as pairwise colocations. Constraint left out');
-    return undefined;
+/**
+ * The resource sets of a colocation or order, or undefined (with a note) when one cannot be read
+ * whole. `extra` are the set attributes this kind of constraint understands besides id,
+ * sequential and resource references.
+ */
+function readSets(w: Walk, el: XmlElement, at: string, ref: Refs, kind: 'colocation' | 'order'): ResourceSet[] | undefined {
+  const sets: ResourceSet[] = [];
+  for (const setEl of childrenNamed(el, 'resource_set')) {
+    const setAt = `${at}/${label(setEl)}`;
+    if (setEl.attrs['id-ref'] !== undefined) {
+      lost(w, setAt, `a reference to another set (id-ref=${setEl.attrs['id-ref']}) is not supported; constraint left out`);
+      return undefined;
+    }
+    checkAttrs(w, setEl, setAt, ['id', 'sequential', kind === 'colocation' ? 'role' : 'action', 'require-all', 'ordering', 'score', 'kind']);
+    checkChildren(w, setEl, setAt, ['resource_ref']);
+    if (setEl.attrs['require-all'] !== undefined && parseBoolean(setEl.attrs['require-all']) === false) {
+      lost(w, `${setAt}@require-all`, 'require-all=false (any one member is enough) is not supported; constraint left out');
+      return undefined;
+    }
+    for (const a of ['score', 'kind', 'ordering'] as const) {
+      if (setEl.attrs[a] !== undefined) {
+        lost(w, `${setAt}@${a}`, `a set's own ${a} (deprecated) is not supported; constraint left out`);
+        return undefined;
+      }
+    }
+    const set: ResourceSet = { resources: [] };
+    for (const r of childrenNamed(setEl, 'resource_ref')) {
+      const id = ref(r.attrs['id'] ?? '', `${setAt}/resource_ref[${r.attrs['id'] ?? ''}]`);
+      if (id === undefined) return undefined;
+      set.resources.push(id);
+    }
+    if (setEl.attrs['sequential'] !== undefined) {
+      const b = parseBoolean(setEl.attrs['sequential']);
+      if (b === undefined) {
+        lost(w, `${setAt}@sequential`, `sequential="${setEl.attrs['sequential']}" is not a boolean; constraint left out`);
+        return undefined;
+      }
+      set.sequential = b;
+    }
+    const role = kind === 'colocation' ? setEl.attrs['role'] : undefined;
+    if (role !== undefined) {
+      const r = mapRole(role);
+      if (r === undefined || r === 'Stopped') {
+        lost(w, `${setAt}@role`, `role="${role}" is not supported here; constraint left out`);
+        return undefined;
+      }
+      set.role = r;
+    }
+    const action = kind === 'order' ? setEl.attrs['action'] : undefined;
+    if (action !== undefined) {
+      if (!ORDER_ACTIONS.includes(action)) {
+        lost(w, `${setAt}@action`, `action="${action}" is not supported (start, stop, promote, demote); constraint left out`);
+        return undefined;
+      }
+      set.action = action as OrderAction;
+    }
+    sets.push(set);
   }
+  return sets;
+}
+
+/** A colocation written with resource sets: its pairwise colocations, or [] when left out. */
+function readColocationSets(w: Walk, el: XmlElement, at: string, ref: Refs): ColocationConstraint[] {
+  checkAttrs(w, el, at, ['id', 'score']);
+  checkChildren(w, el, at, ['resource_set']);
+  const score = parseScore(el.attrs['score'] ?? '');
+  if (score === undefined) {
+    lost(w, at, `score="${el.attrs['score'] ?? ''}" is not a score; constraint left out`);
+    return [];
+  }
+  const sets = readSets(w, el, at, ref, 'colocation');
+  if (sets === undefined) return [];
+  return expandColocationSets(el.attrs['id']!, score, sets);
+}
+
+function readColocation(w: Walk, el: XmlElement, at: string, ref: Refs): ColocationConstraint | undefined {
   checkAttrs(w, el, at, ['id', 'rsc', 'with-rsc', 'score', 'rsc-role', 'with-rsc-role', 'node-attribute', 'influence']);
   checkChildren(w, el, at, []);
   if (el.attrs['node-attribute'] !== undefined && el.attrs['node-attribute'] !== '#uname') {
@@ -577,11 +652,26 @@ function readColocation(w: Walk, el: XmlElement, at: string, ref: Refs): Colocat
 
 const ORDER_ACTIONS: readonly string[] = ['start', 'stop', 'promote', 'demote'];
 
-function readOrder(w: Walk, el: XmlElement, at: string, ref: Refs): OrderConstraint | undefined {
-  if (childrenNamed(el, 'resource_set').length > 0) {
-    lost(w, at, 'resource sets in orders are not supported; write them as pairwise orders. Constraint left out');
-    return undefined;
+/** An order written with resource sets: its pairwise orders, or [] when left out. */
+function readOrderSets(w: Walk, el: XmlElement, at: string, ref: Refs): OrderConstraint[] {
+  checkAttrs(w, el, at, ['id', 'kind', 'symmetrical']);
+  checkChildren(w, el, at, ['resource_set']);
+  const kind = el.attrs['kind'];
+  if (kind !== undefined && kind !== 'Mandatory' && kind !== 'Optional') {
+    lost(w, `${at}@kind`, `kind="${kind}" is not supported (Mandatory, Optional); constraint left out`);
+    return [];
   }
+  let symmetrical: boolean | undefined;
+  if (el.attrs['symmetrical'] !== undefined) {
+    symmetrical = parseBoolean(el.attrs['symmetrical']);
+    if (symmetrical === undefined) lost(w, `${at}@symmetrical`, `symmetrical="${el.attrs['symmetrical']}" is not a boolean; the default (true) applies`);
+  }
+  const sets = readSets(w, el, at, ref, 'order');
+  if (sets === undefined) return [];
+  return expandOrderSets(el.attrs['id']!, kind, symmetrical, sets);
+}
+
+function readOrder(w: Walk, el: XmlElement, at: string, ref: Refs): OrderConstraint | undefined {
   checkAttrs(w, el, at, ['id', 'first', 'then', 'kind', 'score', 'first-action', 'then-action', 'symmetrical', 'require-all']);
   checkChildren(w, el, at, []);
   if (el.attrs['require-all'] !== undefined) lost(w, `${at}@require-all`, 'require-all is not supported; ignored');
@@ -664,8 +754,11 @@ function readConstraints(w: Walk, el: XmlElement | undefined, resources: Resourc
   for (const c of el.children) {
     const at = `constraints/${label(c)}`;
     let con: Constraint | undefined;
+    const sets = childrenNamed(c, 'resource_set').length > 0;
     if (c.name === 'rsc_location') con = readLocation(w, c, at, ref, nodes);
+    else if (c.name === 'rsc_colocation' && sets) out.push(...readColocationSets(w, c, at, ref));
     else if (c.name === 'rsc_colocation') con = readColocation(w, c, at, ref);
+    else if (c.name === 'rsc_order' && sets) out.push(...readOrderSets(w, c, at, ref));
     else if (c.name === 'rsc_order') con = readOrder(w, c, at, ref);
     else lost(w, at, `<${c.name}>${c.name === 'rsc_ticket' ? ' (tickets, for multi-site clusters)' : ''} is not supported; left out`);
     if (con !== undefined) out.push(con);
@@ -705,6 +798,26 @@ function readProperties(w: Walk, el: XmlElement | undefined): ClusterProperties 
     }
   }
   return props;
+}
+
+/** op_defaults: the timeout and on-fail every operation takes unless it sets its own. */
+function readOpDefaults(w: Walk, el: XmlElement | undefined): OpDefaults {
+  const out: OpDefaults = {};
+  if (el === undefined) return out;
+  checkChildren(w, el, 'op_defaults', ['meta_attributes']);
+  for (const set of childrenNamed(el, 'meta_attributes')) {
+    for (const [name, value, at] of readNvpairs(w, set, 'op_defaults')) {
+      if (name === 'timeout') {
+        const t = parseDurationMs(value);
+        if (t === undefined || t === 0) lost(w, at, `timeout="${value}" is not a positive duration; ignored`);
+        else out.timeoutMs = t;
+      } else if (name === 'on-fail') {
+        if (ON_FAIL.includes(value)) out.onFail = value as OnFail;
+        else lost(w, at, `on-fail="${value}" is not supported (${ON_FAIL.join(', ')}); ignored`);
+      } else lost(w, at, `operation default ${name}="${value}" has no equivalent in sanode; ignored`);
+    }
+  }
+  return out;
 }
 
 function readDefaults(w: Walk, el: XmlElement | undefined): ResourceMeta {
@@ -765,12 +878,15 @@ export function importPacemakerXml(xml: string): ImportResult {
     if (c.name === 'status') info(w, 'status', 'the status section (run-time state) is not imported; use a sanode state file for simulations');
     else if (c.name !== 'configuration') lost(w, label(c), `<${c.name}> is not supported; ignored`);
   }
-  const known = ['crm_config', 'nodes', 'resources', 'constraints', 'rsc_defaults'];
+  const known = ['crm_config', 'nodes', 'resources', 'constraints', 'rsc_defaults', 'op_defaults'];
   for (const c of configuration.children) {
-    if (!known.includes(c.name)) lost(w, label(c), `<${c.name}>${c.name === 'op_defaults' ? ' (operation defaults; give each op its own values)' : ''} is not supported; ignored`);
+    if (!known.includes(c.name)) lost(w, label(c), `<${c.name}> is not supported; ignored`);
   }
   const part = (name: string): XmlElement | undefined => childrenNamed(configuration, name)[0];
   const properties = readProperties(w, part('crm_config'));
+  // Read before the resources: an operation without a timeout takes the default's.
+  const opDefaults = readOpDefaults(w, part('op_defaults'));
+  if (opDefaults.timeoutMs !== undefined) w.opTimeoutMs = opDefaults.timeoutMs;
   const nodes = readNodes(w, part('nodes'));
   const resources = readResources(w, part('resources'));
   const constraints = readConstraints(w, part('constraints'), resources, new Set(nodes.map((n) => n.name)));
@@ -778,6 +894,7 @@ export function importPacemakerXml(xml: string): ImportResult {
   const config: CibConfig = {
     ...(isEmpty(properties) ? {} : { properties }),
     ...(isEmpty(rscDefaults) ? {} : { rscDefaults }),
+    ...(isEmpty(opDefaults) ? {} : { opDefaults }),
     nodes,
     resources,
     constraints,

@@ -59,6 +59,7 @@ export function validateConfig(config: CibConfig): void {
     ids.set(id, field);
   };
   if (config.rscDefaults !== undefined) validateMeta(config.rscDefaults, undefined, 'rscDefaults');
+  if (config.opDefaults !== undefined) validateOpDefaults(config.opDefaults);
   config.resources.forEach((r, i) => validateResource(r, `resources[${i}]`, claim, false));
   const constraints = config.constraints ?? [];
   if (!Array.isArray(constraints)) throw new CibError(undefined, 'constraints', 'must be an array');
@@ -69,6 +70,14 @@ export function validateConfig(config: CibConfig): void {
     validateConstraint(c, `constraints[${i}]`, kinds, nodeNames);
   });
   checkOrderCycles(constraints);
+}
+
+function validateOpDefaults(d: CibConfig['opDefaults']): void {
+  mustBeObject(d, 'opDefaults', '{ timeoutMs?, onFail? }');
+  const t = d!.timeoutMs;
+  if (t !== undefined && (!Number.isInteger(t) || t <= 0)) throw new CibError(undefined, 'opDefaults.timeoutMs', `must be a positive whole number of milliseconds, e.g. 20000 (got ${JSON.stringify(t)})`);
+  const f = d!.onFail;
+  if (f !== undefined && !ON_FAIL.includes(f)) throw new CibError(undefined, 'opDefaults.onFail', `must be one of ${ON_FAIL.join(', ')} (got ${JSON.stringify(f)})`);
 }
 
 /** Hand-written JSON can hold anything; name the field rather than fail on a property access. */

@@ -47,7 +47,7 @@ function dep(after: Action | undefined, before: Action | undefined): void {
 }
 
 function opTimeout(p: PrimitiveState, name: string): number {
-  return p.info.primitive.ops?.find((o) => o.name === name && o.intervalMs === 0)?.timeoutMs ?? 20_000;
+  return p.info.primitive.ops?.find((o) => o.name === name && o.intervalMs === 0)?.timeoutMs ?? p.opDefaults.timeoutMs ?? 20_000;
 }
 
 function monitorFor(p: PrimitiveState, role: Exclude<Role, 'Stopped'>): OpConfig | undefined {
@@ -91,7 +91,10 @@ function primitiveActions(
   const starts: Action[] = [];
   const fencedHere: Action[] = [];
   const current = new Map(p.active.map((a) => [a.node, a]));
+  // A blocked clone instance is left exactly as it is; its siblings elsewhere are not.
+  const untouchable = new Set(p.blockedOn);
   for (const [node, cur] of current) {
+    if (untouchable.has(node)) continue;
     const tgt = target.get(node);
     const fence = fences.get(node);
     if (fence !== undefined) {
@@ -110,6 +113,7 @@ function primitiveActions(
     stops.push(stop);
   }
   for (const [node, role] of target) {
+    if (untouchable.has(node)) continue;
     const cur = current.get(node);
     const kept = cur !== undefined && !cur.failed && !restart && nodeOnline.get(node) === true;
     if (kept) continue;

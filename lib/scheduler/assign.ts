@@ -18,11 +18,15 @@ import { canRunResources, type ClusterView, type NodeView, type PrimitiveState }
 
 export type Weights = Map<string, number>;
 
+type ColocRole = 'Started' | 'Unpromoted' | 'Promoted';
+
 interface Coloc {
   id: string;
   dep: Unit;
   pri: Unit;
   score: number;
+  /** with-rsc-role: only the primary's instances in this role count (a promotable primary). */
+  priRole?: ColocRole;
 }
 
 interface Unit {
@@ -53,10 +57,10 @@ interface Unit {
   frozenNodes?: Map<string, number>;
   /** A clone's instances, in the order they were placed. */
   instanceList?: Instance[];
-  /** A clone's final node scores without its instances' stickiness: the base of promotion. */
+  /** A promotable clone's promoted instances per node, decided as soon as it is placed. */
+  promoted?: Map<string, number>;
+  /** A clone's final node scores (its instances' stickiness is never in them): the base of promotion. */
   promotionWeights?: Weights;
-  /** Stickiness a clone added per node (taken back out for promotionWeights). */
-  stickiness?: Weights;
 }
 
 export interface Placement {
@@ -93,6 +97,8 @@ interface Ctx {
   asPrimary: Map<string, { optional: Unit; mandatory: Unit }>;
   symmetric: boolean;
   freeze: boolean;
+  config: CibConfig;
+  opts: PlaceOptions;
 }
 
 export function place(config: CibConfig, view: ClusterView, opts: PlaceOptions): Placement {
@@ -117,6 +123,8 @@ function buildUnits(config: CibConfig, view: ClusterView, opts: PlaceOptions): C
     asPrimary: new Map(),
     symmetric: config.properties?.symmetricCluster ?? true,
     freeze: opts.freeze,
+    config,
+    opts,
   };
   let order = 0;
   const primOf = (id: string): PrimitiveState => view.primitives.get(id)!;
@@ -139,8 +147,8 @@ function buildUnits(config: CibConfig, view: ClusterView, opts: PlaceOptions): C
     ctx.units.set(id, u);
     return u;
   };
-  const link = (dep: Unit, pri: Unit, score: number, id: string): void => {
-    const c = { id, dep, pri, score };
+  const link = (dep: Unit, pri: Unit, score: number, id: string, priRole?: ColocRole): void => {
+    const c: Coloc = { id, dep, pri, score, ...(priRole === undefined || priRole === 'Started' ? {} : { priRole }) };
     dep.thisWith.push(c);
     pri.withThis.push(c);
   };
@@ -197,7 +205,11 @@ function buildUnits(config: CibConfig, view: ClusterView, opts: PlaceOptions): C
     const dep = ctx.asDependent.get(c.rsc);
     const pri = ctx.asPrimary.get(c.withRsc);
     if (dep === undefined || pri === undefined) continue;
-    link(dep, c.score >= INFINITY ? pri.mandatory : pri.optional, c.score, c.id);
+    const primary = c.score >= INFINITY ? pri.mandatory : pri.optional;
+    // A role only narrows a colocation with a promotable clone; with anything else every
+    // instance is Started, which is what an unqualified colocation means.
+    const role = primary.clone?.meta?.promotable === true ? c.withRscRole : undefined;
+    link(dep, primary, c.score, c.id, role);
   }
   return ctx;
 }
@@ -243,27 +255,33 @@ function initBase(ctx: Ctx, u: Unit, own: readonly LocationConstraint[], inherit
   const roleStopped = u.prims.some((x) => x.meta.targetRole === 'Stopped' && u.kind === 'clone') || p.meta.targetRole === 'Stopped';
   // Without quorum under no-quorum-policy=demote, promotables stay (demoted) and the rest stop.
   const promotable = u.clone?.meta?.promotable === true;
-  u.stopped = roleStopped || u.prims.some((x) => x.forceStop) || opts.stopAll || (opts.demoteAll && !promotable);
+  // Active on an unclean node that will not be fenced (no quorum): its stop there can never be
+  // confirmed, so it may not start anywhere else (Pacemaker's start waits for that stop forever).
+  const stranded = u.kind === 'primitive' && p.active.some((a) => {
+    const n = ctx.nodeByName.get(a.node)!;
+    return n.unclean && !n.fence;
+  });
+  u.stopped = roleStopped || stranded || u.prims.some((x) => x.forceStop) || opts.stopAll || (opts.demoteAll && !promotable);
   u.pinned = u.prims.some((x) => x.blocked) || (opts.demoteAll && promotable);
-  // A pinned resource will be where it is, whatever else wants: its neighbours must see that.
-  const here = u.kind === 'primitive' ? currentNode(ctx, u) : undefined;
-  if (u.pinned && here !== undefined) u.base.set(here, INFINITY);
+  // A resource kept stopped by on-fail=stop is banned from every node (as Pacemaker bans it):
+  // so resources colocated with it see that it will not run, rather than where it failed.
+  if (u.prims.some((x) => x.forceStop)) for (const n of ctx.view.nodes) u.base.set(n.name, -INFINITY);
+  // A pinned resource stays where it is (assignPrimitive), but its scores are left as they are:
+  // what it passes on to the resources it is colocated with is what it would prefer, as in
+  // Pacemaker, not an INFINITY where it happens to be stuck.
 }
 
 function applyStickinessAndFailures(ctx: Ctx, u: Unit): void {
   for (const p of u.prims) {
     const live = p.active.filter((a) => ctx.nodeByName.get(a.node)!.online);
-    // Stickiness holds a resource where it runs; only a clearly single location counts.
-    if (p.meta.isManaged && (u.kind === 'clone' || live.length === 1)) {
+    // Stickiness holds a resource where it runs; only a clearly single location counts. A
+    // clone's stickiness belongs to its instances (assignClone adds it to each on its own node),
+    // never to the clone's scores: those rank promotion and are what colocations merge, and an
+    // INFINITY stickiness there would drown every promotion score.
+    if (p.meta.isManaged && u.kind === 'primitive' && live.length === 1 && p.seenOffline.length === 0) {
       for (const a of live) {
         const cur = u.base.get(a.node)!;
-        if (ctx.symmetric || cur > -INFINITY) {
-          u.base.set(a.node, addScores(cur, p.meta.resourceStickiness));
-          if (u.kind === 'clone') {
-            u.stickiness ??= new Map();
-            u.stickiness.set(a.node, (u.stickiness.get(a.node) ?? 0) + p.meta.resourceStickiness);
-          }
-        }
+        if (ctx.symmetric || cur > -INFINITY) u.base.set(a.node, addScores(cur, p.meta.resourceStickiness));
       }
     }
     for (const [node, count] of p.failCount) {
@@ -274,7 +292,7 @@ function applyStickinessAndFailures(ctx: Ctx, u: Unit): void {
 
 function currentNode(ctx: Ctx, u: Unit): string | undefined {
   const live = u.prims[0]!.active.filter((a) => ctx.nodeByName.get(a.node)!.online);
-  return live.length === 1 ? live[0]!.node : undefined;
+  return live.length === 1 && u.prims[0]!.seenOffline.length === 0 ? live[0]!.node : undefined;
 }
 
 /** Pacemaker sorts resources by priority, then by their score where they run, then by score per node. */
@@ -313,19 +331,13 @@ function assign(ctx: Ctx, u: Unit): void {
   }
   for (const c of u.withThis) {
     if (c.dep.nodes !== undefined) continue;
-    mergeDependent(ctx, c.dep, w, c.score / INFINITY, new Set([u]), u.kind === 'clone');
+    mergeDependent(ctx, c.dep, w, c.score / INFINITY, new Set([u]), runsOn(ctx, u), u.kind === 'clone');
   }
   u.final = w;
   if (u.kind === 'clone') {
-    // Pacemaker keeps stickiness on the instances, not on the clone whose scores rank promotion.
     u.promotionWeights = new Map(w);
-    for (const [node, added] of u.stickiness ?? []) {
-      const v = w.get(node)!;
-      if (Math.abs(v) < INFINITY) u.promotionWeights.set(node, v - added);
-    }
     assignClone(ctx, u, w);
-  }
-  else assignPrimitive(ctx, u, w);
+  } else assignPrimitive(ctx, u, w);
   u.assigning = false;
   for (const f of u.followers) assign(ctx, f);
 }
@@ -373,8 +385,30 @@ function better(ctx: Ctx, w: Weights, a: string, b: string, preferred: string | 
   return a < b;
 }
 
+/** Nodes where a placed promotable clone has an instance in `role` (after promotion). */
+function nodesInRole(u: Unit, role: 'Unpromoted' | 'Promoted'): Set<string> {
+  const out = new Set<string>();
+  for (const [node, count] of u.instances ?? []) {
+    const promoted = u.promoted?.get(node) ?? 0;
+    if (role === 'Promoted' ? promoted > 0 : count > promoted) out.add(node);
+  }
+  return out;
+}
+
 /** The dependent's side of a colocation: its scores follow where the primary was placed. */
 function applyColocation(ctx: Ctx, w: Weights, c: Coloc): void {
+  if (c.priRole !== undefined) {
+    // With a role (Pacemaker's with-rsc-role): only nodes where an instance will be in that role
+    // count. +INFINITY bans every other node (all of them when no instance has the role);
+    // -INFINITY bans those nodes; a finite score is added there. Nothing else changes.
+    const where = nodesInRole(c.pri, c.priRole === 'Promoted' ? 'Promoted' : 'Unpromoted');
+    for (const [node, score] of w) {
+      if (c.score >= INFINITY) {
+        if (!where.has(node)) w.set(node, -INFINITY);
+      } else if (where.has(node)) w.set(node, addScores(score, c.score));
+    }
+    return;
+  }
   const where = new Set(c.pri.nodes ?? []);
   if (where.size === 0 && c.score < 0) return; // away from something that is not running
   const work: Weights = new Map(w);
@@ -394,7 +428,26 @@ function applyColocation(ctx: Ctx, w: Weights, c: Coloc): void {
  * node the merge would make negative keeps its score (0), or 1 if it was positive, so a clone
  * is not banned from a node just because one resource colocated with it cannot run there.
  */
-function mergeDependent(ctx: Ctx, dep: Unit, w: Weights, factor: number, visiting: Set<Unit>, positiveOnly = false): void {
+/** Where a unit runs now and may stay: its current node, or its clone's healthy instances' nodes. */
+function runsOn(ctx: Ctx, u: Unit): Set<string> {
+  const usable = (node: string): boolean => canRunResources(ctx.nodeByName.get(node)!);
+  if (u.kind === 'primitive') {
+    const here = currentNode(ctx, u);
+    return new Set(here === undefined || !usable(here) ? [] : [here]);
+  }
+  return new Set(u.prims[0]!.active.filter((a) => !a.failed && usable(a.node)).map((a) => a.node));
+}
+
+/**
+ * `holds`: where the primary runs now (empty when it does not run). A score too small to survive
+ * the factor still counts one point: Pacemaker gives that point the factor's sign, even where
+ * the dependent's score is negative. sanode does the same on the nodes in `holds` and everywhere
+ * for a primary not yet running, but on other nodes gives it the product's sign: a rounding
+ * artefact may keep a running resource where it is, never pull it away. Otherwise, when the
+ * dependent's stickiness moves with the primary, that point moves too and the primary follows it
+ * back and forth on every transition (crm_simulate never settles on such a CIB).
+ */
+function mergeDependent(ctx: Ctx, dep: Unit, w: Weights, factor: number, visiting: Set<Unit>, holds: Set<string>, positiveOnly = false): void {
   if (visiting.has(dep)) return;
   visiting.add(dep);
   const work: Weights = new Map(w);
@@ -405,7 +458,7 @@ function mergeDependent(ctx: Ctx, dep: Unit, w: Weights, factor: number, visitin
     const score = canRunResources(n) ? depWeights.get(node)! : -INFINITY;
     if (factor < 0 && score < 0) continue; // a double negative must not become a preference
     let add = Math.round(factor * score);
-    if (add === 0 && score !== 0 && factor !== 0) add = factor > 0 ? 1 : -1;
+    if (add === 0 && score !== 0 && factor !== 0) add = holds.size === 0 || holds.has(node) ? Math.sign(factor) : Math.sign(factor * score);
     const merged = addScores(add, current);
     if (positiveOnly && merged < 0 && current >= 0) {
       if (current > 0) flattened.add(node);
@@ -416,7 +469,7 @@ function mergeDependent(ctx: Ctx, dep: Unit, w: Weights, factor: number, visitin
   if (available(ctx, work)) {
     // Pacemaker passes on only the sign of the factor, not its size: a resource colocated with a
     // dependent counts in full (times its own colocation score), however weak the first link.
-    for (const c of dep.withThis) mergeDependent(ctx, c.dep, work, (Math.sign(factor) * c.score) / INFINITY, visiting, positiveOnly);
+    for (const c of dep.withThis) mergeDependent(ctx, c.dep, work, (Math.sign(factor) * c.score) / INFINITY, visiting, holds, positiveOnly);
     for (const node of flattened) work.set(node, 1);
     for (const [k, v] of work) w.set(k, v);
   }
@@ -479,6 +532,7 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
   if (u.pinned || u.stopped) {
     if (u.pinned) for (const inst of instances) add(inst, inst.current!);
     finish();
+    u.promoted = choosePromoted(ctx.config, ctx, u, ctx.opts);
     return;
   }
   // Pacemaker has clone-max instances, numbered as it reads the status node by node: a running
@@ -491,6 +545,10 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
   for (const p of u.prims) for (const a of p.active) if (p.meta.isManaged) sticky.set(a.node, (sticky.get(a.node) ?? 0) + p.meta.resourceStickiness);
   const scoreFor = (inst: Instance, node: NodeView): number => {
     let score = cloneW.get(node.name)!;
+    // Where the clone itself scores below zero no instance may be, however sticky or promotable
+    // it is there (Pacemaker checks the clone's own score first): a negative location on the
+    // clone moves a running instance away.
+    if (score < 0) return -INFINITY;
     if (inst.current === node.name && (ctx.symmetric || score > -INFINITY)) score = addScores(score, sticky.get(node.name) ?? 0);
     if (promotable && (inst.current === undefined || inst.current === node.name)) {
       const attr = promotionAttr(u, node);
@@ -501,6 +559,11 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
   const weightsFor = (inst: Instance): Weights => {
     const iw: Weights = new Map();
     for (const n of ctx.view.nodes) iw.set(n.name, canRunResources(n) && (counts.get(n.name) ?? 0) < perNode ? scoreFor(inst, n) : -INFINITY);
+    // Each instance is placed like a primitive that carries the clone's colocations: resources
+    // colocated with the clone weigh in on every instance, in full this time (the clone's own
+    // scores only took their pull, never their push).
+    const holds = new Set(inst.current === undefined ? [] : [inst.current]);
+    for (const c of u.withThis) if (c.dep !== u && c.dep.nodes === undefined && c.priRole === undefined) mergeDependent(ctx, c.dep, iw, c.score / INFINITY, new Set([u]), holds);
     return iw;
   };
   const usableCount = ctx.view.nodes.filter((n) => canRunResources(n) && (ctx.symmetric || w.get(n.name)! > -INFINITY)).length;
@@ -535,15 +598,25 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
     for (let k = 0; k < ka.length; k++) if (ka[k] !== kb[k]) return ka[k]! - kb[k]!;
     return 0;
   });
+  const runningOn = new Set(instances.flatMap((i) => (i.current === undefined || i.failed ? [] : [i.current])));
   let placed = 0;
+  // A blocked instance stays where it is, whatever the scores say, and takes its slot.
+  const blockedOn = new Set(u.prims.flatMap((p) => p.blockedOn));
+  for (const inst of instances) {
+    if (placed >= max || inst.current === undefined || !blockedOn.has(inst.current)) continue;
+    add(inst, inst.current);
+    placed++;
+  }
   for (const inst of instances) {
     if (placed >= max || inst.current === undefined || inst.failed) continue;
     if ((counts.get(inst.current) ?? 0) >= loopMax) continue;
     const iw = weightsFor(inst);
     const mine = iw.get(inst.current)!;
     if (mine < 0) continue;
-    // Kept only when no node with room scores better for this instance.
-    if ([...iw.values()].some((v) => v > mine)) continue;
+    // Kept only when no node with room scores better for this instance. A node that already
+    // runs an instance does not count: instances sharing a node run as one (see planTargets), so
+    // moving there would only stop this one, and the next transition would start it again.
+    if ([...iw].some(([node, v]) => v > mine && !runningOn.has(node))) continue;
     add(inst, inst.current);
     placed++;
   }
@@ -566,6 +639,9 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
     for (const inst of instances) if (inst.node !== undefined && inst.current === undefined) u.frozenNodes.set(inst.node, (u.frozenNodes.get(inst.node) ?? 0) + 1);
   }
   finish();
+  // Promotion is part of placing a promotable clone: resources colocated with its promoted (or
+  // unpromoted) instances are placed after it and need to know where those are.
+  u.promoted = choosePromoted(ctx.config, ctx, u, ctx.opts);
 }
 
 /**
@@ -605,7 +681,11 @@ function choosePromoted(config: CibConfig, ctx: Ctx, u: Unit, opts: PlaceOptions
     for (const i of placedInstances) if (i.promotedNow) promoted.set(i.node!, (promoted.get(i.node!) ?? 0) + 1);
     return promoted;
   }
-  const weights = u.promotionWeights ?? u.final ?? u.base;
+  const weights: Weights = new Map(u.promotionWeights ?? u.final ?? u.base);
+  // Resources colocated with the promoted instance weigh in on where it is: one that must be with
+  // it pulls promotion to the nodes it prefers, one that must not be pushes it away from them.
+  const promotedNow = new Set((u.instanceList ?? []).filter((i) => i.promotedNow && i.current !== undefined).map((i) => i.current!));
+  for (const c of u.withThis) if (c.priRole === 'Promoted' && c.dep !== u) mergeDependent(ctx, c.dep, weights, c.score / INFINITY, new Set([u]), promotedNow);
   const candidates: { node: string; score: number; current: boolean }[] = [];
   for (const inst of placedInstances) {
     const node = inst.node!;
@@ -649,7 +729,7 @@ function collect(config: CibConfig, ctx: Ctx, opts: PlaceOptions): Placement {
       else u.instances!.delete(node);
       for (const inst of u.instanceList ?? []) if (inst.node === node && inst.current === undefined) delete inst.node;
     }
-    const promoted = choosePromoted(config, ctx, u, opts);
+    const promoted = u.promoted ?? new Map<string, number>();
     const promotable = u.clone!.meta?.promotable === true;
     for (const p of u.prims) {
       const list: { node: string; role: Exclude<Role, 'Stopped'> }[] = [];

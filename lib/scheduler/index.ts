@@ -67,17 +67,36 @@ function planTargets(config: CibConfig, view: ClusterView, placed: Placement): P
     for (const e of list) if (t.get(e.node) !== 'Promoted') t.set(e.node, e.role);
     target.set(id, t);
   }
+  // A group stops from its last member down, each stop waiting for the one after it: behind a
+  // blocked (or unmanaged) member that stop never comes, so the members before it on its node
+  // keep running where they are, whatever placement wanted (as Pacemaker's stops stay unrunnable).
+  for (const r of config.resources) {
+    if (r.kind !== 'group') continue;
+    r.members.forEach((m, i) => {
+      const p = view.primitives.get(m.id)!;
+      if (!p.blocked) return;
+      for (const a of p.active) {
+        if (!(view.nodes.find((n) => n.name === a.node)?.online ?? false)) continue;
+        for (const earlier of r.members.slice(0, i)) {
+          const q = view.primitives.get(earlier.id)!;
+          const here = q.active.find((x) => x.node === a.node);
+          if (here === undefined || q.blocked || here.failed) continue;
+          target.set(earlier.id, new Map([[a.node, here.role]]));
+        }
+      }
+    });
+  }
   const chains = mandatoryChains(config);
   const pinned = (id: string): boolean => view.primitives.get(id)?.blocked ?? false;
   // A failed resource that may not be touched cannot (re)start, so nothing may follow it.
   const stuck = (id: string): boolean => {
     const p = view.primitives.get(id);
-    return p !== undefined && p.blocked && p.active.some((a) => a.failed);
+    return p !== undefined && ((p.blocked && p.active.some((a) => a.failed)) || p.blockedOn.length > 0);
   };
   for (let changed = true; changed; ) {
     changed = false;
-    for (const { firsts, thens, interleave } of chains) {
-      const firstRuns = firsts.every((f) => (target.get(f)?.size ?? 0) > 0 && !stuck(f));
+    for (const { firsts, thens, interleave, firstPromoted } of chains) {
+      const firstRuns = firsts.every((f) => (target.get(f)?.size ?? 0) > 0 && !stuck(f) && (!firstPromoted || [...target.get(f)!.values()].includes('Promoted')));
       if (firstRuns && interleave) {
         // An interleaved instance waits only for the other clone's instance on its own node.
         for (const t of thens) {
@@ -104,7 +123,8 @@ function planTargets(config: CibConfig, view: ClusterView, placed: Placement): P
     const p = view.primitives.get(id);
     if (p === undefined || p.blocked) return false;
     const tgt = target.get(id) ?? new Map();
-    return p.active.some((a) => a.failed || !tgt.has(a.node) || restart.has(id));
+    // A blocked instance is left alone: it neither stops nor restarts anything after it.
+    return p.active.some((a) => !p.blockedOn.includes(a.node) && (a.failed || !tgt.has(a.node) || restart.has(id)));
   };
   for (let changed = true; changed; ) {
     changed = false;
@@ -125,6 +145,8 @@ interface Chain {
   thens: string[];
   /** Both are clones and "then" interleaves: instances pair up per node. */
   interleave: boolean;
+  /** "promote first then start then": then needs a promoted instance of first, not just one. */
+  firstPromoted?: boolean;
 }
 
 /** Mandatory start orders as (firsts, thens) primitive sets, including group-internal ones. */
@@ -140,9 +162,11 @@ function mandatoryChains(config: CibConfig): Chain[] {
   }
   for (const c of config.constraints ?? []) {
     if (c.kind !== 'order' || (c.orderKind ?? 'Mandatory') !== 'Mandatory') continue;
-    if ((c.firstAction ?? 'start') !== 'start' || (c.thenAction ?? c.firstAction ?? 'start') !== 'start') continue;
+    const firstAction = c.firstAction ?? 'start';
+    if ((firstAction !== 'start' && firstAction !== 'promote') || (c.thenAction ?? firstAction) !== 'start') continue;
     const interleave = clones.has(c.first) && clones.get(c.then)?.meta?.interleave === true;
-    chains.push({ firsts: membersOf(config, c.first), thens: membersOf(config, c.then), interleave });
+    const firstPromoted = firstAction === 'promote' && clones.get(c.first)?.meta?.promotable === true;
+    chains.push({ firsts: membersOf(config, c.first), thens: membersOf(config, c.then), interleave, ...(firstPromoted ? { firstPromoted } : {}) });
   }
   return chains;
 }

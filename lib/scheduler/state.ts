@@ -11,6 +11,7 @@ import {
   RC_PENDING,
   type Cib,
   type OnFail,
+  type OpDefaults,
   type OpRecord,
   type PrimitiveConfig,
   type PrimitiveInfo,
@@ -48,10 +49,26 @@ export interface PrimitiveState {
   active: ActiveState[];
   /** Effective fail count per node (0 once failure-timeout has passed). */
   failCount: Map<string, number>;
-  /** Nothing may be done to it: unmanaged, maintenance, or a failure with on-fail=block. */
+  /**
+   * Nothing may be done to it: unmanaged, maintenance, or a failure with on-fail=block. A clone
+   * instance's block holds only that instance (see blockedOn); the clone's others carry on.
+   */
   blocked: boolean;
+  /** A clone's nodes whose instance failed with on-fail=block: nothing may be done there. */
+  blockedOn: string[];
+  /**
+   * Cleanly offline nodes whose history (read when fencing is enabled, as Pacemaker does) says
+   * it was running there when they left. Nothing runs there now, but like Pacemaker the
+   * resource then counts as seen on more than one node, so no node is its single current one
+   * and its stickiness does not apply.
+   */
+  seenOffline: string[];
   /** A failure with on-fail=stop: keep it stopped everywhere. */
   forceStop: boolean;
+  /** Nodes where a failure with on-fail=standby is still in the history. */
+  standbyOn: string[];
+  /** What an operation without its own timeout or on-fail takes. */
+  opDefaults: OpDefaults;
 }
 
 export interface ClusterView {
@@ -96,8 +113,8 @@ export function readNodes(cib: Cib): NodeView[] {
   });
 }
 
-function onFailFor(p: PrimitiveConfig, op: OpRecord, stonith: boolean): OnFail {
-  const configured = (p.ops ?? []).find((o) => o.name === op.op && o.intervalMs === op.intervalMs)?.onFail;
+function onFailFor(p: PrimitiveConfig, op: OpRecord, stonith: boolean, defaults: OpDefaults): OnFail {
+  const configured = (p.ops ?? []).find((o) => o.name === op.op && o.intervalMs === op.intervalMs)?.onFail ?? defaults.onFail;
   if (op.op === 'stop') {
     // A failed stop leaves the resource in an unknown state: only fencing makes it safe.
     const fallback: OnFail = stonith ? 'fence' : 'block';
@@ -110,12 +127,34 @@ function onFailFor(p: PrimitiveConfig, op: OpRecord, stonith: boolean): OnFail {
   return configured ?? 'restart';
 }
 
-/** What the history says about one primitive on one node; undefined when it is stopped there. */
-function replayHistory(p: PrimitiveConfig, ops: OpRecord[], nowMs: number, failureTimeoutMs: number, stonith: boolean, node: string): ActiveState | undefined {
+/**
+ * What the history says about one primitive on one node: its state there (undefined when it is
+ * stopped there), and a reaction to an earlier failure that outlives the recovery.
+ */
+interface History {
+  state?: ActiveState;
+  /**
+   * on-fail=stop or standby: Pacemaker keeps these in force after the resource has stopped, as
+   * long as the failure is in the history (until a cleanup or the failure-timeout), so the
+   * resource stays stopped (or the node in standby) instead of coming back a transition later.
+   */
+  lasting?: OnFail;
+}
+
+function replayHistory(
+  p: PrimitiveConfig,
+  ops: OpRecord[],
+  nowMs: number,
+  failureTimeoutMs: number,
+  stonith: boolean,
+  node: string,
+  defaults: OpDefaults,
+): History {
   let role: Role = 'Stopped';
   let failed = false;
   let onFail: OnFail = 'restart';
   let stopFailed = false;
+  let lasting: OnFail | undefined;
   const sorted = [...ops].sort((a, b) => a.callId - b.callId || a.timeMs - b.timeMs);
   for (const op of sorted) {
     if (op.rc === RC_PENDING) {
@@ -135,17 +174,19 @@ function replayHistory(p: PrimitiveConfig, ops: OpRecord[], nowMs: number, failu
       }
       continue;
     }
-    const reaction = onFailFor(p, op, stonith);
+    const reaction = onFailFor(p, op, stonith, defaults);
     if (reaction === 'ignore') {
       continue;
     }
     failed = true;
     onFail = reaction;
     stopFailed = op.op === 'stop';
+    if (reaction === 'stop' || reaction === 'standby') lasting = reaction;
     if (role === 'Stopped') role = op.op === 'promote' ? 'Promoted' : 'Started';
   }
-  if (role === 'Stopped' && !failed) return undefined;
-  return { node, role: role === 'Stopped' ? 'Started' : role, failed, onFail, stopFailed };
+  const out: History = lasting === undefined ? {} : { lasting };
+  if (role === 'Stopped' && !failed) return out;
+  return { ...out, state: { node, role: role === 'Stopped' ? 'Started' : role, failed, onFail, stopFailed } };
 }
 
 function expectedRc(op: OpRecord, role: Role): number[] {
@@ -172,34 +213,62 @@ function roleAfter(op: OpRecord, role: Role): Role {
   }
 }
 
+/**
+ * A fail count from an operation whose on-fail is ignore does not count towards
+ * migration-threshold (Pacemaker pretends the failure did not happen). The count belongs to the
+ * last failed operation in the history, or to the start when the history no longer shows one.
+ */
+function ignoredFailure(p: PrimitiveConfig, ops: OpRecord[], stonith: boolean, defaults: OpDefaults): boolean {
+  const failed = [...ops]
+    .sort((a, b) => b.callId - a.callId)
+    .find((o) => o.rc !== OCF_SUCCESS && !(o.op === 'monitor' && o.intervalMs === 0 && (o.rc === OCF_NOT_RUNNING || o.rc === OCF_RUNNING_PROMOTED)));
+  const op: OpRecord = failed ?? { op: 'start', intervalMs: 0, rc: 1, timeMs: 0, callId: 0 };
+  return onFailFor(p, op, stonith, defaults) === 'ignore';
+}
+
 export function readPrimitive(cib: Cib, info: PrimitiveInfo, nodes: NodeView[], nowMs: number): PrimitiveState {
   const stonith = cib.config.properties?.stonithEnabled ?? true;
   const maintenance = cib.config.properties?.maintenanceMode ?? false;
   const meta = effectiveMeta(cib, info);
   const id = info.primitive.id;
   const active: ActiveState[] = [];
+  const lasting: { node: string; onFail: OnFail }[] = [];
+  const seenOffline: string[] = [];
   const failCount = new Map<string, number>();
   for (const node of nodes) {
     const rs = cib.status.nodes[node.name]?.resources?.[id];
     if (rs === undefined) continue;
     const fc = rs.failCount ?? 0;
     const expired = meta.failureTimeoutMs > 0 && rs.lastFailureMs !== undefined && rs.lastFailureMs + meta.failureTimeoutMs <= nowMs;
-    if (fc > 0 && !expired) failCount.set(node.name, fc);
+    // Pacemaker marks the instance that failed as ignoring failures, but the threshold is then
+    // checked for whichever clone instance it considers for the node, so a clone is banned anyway.
+    const ignored = info.clone === undefined && ignoredFailure(info.primitive, rs.ops, stonith, cib.config.opDefaults ?? {});
+    if (fc > 0 && !expired && !ignored) failCount.set(node.name, fc);
     // A cleanly offline node runs nothing; an unclean one may, until it is fenced. Without
     // fencing pacemaker does not read an unclean node's history at all (it is simply down), so a
     // failure there neither counts nor decides a reaction.
+    if (!node.online && !node.unclean && stonith) {
+      if (replayHistory(info.primitive, rs.ops, nowMs, meta.failureTimeoutMs, stonith, node.name, cib.config.opDefaults ?? {}).state !== undefined) seenOffline.push(node.name);
+      continue;
+    }
     if (!node.online && !(node.unclean && stonith)) continue;
-    const state = replayHistory(info.primitive, rs.ops, nowMs, meta.failureTimeoutMs, stonith, node.name);
-    if (state !== undefined) active.push(state);
+    const history = replayHistory(info.primitive, rs.ops, nowMs, meta.failureTimeoutMs, stonith, node.name, cib.config.opDefaults ?? {});
+    if (history.state !== undefined) active.push(history.state);
+    if (history.lasting !== undefined) lasting.push({ node: node.name, onFail: history.lasting });
   }
-  const blockedByFailure = active.some((a) => a.failed && a.onFail === 'block');
+  const blockedHere = active.filter((a) => a.failed && a.onFail === 'block').map((a) => a.node);
+  const blockedByFailure = blockedHere.length > 0 && info.clone === undefined;
   return {
     info,
     meta,
     active,
     failCount,
     blocked: maintenance || !meta.isManaged || blockedByFailure,
-    forceStop: active.some((a) => a.failed && a.onFail === 'stop'),
+    blockedOn: info.clone === undefined ? [] : blockedHere,
+    seenOffline,
+    forceStop: lasting.some((l) => l.onFail === 'stop'),
+    standbyOn: lasting.filter((l) => l.onFail === 'standby').map((l) => l.node),
+    opDefaults: cib.config.opDefaults ?? {},
   };
 }
 
@@ -211,6 +280,7 @@ export function readCluster(cib: Cib, infos: PrimitiveInfo[], nowMs: number): Cl
   for (const info of infos) primitives.set(info.primitive.id, readPrimitive(cib, info, nodes, nowMs));
   for (const p of primitives.values()) {
     if (p.blocked) continue;
+    for (const name of p.standbyOn) nodes.find((n) => n.name === name)!.standby = true;
     for (const a of p.active) {
       if (!a.failed) continue;
       const node = nodes.find((n) => n.name === a.node)!;

@@ -11,6 +11,7 @@ import {
   listPrimitives,
   type Cib,
   type Constraint,
+  type OpConfig,
   type OpRecord,
   type PrimitiveConfig,
   type ResourceConfig,
@@ -18,6 +19,7 @@ import {
   type CloneMeta,
 } from '../../lib/cib/model.js';
 import { childrenNamed, descendants, escapeXml as esc, parseXml } from '../../lib/cib/xml.js';
+import type { SetConstraint } from './scenarios.js';
 
 /** The feature set pacemaker-cli-utils 2.1.5 (Debian 12) accepts; newer CIB updates are refused. */
 const FEATURE_SET = '3.16.1';
@@ -57,14 +59,21 @@ function metaXml(id: string, meta: ResourceMeta | undefined): string {
   return body === '' ? '' : `<meta_attributes id="${esc(id)}-meta">${body}</meta_attributes>`;
 }
 
+function monitorXml(p: PrimitiveConfig, o: OpConfig): string {
+  const role = o.role === undefined ? '' : ` role="${o.role}"`;
+  const onFail = o.onFail === undefined ? '' : ` on-fail="${o.onFail}"`;
+  return `<op id="${esc(p.id)}-monitor-${o.intervalMs}" name="monitor" interval="${o.intervalMs}ms" timeout="${o.timeoutMs}ms"${role}${onFail}/>`;
+}
+
+function opXmlOf(p: PrimitiveConfig | undefined, intervalMs: number): string | undefined {
+  const o = p?.ops?.find((x) => x.name === 'monitor' && x.intervalMs === intervalMs);
+  return o === undefined ? undefined : monitorXml(p!, o);
+}
+
 function primitiveXml(p: PrimitiveConfig, type: string): string {
   const ops = (p.ops ?? [])
     .filter((o) => o.name === 'monitor' && o.intervalMs > 0)
-    .map((o) => {
-      const role = o.role === undefined ? '' : ` role="${o.role}"`;
-      const onFail = o.onFail === undefined ? '' : ` on-fail="${o.onFail}"`;
-      return `<op id="${esc(p.id)}-monitor-${o.intervalMs}" name="monitor" interval="${o.intervalMs}ms" timeout="${o.timeoutMs}ms"${role}${onFail}/>`;
-    })
+    .map((o) => monitorXml(p, o))
     .join('');
   return `<primitive id="${esc(p.id)}" class="ocf" provider="pacemaker" type="${type}">${metaXml(p.id, p.meta)}${ops === '' ? '' : `<operations>${ops}</operations>`}</primitive>`;
 }
@@ -113,7 +122,46 @@ function expectedRc(op: OpRecord, promoted: boolean): number {
 }
 
 /** The lrm history of one resource on one node, in the shape the controller records. */
-function historyXml(rsc: string, ops: OpRecord[], type: string): string {
+/** The digest Pacemaker records for an operation on a Dummy or Stateful without parameters. */
+const NO_PARAMS_DIGEST = 'f2317cad3d54cec5d7d7aa7d0bf35cf8';
+const recurringDigests = new Map<string, string>();
+
+/**
+ * The digest Pacemaker would have recorded for a recurring monitor configured as `opXml`. A
+ * recurring op's digest covers its interval and timeout; a wrong one reads as "parameters
+ * changed", and with a failure-timeout Pacemaker then clears the fail count, which no real
+ * cluster would do. So ask crm_simulate once per kind of op: run it on a one-resource CIB with
+ * that op and read back the digest it records.
+ */
+function recurringDigest(type: string, opXml: string, intervalMs: number): string {
+  const op = opXml.replace(/ id="[^"]*"/, ' id="probe-op"');
+  const key = `${type} ${op}`;
+  const known = recurringDigests.get(key);
+  if (known !== undefined) return known;
+  const prim = `<primitive id="p" class="ocf" provider="pacemaker" type="${type}"><operations>${op}</operations></primitive>`;
+  const resources = type === 'Stateful' ? `<clone id="pc"><meta_attributes id="pc-m"><nvpair id="pc-m-p" name="promotable" value="true"/></meta_attributes>${prim}</clone>` : prim;
+  const nodeState = (id: number): string =>
+    `<node_state id="${id}" uname="n${id}" in_ccm="true" crmd="online" join="member" expected="member"><transient_attributes id="${id}"><instance_attributes id="s${id}"><nvpair id="s${id}-m" name="master-p" value="${10 * id}"/></instance_attributes></transient_attributes></node_state>`;
+  const xml =
+    `<cib crm_feature_set="${FEATURE_SET}" validate-with="pacemaker-3.9" epoch="1" num_updates="0" admin_epoch="0" have-quorum="1" dc-uuid="1"><configuration>` +
+    `<crm_config><cluster_property_set id="o"><nvpair id="o-s" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>` +
+    `<nodes><node id="1" uname="n1"/><node id="2" uname="n2"/></nodes><resources>${resources}</resources><constraints/></configuration>` +
+    `<status>${nodeState(1)}${nodeState(2)}</status></cib>`;
+  const dir = mkdtempSync(join(tmpdir(), 'sanode-digest-'));
+  try {
+    writeFileSync(join(dir, 'in.xml'), xml);
+    spawnSync('crm_simulate', ['-x', join(dir, 'in.xml'), '-S', '-Q', '-O', join(dir, 'out.xml')], { encoding: 'utf8', env: { ...process.env, PCMK_logfile: '/dev/null' } });
+    const out = existsSync(join(dir, 'out.xml')) ? readFileSync(join(dir, 'out.xml'), 'utf8') : '';
+    const found = descendants(parseXml(out === '' ? '<cib/>' : out), 'lrm_rsc_op').find((o) => o.attrs['operation'] === 'monitor' && o.attrs['interval'] === String(intervalMs));
+    const digest = found?.attrs['op-digest'] ?? NO_PARAMS_DIGEST;
+    recurringDigests.set(key, digest);
+    return digest;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function historyXml(rsc: string, ops: OpRecord[], type: string, config: PrimitiveConfig | undefined): string {
   const sorted = [...ops].sort((a, b) => a.callId - b.callId);
   const entries = new Map<string, OpRecord & { expected: number }>();
   let promoted = false;
@@ -130,11 +178,13 @@ function historyXml(rsc: string, ops: OpRecord[], type: string): string {
   const body = [...entries]
     .map(([id, op]) => {
       const key = `${op.callId}:1:${op.expected}:00000000-0000-0000-0000-000000000000`;
+      const configured = op.op === 'monitor' && op.intervalMs > 0 ? opXmlOf(config, op.intervalMs) : undefined;
+      const digest = configured === undefined ? NO_PARAMS_DIGEST : recurringDigest(type, configured, op.intervalMs);
       return (
         `<lrm_rsc_op id="${id}" operation_key="${rsc}_${op.op}_${op.intervalMs}" operation="${op.op}" crm-debug-origin="sanode" ` +
         `crm_feature_set="${FEATURE_SET}" transition-key="${key}" transition-magic="0:${op.rc};${key}" exit-reason="" ` +
         `call-id="${op.callId}" rc-code="${op.rc}" op-status="0" interval="${op.intervalMs}" last-rc-change="${Math.floor(op.timeMs / 1000)}" ` +
-        `exec-time="0" queue-time="0" op-digest="f2317cad3d54cec5d7d7aa7d0bf35cf8"/>`
+        `exec-time="0" queue-time="0" op-digest="${digest}"/>`
       );
     })
     .join('');
@@ -151,8 +201,25 @@ function fenceDevice(stonith: boolean): string {
   return '<primitive id="sanode-fence" class="stonith" type="fence_sanode"><meta_attributes id="sanode-fence-meta"><nvpair id="sanode-fence-role" name="target-role" value="Stopped"/></meta_attributes></primitive>';
 }
 
-export function toPacemakerXml(cib: Cib, quorate: boolean): string {
+function setConstraintXml(c: SetConstraint): string {
+  const sets = c.sets
+    .map((set, i) => {
+      const attrs = `${set.sequential === undefined ? '' : ` sequential="${String(set.sequential)}"`}${set.role === undefined ? '' : ` role="${set.role}"`}${set.action === undefined ? '' : ` action="${set.action}"`}`;
+      return `<resource_set id="${esc(c.id)}-set${i}"${attrs}>${set.resources.map((r) => `<resource_ref id="${esc(r)}"/>`).join('')}</resource_set>`;
+    })
+    .join('');
+  if (c.kind === 'colocation') return `<rsc_colocation id="${esc(c.id)}" score="${formatScore(c.score ?? 0)}">${sets}</rsc_colocation>`;
+  const sym = c.symmetrical === undefined ? '' : ` symmetrical="${String(c.symmetrical)}"`;
+  return `<rsc_order id="${esc(c.id)}" kind="${c.orderKind ?? 'Mandatory'}"${sym}>${sets}</rsc_order>`;
+}
+
+/**
+ * `sets`: constraints to write as resource sets; the CIB holds their pairwise expansion (ids
+ * `<set constraint id>-<n>`), which is left out of the XML in their favour.
+ */
+export function toPacemakerXml(cib: Cib, quorate: boolean, sets: readonly SetConstraint[] = []): string {
   const cfg = cib.config;
+  const expanded = (id: string): boolean => sets.some((s) => id.startsWith(`${s.id}-`));
   const p = cfg.properties ?? {};
   const props = nv('opt', {
     'stonith-enabled': String(p.stonithEnabled ?? true),
@@ -163,6 +230,8 @@ export function toPacemakerXml(cib: Cib, quorate: boolean): string {
     'startup-fencing': 'false',
   });
   const defaults = nv('rscd', metaPairs(cfg.rscDefaults));
+  const od = cfg.opDefaults ?? {};
+  const opDefaults = nv('opd', { timeout: od.timeoutMs === undefined ? undefined : `${od.timeoutMs}ms`, 'on-fail': od.onFail });
   const nodes = cfg.nodes
     .map((n) => {
       const attrs = nv(`n${n.id}`, { ...n.attributes, standby: n.standby === true ? 'on' : undefined });
@@ -170,6 +239,7 @@ export function toPacemakerXml(cib: Cib, quorate: boolean): string {
     })
     .join('');
   const typeOf = new Map(listPrimitives(cfg).map((i) => [i.primitive.id, i.clone?.meta?.promotable === true ? 'Stateful' : 'Dummy']));
+  const configOf = new Map(listPrimitives(cfg).map((i) => [i.primitive.id, i.primitive]));
   const status = cfg.nodes
     .map((n) => {
       const st = cib.status.nodes[n.name] ?? { state: 'online' as const };
@@ -183,7 +253,7 @@ export function toPacemakerXml(cib: Cib, quorate: boolean): string {
       if (st.standby === true) transient['standby'] = 'on';
       const history: string[] = [];
       for (const [rsc, rs] of Object.entries(st.resources ?? {})) {
-        history.push(historyXml(rsc, rs.ops, typeOf.get(rsc) ?? 'Dummy'));
+        history.push(historyXml(rsc, rs.ops, typeOf.get(rsc) ?? 'Dummy', configOf.get(rsc)));
         if ((rs.failCount ?? 0) > 0) {
           const failed = [...rs.ops].reverse().find((o) => o.rc !== 0 && !(o.op === 'monitor' && (o.rc === 7 || o.rc === 8) && o.intervalMs === 0));
           const key = failed === undefined ? 'start_0' : `${failed.op}_${failed.intervalMs}`;
@@ -202,40 +272,132 @@ export function toPacemakerXml(cib: Cib, quorate: boolean): string {
     `have-quorum="${quorate ? 1 : 0}"${dc === undefined ? '' : ` dc-uuid="${esc(dc.id)}"`}>\n<configuration>` +
     `<crm_config><cluster_property_set id="cib-bootstrap-options">${props}</cluster_property_set></crm_config>` +
     `<nodes>${nodes}</nodes>\n<resources>${fenceDevice(p.stonithEnabled ?? true)}${cfg.resources.map(resourceXml).join('\n')}</resources>\n` +
-    `<constraints>${(cfg.constraints ?? []).map(constraintXml).join('\n')}</constraints>` +
+    `<constraints>${[...(cfg.constraints ?? []).filter((c) => !expanded(c.id)).map(constraintXml), ...sets.map(setConstraintXml)].join('\n')}</constraints>` +
     (defaults === '' ? '' : `<rsc_defaults><meta_attributes id="rsc-defaults">${defaults}</meta_attributes></rsc_defaults>`) +
+    (opDefaults === '' ? '' : `<op_defaults><meta_attributes id="op-defaults">${opDefaults}</meta_attributes></op_defaults>`) +
     `</configuration>\n<status>${status}</status></cib>\n`
   );
 }
 
 export interface PacemakerResult {
-  /** Primitive id -> sorted "node:role" entries after the simulated transition. */
+  /** Primitive id -> sorted "node:role" entries once Pacemaker's own result settled. */
   placement: Record<string, string[]>;
-  /** Raw text output, for failure messages. */
+  /** Raw text output of the last run, for failure messages. */
   output: string;
-  /** The simulated transition stopped early (a blocked or failed action): the result is partial. */
+  /** A simulated transition stopped early (a blocked or failed action): the result is partial. */
   incomplete: boolean;
+  /** crm_simulate runs, each on the previous run's output CIB, until the placement stopped changing. */
+  rounds: number;
+  converged: boolean;
+  /**
+   * Resources whose placement Pacemaker chose among equal scores in some round (from its own
+   * allocation and promotion scores, `crm_simulate -s`): another valid scheduler may choose
+   * differently, so such a scenario proves nothing either way.
+   */
+  ties: string[];
 }
 
-/** Runs crm_simulate on the scenario at time nowMs and reads where everything ended up. */
-export function runPacemaker(cib: Cib, quorate: boolean, nowMs: number): PacemakerResult {
+/**
+ * Runs crm_simulate on the scenario at time nowMs, then again on its own output CIB, until the
+ * placement stops changing: the settled result, as a live cluster reaches it transition by
+ * transition.
+ */
+export function runPacemaker(cib: Cib, quorate: boolean, nowMs: number, sets: readonly SetConstraint[] = [], maxRounds = 6): PacemakerResult {
   const dir = mkdtempSync(join(tmpdir(), 'sanode-pcmk-'));
   try {
-    const input = join(dir, 'in.xml');
-    const outputFile = join(dir, 'out.xml');
-    writeFileSync(input, toPacemakerXml(cib, quorate));
+    let input = join(dir, 'in0.xml');
+    writeFileSync(input, toPacemakerXml(cib, quorate, sets));
     const when = new Date(nowMs).toISOString().replace(/\.\d+Z$/, 'Z');
-    const run = spawnSync('crm_simulate', ['-x', input, '-S', '-O', outputFile, '-t', when, '-Q'], {
-      encoding: 'utf8',
-      env: { ...process.env, PCMK_logfile: '/dev/null' },
-    });
-    const output = `${run.stdout}\n${run.stderr}`;
-    // A transition that stops at a blocked or failed action still saves its output CIB.
-    if (!existsSync(outputFile)) throw new Error(`crm_simulate failed (exit ${run.status}): ${output}`);
-    return { placement: readPlacement(readFileSync(outputFile, 'utf8'), cib), output, incomplete: /Transition failed/.test(output) };
+    const ties = new Set<string>();
+    let previous: string | undefined;
+    let incomplete = false;
+    for (let round = 1; ; round++) {
+      const outputFile = join(dir, `out${round}.xml`);
+      const run = spawnSync('crm_simulate', ['-x', input, '-s', '-S', '-O', outputFile, '-t', when], {
+        encoding: 'utf8',
+        env: { ...process.env, PCMK_logfile: '/dev/null' },
+        maxBuffer: 64 * 1024 * 1024,
+      });
+      const output = `${run.stdout}\n${run.stderr}`;
+      // A transition that stops at a blocked or failed action still saves its output CIB.
+      if (!existsSync(outputFile)) throw new Error(`crm_simulate failed (exit ${run.status}): ${output}`);
+      incomplete ||= /Transition failed/.test(output);
+      const placement = readPlacement(readFileSync(outputFile, 'utf8'), cib);
+      for (const t of tiesInScores(output, cib, placement)) ties.add(t);
+      const key = JSON.stringify(placement);
+      const converged = key === previous;
+      if (converged || round >= maxRounds) {
+        return { placement, output, incomplete, rounds: round, converged, ties: [...ties].sort() };
+      }
+      previous = key;
+      input = outputFile;
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Which resources Pacemaker placed by a tie-break in one run. A primitive (or clone instance)
+ * whose best allocation score (>= 0) is shared by another node is a tie, unless it is a clone
+ * instance and every tied node got an instance anyway (then the choice changed nothing). A
+ * promotable clone is a tie when the last promoted instance and the first one left unpromoted
+ * have the same promotion score.
+ */
+function tiesInScores(output: string, cib: Cib, placement: Record<string, string[]>): string[] {
+  const alloc = new Map<string, Map<string, number>>();
+  const promo = new Map<string, { node: string; score: number }[]>();
+  const parse = (text: string): number => (/^\+?INFINITY$/.test(text) ? 1_000_000 : text === '-INFINITY' ? -1_000_000 : Number(text));
+  for (const line of output.split('\n')) {
+    let m = /^pcmk__primitive_assign: (\S+) allocation score on (\S+): (\S+)$/.exec(line.trim());
+    if (m !== null) {
+      const per = alloc.get(m[1]!) ?? new Map<string, number>();
+      per.set(m[2]!, parse(m[3]!));
+      alloc.set(m[1]!, per);
+      continue;
+    }
+    m = /^(\S+) promotion score on (\S+): (\S+)$/.exec(line.trim());
+    if (m !== null && m[2] !== 'none') {
+      const list = promo.get(m[1]!.replace(/:\d+$/, '')) ?? [];
+      list.push({ node: m[2]!, score: parse(m[3]!) });
+      promo.set(m[1]!.replace(/:\d+$/, ''), list);
+    }
+  }
+  // crm_simulate prints the raw score of a node that cannot run anything (standby, offline), so
+  // only nodes that can run resources take part in a tie.
+  const usable = new Set(
+    cib.config.nodes
+      .filter((n) => {
+        const st = cib.status.nodes[n.name];
+        return (st?.state ?? 'online') === 'online' && n.standby !== true && st?.standby !== true;
+      })
+      .map((n) => n.name),
+  );
+  const ties = new Set<string>();
+  for (const [id, all] of alloc) {
+    const per = new Map([...all].filter(([n]) => usable.has(n)));
+    const scores = [...per.values()];
+    if (scores.length === 0) continue;
+    const best = Math.max(...scores);
+    if (best < 0) continue;
+    const tied = [...per].filter(([, s]) => s === best).map(([n]) => n);
+    if (tied.length < 2) continue;
+    const base = id.replace(/:\d+$/, '');
+    if (base !== id) {
+      const used = new Set((placement[base] ?? []).map((e) => e.split(':')[0]));
+      if (tied.every((n) => used.has(n))) continue;
+    }
+    ties.add(base);
+  }
+  const clones = new Map(listPrimitives(cib.config).flatMap((i) => (i.clone?.meta?.promotable === true ? [[i.primitive.id, i.clone] as const] : [])));
+  for (const [id, list] of promo) {
+    const clone = clones.get(id);
+    if (clone === undefined) continue;
+    const max = clone.meta?.promotedMax ?? 1;
+    const sorted = list.map((e) => e.score).sort((a, b) => b - a);
+    if (sorted.length > max && sorted[max - 1] === sorted[max] && sorted[max]! >= 0) ties.add(id);
+  }
+  return [...ties];
 }
 
 /** Reads each node's history in the output CIB: the last successful op says what runs there. */

@@ -194,4 +194,170 @@ export const PARITY_CASES: ParityCase[] = [
     quorate: true,
     expected: { b: ['n1:Started', 'n2:Started'], a: ['n1:Started', 'n2:Started', 'n3:Started'] },
   },
+  {
+    name: 'a resource colocated INFINITY with the promoted instance runs where that instance is promoted, not next to an unpromoted one',
+    cib: cib(
+      {
+        resources: [clone('pc', 'p', { promotable: true }), prim('vip')],
+        constraints: [{ kind: 'colocation', id: 'vip-with-promoted', rsc: 'vip', withRsc: 'pc', score: INFINITY, withRscRole: 'Promoted' }],
+      },
+      { n1: { state: 'online', attributes: { 'master-p': '5' } }, n2: { state: 'online', attributes: { 'master-p': '50' } }, n3: { state: 'online', attributes: { 'master-p': '10' } } },
+    ),
+    quorate: true,
+    expected: { p: ['n1:Unpromoted', 'n2:Promoted', 'n3:Unpromoted'], vip: ['n2:Started'] },
+  },
+  {
+    name: 'a -INFINITY colocation with the promoted instance pushes promotion off the node the resource prefers, and bans only that node',
+    cib: cib(
+      {
+        resources: [clone('pc', 'p', { promotable: true }), prim('backup')],
+        constraints: [
+          { kind: 'colocation', id: 'backup-not-with-promoted', rsc: 'backup', withRsc: 'pc', score: -INFINITY, withRscRole: 'Promoted' },
+          { kind: 'location', id: 'backup-likes-n1', rsc: 'backup', node: 'n1', score: 100 },
+        ],
+      },
+      { n1: { state: 'online', attributes: { 'master-p': '50' } }, n2: { state: 'online', attributes: { 'master-p': '10' } } },
+    ),
+    quorate: true,
+    expected: { p: ['n1:Unpromoted', 'n2:Promoted', 'n3:Unpromoted'], backup: ['n1:Started'] },
+  },
+  {
+    name: 'a resource that must be with the promoted instance pulls promotion to the node it prefers',
+    cib: cib(
+      {
+        resources: [clone('pc', 'p', { promotable: true }), prim('vip')],
+        constraints: [
+          { kind: 'colocation', id: 'vip-with-promoted', rsc: 'vip', withRsc: 'pc', score: INFINITY, withRscRole: 'Promoted' },
+          { kind: 'location', id: 'vip-likes-n3', rsc: 'vip', node: 'n3', score: 200 },
+        ],
+      },
+      { n1: { state: 'online', attributes: { 'master-p': '50' } }, n2: { state: 'online', attributes: { 'master-p': '10' } }, n3: { state: 'online', attributes: { 'master-p': '10' } } },
+    ),
+    quorate: true,
+    expected: { p: ['n1:Unpromoted', 'n2:Unpromoted', 'n3:Promoted'], vip: ['n3:Started'] },
+  },
+  {
+    name: 'a resource colocated with the unpromoted role avoids the promoted node',
+    cib: cib(
+      {
+        resources: [clone('pc', 'p', { promotable: true, cloneMax: 2 }), prim('reader')],
+        constraints: [{ kind: 'colocation', id: 'reader-with-unpromoted', rsc: 'reader', withRsc: 'pc', score: INFINITY, withRscRole: 'Unpromoted' }],
+      },
+      { n1: { state: 'online', attributes: { 'master-p': '50' } }, n2: { state: 'online', attributes: { 'master-p': '10' } } },
+    ),
+    quorate: true,
+    expected: { p: ['n1:Promoted', 'n2:Unpromoted'], reader: ['n2:Started'] },
+  },
+  {
+    name: 'INFINITY stickiness keeps instances where they run but leaves promotion to the promotion scores',
+    cib: cib(
+      { rscDefaults: { resourceStickiness: INFINITY }, resources: [clone('pc', 'p', { promotable: true })] },
+      {
+        n1: { state: 'online', attributes: { 'master-p': '10' }, resources: { p: running(true) } },
+        n2: { state: 'online', attributes: { 'master-p': '90' }, resources: { p: running() } },
+        n3: { state: 'online', attributes: { 'master-p': '5' }, resources: { p: running() } },
+      },
+    ),
+    quorate: true,
+    expected: { p: ['n1:Unpromoted', 'n2:Promoted', 'n3:Unpromoted'] },
+  },
+  {
+    name: 'a negative location on a clone moves an instance away from that node even when its stickiness is larger',
+    cib: cib(
+      {
+        rscDefaults: { resourceStickiness: 100 },
+        resources: [clone('pc', 'p', { cloneMax: 2 })],
+        constraints: [{ kind: 'location', id: 'avoid-n1', rsc: 'pc', node: 'n1', score: -50 }],
+      },
+      { n1: { state: 'online', resources: { p: running() } }, n2: { state: 'online', resources: { p: running() } } },
+    ),
+    quorate: true,
+    expected: { p: ['n2:Started', 'n3:Started'] },
+  },
+  {
+    name: 'on-fail=block on one clone instance holds that instance only; the clone still starts its others',
+    cib: cib(
+      {
+        resources: [{ kind: 'clone', id: 'pc', child: prim('p', { ops: [{ name: 'monitor', intervalMs: 10_000, timeoutMs: 20_000, onFail: 'block' }] }), meta: { cloneMax: 2 } }],
+        constraints: [{ kind: 'location', id: 'l', rsc: 'pc', node: 'n1', score: 50 }],
+      },
+      {
+        n3: {
+          state: 'online',
+          resources: {
+            p: {
+              ops: [
+                { op: 'start', intervalMs: 0, rc: 0, timeMs: PARITY_NOW_MS - 600_000, callId: 900 },
+                { op: 'monitor', intervalMs: 10_000, rc: 1, timeMs: PARITY_NOW_MS - 30_000, callId: 901 },
+              ],
+              failCount: 1,
+              lastFailureMs: PARITY_NOW_MS - 30_000,
+            },
+          },
+        },
+      },
+    ),
+    quorate: true,
+    expected: { p: ['n1:Started', 'n3:Started'] },
+  },
+  {
+    // With fencing enabled Pacemaker reads a cleanly offline node's history too: the resource
+    // then counts as active on two nodes, so it has no single current node to stick to.
+    name: 'with fencing, history on a cleanly offline node takes away the stickiness of a resource running elsewhere',
+    cib: cib(
+      {
+        properties: { stonithEnabled: true },
+        rscDefaults: { resourceStickiness: 100 },
+        resources: [prim('db')],
+        constraints: [{ kind: 'location', id: 'l', rsc: 'db', node: 'n3', score: 50 }],
+      },
+      { n1: { state: 'online', resources: { db: running() } }, n2: { state: 'offline', resources: { db: running() } } },
+    ),
+    quorate: true,
+    expected: { db: ['n3:Started'] },
+  },
+  {
+    name: 'a resource kept apart from a clone pushes its instance off the node the resource runs on',
+    cib: cib(
+      {
+        rscDefaults: { resourceStickiness: 1 },
+        resources: [clone('pc', 'p', { cloneMax: 1 }), prim('solo')],
+        constraints: [{ kind: 'colocation', id: 'solo-apart', rsc: 'solo', withRsc: 'pc', score: -INFINITY }],
+      },
+      { n1: { state: 'online', resources: { solo: running() } } },
+      2,
+    ),
+    quorate: true,
+    expected: { p: ['n2:Started'], solo: ['n1:Started'] },
+  },
+  {
+    name: 'a fail count from an operation with on-fail=ignore does not reach migration-threshold',
+    cib: cib(
+      {
+        rscDefaults: { resourceStickiness: 100, migrationThreshold: 1 },
+        resources: [prim('db', { ops: [{ name: 'monitor', intervalMs: 10_000, timeoutMs: 20_000, onFail: 'ignore' }] }), prim('web')],
+      },
+      { n1: { state: 'online', resources: { db: running(false, true), web: running(false, true) } } },
+    ),
+    quorate: true,
+    expected: { db: ['n1:Started'], web: ['n2:Started'] },
+  },
+  {
+    name: 'a group member before a blocked member keeps running: its stop would have to wait for the blocked one',
+    cib: cib(
+      {
+        resources: [
+          {
+            kind: 'group',
+            id: 'g',
+            members: [prim('a'), prim('b', { ops: [{ name: 'monitor', intervalMs: 10_000, timeoutMs: 20_000, onFail: 'block' }] }), prim('c')],
+          },
+        ],
+        constraints: [{ kind: 'location', id: 'ban-n1', rsc: 'g', node: 'n1', score: -INFINITY }],
+      },
+      { n1: { state: 'online', resources: { a: running(), b: running(false, true), c: running() } } },
+    ),
+    quorate: true,
+    expected: { a: ['n1:Started'], b: ['n1:Started'], c: [] },
+  },
 ];

@@ -16,6 +16,7 @@ import {
   type ResourceStatus,
   listPrimitives,
 } from '../../lib/cib/model.js';
+import { expandColocationSets, expandOrderSets, type ResourceSet } from '../../lib/cib/sets.js';
 
 /** mulberry32: small, fast, and enough to pick scenario features. */
 export class Rand {
@@ -42,11 +43,38 @@ export class Rand {
   }
 }
 
+/**
+ * A constraint written with resource sets. The scenario's CIB holds its pairwise expansion
+ * (`lib/cib/sets.ts`, what the importer produces); Pacemaker is given the sets themselves, so the
+ * differential test also checks that the expansion means what Pacemaker means.
+ */
+export interface SetConstraint {
+  kind: 'colocation' | 'order';
+  id: string;
+  score?: number;
+  orderKind?: 'Mandatory' | 'Optional';
+  symmetrical?: boolean;
+  sets: ResourceSet[];
+}
+
+/** Features a scenario exercises, for agreement per feature (a scenario can have several). */
+export type Feature = 'sets' | 'op-defaults' | 'offline-history' | 'node-order' | 'inf-stickiness' | 'role-colocation' | 'role-order' | 'promoted-max';
+
+/**
+ * The scenario's level: the most demanding kind of resource or constraint it has. Every level
+ * includes what the ones before it have.
+ */
+export type Level = 'basic' | 'clones' | 'promotable' | 'roles';
+export const LEVELS: readonly Level[] = ['basic', 'clones', 'promotable', 'roles'];
+
 export interface Scenario {
   seed: number;
   cib: Cib;
   quorate: boolean;
   nowMs: number;
+  sets: SetConstraint[];
+  level: Level;
+  features: Feature[];
 }
 
 /** 2023-11-14T22:13:20Z: whole seconds, since pacemaker keeps times in seconds. */
@@ -57,6 +85,7 @@ const SCORES = [-INFINITY, -200, -50, 0, 50, 100, 300, INFINITY];
 export function generateScenario(seed: number): Scenario {
   const r = new Rand(seed);
   const nowMs = SCENARIO_NOW_MS;
+  const features = new Set<Feature>();
   const nodeCount = r.int(2, 5);
   const nodes = Array.from({ length: nodeCount }, (_, i) => ({
     id: String(i + 1),
@@ -64,6 +93,17 @@ export function generateScenario(seed: number): Scenario {
     attributes: { rack: r.pick(['a', 'b']), ping: String(r.int(0, 3)) },
     ...(r.chance(0.08) ? { standby: true } : {}),
   }));
+  if (nodeCount > 2 && r.chance(0.25)) {
+    // Declared in another order than their names sort in: tie-breaks by name must not follow
+    // the declaration order, nor the other way round.
+    for (let i = nodes.length - 1; i > 0; i--) {
+      const j = r.int(0, i);
+      [nodes[i], nodes[j]] = [nodes[j]!, nodes[i]!];
+    }
+    if (nodes.some((n, i) => n.name !== `n${i + 1}`)) features.add('node-order');
+  }
+  const opDefaults = r.chance(0.12) ? { onFail: r.pick(['stop', 'block', 'ignore', 'restart'] as const), timeoutMs: 30_000 } : undefined;
+  if (opDefaults !== undefined) features.add('op-defaults');
   const stonithEnabled = r.chance(0.4);
   const statusNodes: Record<string, NodeStatus> = {};
   for (const n of nodes) {
@@ -79,7 +119,8 @@ export function generateScenario(seed: number): Scenario {
   let serial = 0;
   const prim = (id: string): PrimitiveConfig => {
     const onFail: OnFail = r.pick(['restart', 'restart', 'restart', 'stop', 'block', 'ignore', 'standby', 'fence']);
-    const ops: OpConfig[] = [{ name: 'monitor', intervalMs: 10_000, timeoutMs: 20_000, ...(onFail === 'restart' ? {} : { onFail }) }];
+    // With op defaults, an op without its own on-fail takes theirs.
+    const ops: OpConfig[] = [{ name: 'monitor', intervalMs: 10_000, timeoutMs: 20_000, ...(onFail === 'restart' && (opDefaults === undefined || r.chance(0.5)) ? {} : { onFail }) }];
     const meta: PrimitiveConfig['meta'] = {};
     if (r.chance(0.15)) meta.resourceStickiness = r.pick([0, 50, 200, INFINITY]);
     if (r.chance(0.05)) meta.targetRole = 'Stopped';
@@ -112,8 +153,12 @@ export function generateScenario(seed: number): Scenario {
       if (r.chance(0.15)) meta.cloneNodeMax = 2;
       if (promotable) {
         meta.promotable = true;
-        if (r.chance(0.3)) meta.promotedMax = r.int(1, 2);
-        if (r.chance(0.25)) meta.promotedNodeMax = 2;
+        if (r.chance(0.3)) meta.promotedMax = r.int(1, 3);
+        if ((meta.promotedMax ?? 1) > 1) features.add('promoted-max');
+        if (r.chance(0.25)) {
+          meta.promotedNodeMax = 2;
+          features.add('promoted-max');
+        }
         if (r.chance(0.06)) meta.targetRole = 'Unpromoted';
       }
       if (r.chance(0.35)) meta.interleave = true;
@@ -149,21 +194,81 @@ export function generateScenario(seed: number): Scenario {
       constraints.push({ kind: 'location', id: `cli-prefer-${top.id}`, rsc: top.id, node: r.pick(nodes).name, score: INFINITY });
     }
   }
+  const isPromotable = (x: ResourceConfig): boolean => x.kind === 'clone' && x.meta?.promotable === true;
   // Colocations and orders only point from later to earlier resources: no cycles.
   for (let i = 1; i < tops.length; i++) {
     const dep = resources[i]!;
     const pri = resources[r.int(0, i - 1)]!;
     if (r.chance(0.35) && dep.kind !== 'clone') {
-      constraints.push({ kind: 'colocation', id: `col${++cid}`, rsc: dep.id, withRsc: pri.id, score: r.pick([INFINITY, -INFINITY, 100, -100, 500]) });
+      const withRscRole = isPromotable(pri) && r.chance(0.6) ? r.pick(['Promoted', 'Promoted', 'Unpromoted', 'Started'] as const) : undefined;
+      if (withRscRole !== undefined) features.add('role-colocation');
+      constraints.push({
+        kind: 'colocation',
+        id: `col${++cid}`,
+        rsc: dep.id,
+        withRsc: pri.id,
+        score: r.pick([INFINITY, -INFINITY, 100, -100, 500]),
+        ...(withRscRole === undefined ? {} : { withRscRole }),
+      });
     }
     if (r.chance(0.3)) {
-      constraints.push({ kind: 'order', id: `ord${++cid}`, first: pri.id, then: dep.id, orderKind: r.pick(['Mandatory', 'Optional'] as const), ...(r.chance(0.2) ? { symmetrical: false } : {}) });
+      const roleOrder = isPromotable(pri) && r.chance(0.5) ? r.pick([['promote', 'start'], ['demote', 'stop'], ['promote', 'promote']] as const) : undefined;
+      if (roleOrder !== undefined && !isPromotable(dep) && roleOrder[1] === 'promote') continue;
+      if (roleOrder !== undefined) features.add('role-order');
+      constraints.push({
+        kind: 'order',
+        id: `ord${++cid}`,
+        first: pri.id,
+        then: dep.id,
+        orderKind: r.pick(['Mandatory', 'Optional'] as const),
+        ...(roleOrder === undefined ? {} : { firstAction: roleOrder[0], thenAction: roleOrder[1] }),
+        ...(r.chance(0.2) ? { symmetrical: false } : {}),
+      });
+    }
+  }
+  const sets: SetConstraint[] = [];
+  if (tops.length >= 3 && r.chance(0.25)) {
+    // Members in increasing configuration order, so that every pair the sets stand for points
+    // from a later resource to an earlier one (colocations) or the other way (orders): no cycles.
+    const picked = [...resources.keys()].filter(() => r.chance(0.7)).slice(0, 4);
+    if (picked.length >= 2) {
+      if (r.chance(0.5) && picked.every((i) => resources[i]!.kind !== 'clone' || i === picked[0])) {
+        // Colocation sets: a sequential set places each member with the one before it; between
+        // two sets the earlier set's first member goes with the later set's last one.
+        const ids = picked.map((i) => resources[i]!.id);
+        const split = r.int(1, ids.length - 1);
+        const two = ids.length >= 3 && r.chance(0.5);
+        const setList: ResourceSet[] = two
+          ? [{ resources: ids.slice(split), ...(r.chance(0.3) ? { sequential: false } : {}) }, { resources: ids.slice(0, split) }]
+          : [{ resources: ids }];
+        const first = resources[picked[0]!]!;
+        if (isPromotable(first) && r.chance(0.6)) {
+          const last = setList[setList.length - 1]!;
+          if (last.resources.length === 1) last.role = 'Promoted';
+        }
+        const score = r.pick([INFINITY, INFINITY, -INFINITY, 200]);
+        const id = `cset${++cid}`;
+        sets.push({ kind: 'colocation', id, score, sets: setList });
+        constraints.push(...expandColocationSets(id, score, setList));
+      } else {
+        const ids = picked.map((i) => resources[i]!.id);
+        const split = r.int(1, ids.length - 1);
+        const setList: ResourceSet[] =
+          ids.length >= 3 && r.chance(0.5) ? [{ resources: ids.slice(0, split) }, { resources: ids.slice(split), ...(r.chance(0.3) ? { sequential: false } : {}) }] : [{ resources: ids }];
+        const orderKind = r.pick(['Mandatory', 'Optional'] as const);
+        const id = `oset${++cid}`;
+        sets.push({ kind: 'order', id, orderKind, sets: setList });
+        constraints.push(...expandOrderSets(id, orderKind, undefined, setList));
+      }
+      features.add('sets');
     }
   }
 
   // History: where things run now, with some failures.
   let callId = 10;
   const onlineish = nodes.filter((n) => statusNodes[n.name]!.state !== 'offline').map((n) => n.name);
+  // A node shut down cleanly keeps the history it had; it says nothing about what runs now.
+  const offlineWithHistory = nodes.filter((n) => statusNodes[n.name]!.state === 'offline' && r.chance(0.6)).map((n) => n.name);
   const record = (node: string, rsc: string, ops: OpRecord[], failure?: { count: number; atMs: number }): void => {
     const st = statusNodes[node]!;
     const rs: ResourceStatus = { ops, ...(failure === undefined ? {} : { failCount: failure.count, lastFailureMs: failure.atMs }) };
@@ -184,6 +289,14 @@ export function generateScenario(seed: number): Scenario {
     }
     record(node, rsc, ops, failure);
   };
+  for (const node of offlineWithHistory) {
+    for (const info of listPrimitives({ nodes, resources })) {
+      if (!r.chance(0.4)) continue;
+      const t0 = nowMs - r.int(3_000, 6_000) * 1000;
+      record(node, info.primitive.id, [{ op: 'start', intervalMs: 0, rc: 0, timeMs: t0, callId: callId++ }]);
+      features.add('offline-history');
+    }
+  }
   for (const info of listPrimitives({ nodes, resources })) {
     const id = info.primitive.id;
     if (info.clone !== undefined) {
@@ -212,6 +325,8 @@ export function generateScenario(seed: number): Scenario {
   }
 
   const useTimeout = r.chance(0.3);
+  const stickiness = r.pick([0, 0, 1, 100, INFINITY]);
+  if (stickiness >= INFINITY || listPrimitives({ nodes, resources }).some((i) => (i.primitive.meta?.resourceStickiness ?? 0) >= INFINITY)) features.add('inf-stickiness');
   const cib: Cib = {
     adminEpoch: 0,
     epoch: seed % 1000,
@@ -224,15 +339,24 @@ export function generateScenario(seed: number): Scenario {
         ...(r.chance(0.08) ? { symmetricCluster: false } : {}),
       },
       rscDefaults: {
-        resourceStickiness: r.pick([0, 0, 1, 100]),
+        resourceStickiness: stickiness,
         ...(r.chance(0.4) ? { migrationThreshold: r.int(1, 3) } : {}),
         ...(useTimeout ? { failureTimeoutMs: r.pick([60, 300]) * 1000 } : {}),
       },
+      ...(opDefaults === undefined ? {} : { opDefaults }),
       nodes,
       resources,
       constraints,
     },
     status: { nodes: statusNodes },
   };
-  return { seed, cib, quorate: r.chance(0.85), nowMs };
+  const level: Level =
+    features.has('role-colocation') || features.has('role-order') || sets.some((x) => x.sets.some((y) => y.role !== undefined))
+      ? 'roles'
+      : resources.some(isPromotable)
+        ? 'promotable'
+        : resources.some((x) => x.kind === 'clone')
+          ? 'clones'
+          : 'basic';
+  return { seed, cib, quorate: r.chance(0.85), nowMs, sets, level, features: [...features].sort() };
 }

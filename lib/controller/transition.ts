@@ -15,7 +15,7 @@
  * what is done, and the coordinator that takes over after a failover plans from the same CIB
  * with nothing to hand over. An action still in flight is never sent twice.
  */
-import type { Cib, NodeStatus } from '../cib/model.js';
+import { INFINITY, listPrimitives, type Cib, type Constraint, type NodeStatus } from '../cib/model.js';
 import type { CibChange } from '../cib/replica.js';
 import { schedule, type Action } from '../scheduler/index.js';
 import { restartBackoffMs } from './timing.js';
@@ -28,7 +28,7 @@ const IN_FLIGHT_MARGIN_MS = 10_000;
 export type ExecOp = 'start' | 'stop' | 'monitor' | 'promote' | 'demote';
 
 export interface ExecRequest {
-  /** The scheduler's action id, e.g. `web-ip_start_0@node2`; unique within a plan. */
+  /** The scheduler's action id and a dispatch serial, e.g. `web-ip_start_0@node2#17`: unique per dispatch. */
   readonly key: string;
   readonly node: string;
   readonly rsc: string;
@@ -67,6 +67,8 @@ export class TransitionEngine {
   private readonly bugs: ReadonlySet<string>;
   /** When this engine first saw each node/resource's current fail count (monotonic ms). */
   private readonly failSeen = new Map<string, { count: number; atMs: number }>();
+  /** Dispatches so far: makes every request key unique. */
+  private dispatched = 0;
   /** The last plan dispatched everything it had and nothing is in flight. */
   private quiet = false;
   private readonly members = new Set<string>();
@@ -197,8 +199,9 @@ export class TransitionEngine {
       if (this.inFlight.has(action.id)) continue;
       if (!this.usable(cib, action.node)) continue; // stops on a lost node complete at its deadline
       if (action.deps.some((d) => planned.has(d))) continue;
-      if ((action.kind === 'start' || action.kind === 'promote') && this.backingOff(action.rsc, action.node, nowMs) !== undefined) continue;
-      const request = toRequest(action, action.rsc);
+      // Keys are unique per dispatch, not per action: a late result of an earlier start of the
+      // same resource on the same node must not be taken for this one's (simulator seed 414).
+      const request = toRequest(action, action.rsc, ++this.dispatched);
       this.inFlight.set(request.key, { ...request, sentMs: nowMs });
       this.dispatch.push(request);
     }
@@ -269,13 +272,25 @@ export class TransitionEngine {
         nodes[name] = { ...status, state: 'offline' };
       }
     }
-    return { ...cib, status: { nodes } };
+    // A resource backing off on a node is banned there until the wait is over, so the plan as a
+    // whole accounts for it: holding back only the start of a move, while its stop went out,
+    // left the scheduler flipping between two placements (simulator seed 414).
+    const bans: Constraint[] = [];
+    for (const { primitive, top } of listPrimitives(cib.config)) {
+      for (const name of this.nodes) {
+        if (this.backingOff(primitive.id, name, nowMs) === undefined) continue;
+        const id = `sanode-backoff-${top.id}-on-${name}`;
+        if (!bans.some((b) => b.id === id)) bans.push({ kind: 'location', id, rsc: top.id, node: name, score: -INFINITY });
+      }
+    }
+    const config = bans.length === 0 ? cib.config : { ...cib.config, constraints: [...(cib.config.constraints ?? []), ...bans] };
+    return { ...cib, config, status: { nodes } };
   }
 }
 
-function toRequest(action: Action, rsc: string): ExecRequest {
+function toRequest(action: Action, rsc: string, serial: number): ExecRequest {
   return {
-    key: action.id,
+    key: `${action.id}#${serial}`,
     node: action.node,
     rsc,
     op: action.kind as ExecOp,

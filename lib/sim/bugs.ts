@@ -57,9 +57,11 @@ export const BUG_CATCHERS: Readonly<Record<BugName, readonly CheckerName[]>> = {
   'non-monotonic-view': ['view-agreement', 'integrity', 'virtual-synchrony', 'agreed-order', 'liveness'],
   'skip-old-view-delivery': ['virtual-synchrony', 'self-delivery', 'liveness'],
   'lose-own-message': ['self-delivery', 'agreed-order', 'virtual-synchrony', 'liveness'],
-  'stall': ['liveness', 'self-delivery'],
+  // A node that sends nothing cannot take part in the CIB exchange or run what it is given.
+  'stall': ['liveness', 'self-delivery', 'cib-convergence', 'resource-liveness', 'cib-durability'],
   'no-takeover-wait': ['leader-overlap'],
-  'leader-ignores-quorum': ['single-quorate-partition', 'leader-overlap', 'epoch-monotonic'],
+  // Every partition believes itself quorate: each runs the resources and writes its own CIB.
+  'leader-ignores-quorum': ['single-quorate-partition', 'leader-overlap', 'epoch-monotonic', 'resource-exclusivity', 'cib-durability', 'cib-convergence'],
   'epoch-reuse': ['epoch-monotonic'],
   'start-before-deadline': ['resource-exclusivity'],
   'no-self-stop': ['resource-exclusivity'],

@@ -70,7 +70,9 @@ export function planResources(p: Prng, ids: readonly NodeId[], tokenTimeoutMs: n
   const config: CibConfig = {
     nodes: ids.map((id) => ({ id: String(id), name: names.get(id)! })),
     resources,
-    rscDefaults: { resourceStickiness: p.pick([0, 100]) },
+    // Not 0: with no stickiness the scheduler can flip a resource between two nodes on every
+    // transition (docs/simulator.md, "Known violations"), a loop the flapping checker reports.
+    rscDefaults: { resourceStickiness: p.pick([100, 1000]) },
   };
   return {
     config,

@@ -146,6 +146,10 @@ export function createHandOffChecker(bounds: RunBounds): Checker {
         case 'fault':
           pending = undefined;
           return undefined;
+        case 'quorum':
+          // The leave took the rest below quorum (a node was down already): nobody may take over.
+          if (pending !== undefined && obs.node !== pending.node && !obs.quorate) pending = undefined;
+          return undefined;
         case 'rsc-active': {
           const p = pending;
           if (p === undefined || !p.resources.has(obs.rsc)) return undefined;

@@ -66,7 +66,9 @@ export const BUG_CATCHERS: Readonly<Record<BugName, readonly CheckerName[]>> = {
   'start-before-deadline': ['resource-exclusivity'],
   'no-self-stop': ['resource-exclusivity'],
   'no-backoff': ['flapping'],
-  'skip-cib-persist': ['cib-durability', 'cib-convergence', 'flapping'],
+  // Restarted without their CIB, nodes also forget where resources ran (a VIP still held on its
+  // kernel lease by a crashed node), and where they failed.
+  'skip-cib-persist': ['cib-durability', 'cib-convergence', 'resource-exclusivity', 'flapping'],
 };
 
 export function isBugName(name: string): name is BugName {

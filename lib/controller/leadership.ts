@@ -75,16 +75,22 @@ export class Leadership {
 
   /**
    * The coordinator is a function of the view alone, so every member names the same one without
-   * an election: the member running the longest (the lowest incarnation the ring's commit
-   * recorded), then the lowest id. A node that restarts therefore does not take the role back
-   * from the one that took over from it, which would cost a takeover wait with no leader.
+   * an election. Among the members that come from the newest primary component (the highest
+   * primarySeq the ring's commit recorded), the one running the longest (the lowest
+   * incarnation), then the lowest id. So neither a node that restarts nor one that was frozen or
+   * cut off while the others went on takes the role back from the node that took over from it:
+   * that would cost a second leader change and its takeover wait, with no leader meanwhile.
    */
   static coordinatorOf(view: View, quorate: boolean): NodeId | undefined {
     if (!quorate) return undefined;
-    const incarnations = view.incarnations;
-    if (incarnations === undefined || incarnations.length !== view.members.length) return view.members[0];
+    const n = view.members.length;
+    const incarnations = view.incarnations?.length === n ? view.incarnations : undefined;
+    const primarySeqs = view.primarySeqs?.length === n ? view.primarySeqs : undefined;
     let best = 0;
-    for (let i = 1; i < view.members.length; i++) if (incarnations[i]! < incarnations[best]!) best = i;
+    for (let i = 1; i < n; i++) {
+      const primaryOrder = primarySeqs === undefined ? 0 : primarySeqs[i]! - primarySeqs[best]!;
+      if (primaryOrder > 0 || (primaryOrder === 0 && incarnations !== undefined && incarnations[i]! < incarnations[best]!)) best = i;
+    }
     return view.members[best];
   }
 

@@ -455,6 +455,8 @@ export class NodeDriver {
       switch (event.type) {
         case 'quorum':
           this.events.push({ type: 'quorum', viewId: event.viewId, decision: event.decision });
+          // The next commit tells every member that this node comes from this primary component.
+          if (event.decision.quorate) this.core.notePrimary?.(event.viewId.seq);
           this.res.onQuorum(event.decision.quorate, now);
           break;
         case 'coordinator':

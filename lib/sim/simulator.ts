@@ -76,10 +76,24 @@ export interface SimOptions {
   readonly denseIds?: boolean | undefined;
   /** Partitions applied at fixed global times (ms), in addition to the fault mix. */
   readonly scriptedPartitions?: readonly { readonly atMs: number; readonly groups: readonly (readonly NodeId[])[] }[] | undefined;
+  /**
+   * Node faults at fixed global times (ms), in addition to the fault mix: a regression test
+   * replays a sequence found outside. `node` is an id, or the node that is coordinator (leading)
+   * or holds `rsc` in the world model at that moment (no fault if there is none).
+   */
+  readonly scriptedNodeFaults?: readonly ScriptedNodeFault[] | undefined;
   /** Record every node's quorum and leadership state at these global times (ms): RunResult.probes. */
   readonly probeAtMs?: readonly number[] | undefined;
   /** false: configure no resources and write no CIB changes (cores without retransmission, like the toy). */
   readonly resources?: boolean | undefined;
+}
+
+export interface ScriptedNodeFault {
+  readonly atMs: number;
+  readonly kind: 'pause' | 'crash' | 'restart';
+  readonly node: NodeId | 'coordinator' | { readonly holding: string };
+  /** pause only: how long the node is frozen. */
+  readonly durationMs?: number;
 }
 
 /** One node's quorum and leadership state at a probe time. */
@@ -91,6 +105,10 @@ export interface NodeProbe {
   readonly reason: string | undefined;
   readonly coordinator: NodeId | undefined;
   readonly leading: boolean;
+  /** Frozen (the pause fault): its state is what it was when it froze. */
+  readonly paused: boolean;
+  /** Resources active on this node in the world model (sorted). */
+  readonly active: readonly string[];
 }
 
 export interface RunStats {
@@ -189,6 +207,7 @@ type SimEvent =
   | { readonly type: 'tiebreak'; readonly node: NodeId; readonly lifeGen: number; readonly view: View; readonly granted: boolean }
   | { readonly type: 'script-partition'; readonly groups: readonly (readonly NodeId[])[] }
   | { readonly type: 'probe'; readonly atMs: number }
+  | { readonly type: 'script-node'; readonly fault: ScriptedNodeFault }
   | { readonly type: 'op-done'; readonly node: NodeId; readonly lifeGen: number; readonly op: AgentOperation; readonly hung: boolean }
   | { readonly type: 'world-expire' }
   | { readonly type: 'cib-write' }
@@ -322,7 +341,11 @@ class Simulation {
     this.maxMessagesPerToken = p.pick([1, 4, 16]);
     // Healthy runs take 10^4-10^5 steps; far beyond that the protocol is in a storm.
     this.maxSteps = o.maxSteps ?? 1_000_000;
-    this.lplan = planLeadership(p.fork(), this.ids, o.timers, this.faults, drift, o.quorum, o.quorumFlavour);
+    const planned = planLeadership(p.fork(), this.ids, o.timers, this.faults, drift, o.quorum, o.quorumFlavour);
+    // A scripted pause beyond the bound is a long-pause run: the same checkers as one drawn so.
+    const longScripted = planned.pauseBoundMs !== undefined &&
+      (o.scriptedNodeFaults ?? []).some((f) => f.kind === 'pause' && (f.durationMs ?? 0) >= planned.pauseBoundMs!);
+    this.lplan = longScripted ? { ...planned, pauseBoundMs: undefined, longPauses: true } : planned;
     this.quorumConfig = resolveQuorumConfig(this.lplan.quorum);
     // Drawn last, so the network, fault and leadership plans of a seed are those it always had.
     this.resourcePrng = p.fork();
@@ -361,6 +384,7 @@ class Simulation {
     this.queue.push(endUs, { type: 'end' });
     for (const sp of o.scriptedPartitions ?? []) this.queue.push(this.msToUs(sp.atMs), { type: 'script-partition', groups: sp.groups });
     for (const atMs of o.probeAtMs ?? []) this.queue.push(this.msToUs(atMs), { type: 'probe', atMs });
+    for (const fault of o.scriptedNodeFaults ?? []) this.queue.push(this.msToUs(fault.atMs), { type: 'script-node', fault });
 
     let ended = false;
     while (!this.stopped && !ended) {
@@ -481,16 +505,39 @@ class Simulation {
       case 'probe':
         this.probes.push({ atMs: e.atMs, nodes: this.ids.map((id) => this.probe(this.node(id))) });
         return false;
+      case 'script-node':
+        this.scriptedNodeFault(e.fault);
+        return false;
     }
   }
 
   private probe(n: SimNode): NodeProbe {
     const ctl = n.up ? n.driver?.controller : undefined;
     const d = ctl?.decision;
+    const active = this.world.active().filter((a) => a.node === n.id).map((a) => a.rsc).sort();
     return {
-      node: n.id, up: n.up, view: ctl?.currentView?.members, quorate: d?.quorate ?? false,
+      node: n.id, up: n.up, paused: n.paused, view: ctl?.currentView?.members, quorate: d?.quorate ?? false,
       reason: ctl?.currentView === undefined ? undefined : d?.reason, coordinator: ctl?.currentTerm?.coordinator, leading: ctl?.isLeader ?? false,
+      active,
     };
+  }
+
+  private scriptedNodeFault(fault: ScriptedNodeFault): void {
+    const target = fault.node;
+    const n = typeof target === 'number'
+      ? this.node(target)
+      : target === 'coordinator'
+        ? [...this.nodes.values()].find((x) => x.up && !x.paused && x.driver?.controller.isLeader === true)
+        : [...this.nodes.values()].find((x) => x.up && this.world.running(x.id, target.holding));
+    if (n === undefined) {
+      this.note('fault', `scripted ${fault.kind} of ${JSON.stringify(target)}: no such node now`);
+      return;
+    }
+    if (fault.kind === 'pause' && n.up && !n.paused) this.pauseNode(n, fault.durationMs ?? 0);
+    else if (fault.kind === 'crash' && n.up) {
+      this.crashNode(n, 'is killed (scripted)');
+      this.observe({ type: 'fault', timeUs: this.nowUs, what: `n${n.id} crashes` });
+    } else if (fault.kind === 'restart' && !n.up) this.startNode(n);
   }
 
   private startLiveness(): void {

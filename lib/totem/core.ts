@@ -86,7 +86,7 @@ interface RingState {
   readonly members: readonly NodeId[];
   readonly myIndex: number;
   /** Each member's (incarnation, gather round) when the ring formed: newer joins mean it left. */
-  readonly memberRounds: ReadonlyMap<NodeId, { readonly inc: number; readonly round: number }>;
+  readonly memberRounds: ReadonlyMap<NodeId, { readonly inc: number; readonly round: number; readonly primarySeq: number }>;
   readonly messages: Map<number, RingMessage>;
   /** Everything up to aru is received and delivered (agreed order delivers at once). */
   aru: number;
@@ -183,6 +183,8 @@ export class TotemNode implements TotemCore {
 
   private maxRingSeqSeen: number;
   private persistedRingSeq: number;
+  /** TotemCore.notePrimary; not persisted: a restarted node comes from no primary component. */
+  private primarySeq = 0;
   private lastInstalled: ViewId | undefined;
 
   private readonly heardAtMs = new Map<NodeId, number>();
@@ -322,6 +324,11 @@ export class TotemNode implements TotemCore {
     this.episode = undefined;
     this.attempt = undefined;
     this.recovery = undefined;
+  }
+
+  notePrimary(ringSeq: number): void {
+    // Only a view this node installed can be primary for it, and the newest one counts.
+    if (this.lastInstalled !== undefined && ringSeq <= this.lastInstalled.seq && ringSeq > this.primarySeq) this.primarySeq = ringSeq;
   }
 
   takeOutput(): TotemOutput {
@@ -754,6 +761,7 @@ export class TotemNode implements TotemCore {
       oldRep: r?.id.rep ?? 0,
       aru: r?.aru ?? 0,
       recv,
+      primarySeq: this.primarySeq,
     };
   }
 
@@ -877,7 +885,7 @@ export class TotemNode implements TotemCore {
     );
     this.requirePersist(c.ringSeq);
     const id: ViewId = { seq: c.ringSeq, rep: a.rep };
-    const memberRounds = new Map(c.infos.map((i) => [i.node, { inc: i.inc, round: i.round }] as const));
+    const memberRounds = new Map(c.infos.map((i) => [i.node, { inc: i.inc, round: i.round, primarySeq: i.primarySeq }] as const));
     const next = this.newRing(id, c.members, memberRounds);
     const holders = new Map<number, NodeId>();
     let targetSeq = 0;
@@ -1049,7 +1057,7 @@ export class TotemNode implements TotemCore {
   private newRing(
     id: ViewId,
     members: readonly NodeId[],
-    memberRounds: ReadonlyMap<NodeId, { readonly inc: number; readonly round: number }>,
+    memberRounds: ReadonlyMap<NodeId, { readonly inc: number; readonly round: number; readonly primarySeq: number }>,
   ): RingState {
     const myIndex = members.indexOf(this.me);
     invariant(myIndex >= 0, `ring ${id.seq}/${id.rep} without this node`);
@@ -1093,7 +1101,12 @@ export class TotemNode implements TotemCore {
     this.recovery = undefined;
     this.leftNodes.clear();
     this.disarm('join', 'failToRecv', 'consensus', 'formation', 'phaseRetransmit');
-    const view: View = { id: r.id, members: [...r.members], incarnations: r.members.map((m) => r.memberRounds.get(m)?.inc ?? 0) };
+    const view: View = {
+      id: r.id,
+      members: [...r.members],
+      incarnations: r.members.map((m) => r.memberRounds.get(m)?.inc ?? 0),
+      primarySeqs: r.members.map((m) => r.memberRounds.get(m)?.primarySeq ?? 0),
+    };
     const mine = rec.commit.infos.find((i) => i.node === this.me);
     const transitional =
       mine === undefined || mine.hasOld === 0

@@ -78,6 +78,8 @@ export interface OldRingInfo {
   readonly aru: number;
   /** Old-ring seqs above aru that this node holds. */
   readonly recv: readonly number[];
+  /** See TotemCore.notePrimary: the newest ring seq the layer above found primary (0: none). */
+  readonly primarySeq: number;
 }
 
 export interface CommitInfoMsg extends OldRingInfo {
@@ -251,7 +253,7 @@ function parseRingMessage(r: Rec, nodes: ReadonlySet<NodeId>): RingMessage | und
 }
 
 function parseOldRingInfo(r: Rec, nodes: ReadonlySet<NodeId>): OldRingInfo | undefined {
-  if (!hasUints(r, ['node', 'inc', 'round', 'maxRingSeq', 'oldSeq', 'oldRep', 'aru'])) return undefined;
+  if (!hasUints(r, ['node', 'inc', 'round', 'maxRingSeq', 'oldSeq', 'oldRep', 'aru', 'primarySeq'])) return undefined;
   if (!isFlag(r.hasOld) || !isUintList(r.recv) || !nodes.has(r.node as number)) return undefined;
   return {
     node: r.node as number,
@@ -263,6 +265,7 @@ function parseOldRingInfo(r: Rec, nodes: ReadonlySet<NodeId>): OldRingInfo | und
     oldRep: r.oldRep as number,
     aru: r.aru as number,
     recv: r.recv,
+    primarySeq: r.primarySeq as number,
   };
 }
 

@@ -33,6 +33,12 @@ export interface View {
    * every member. A restarted node has a larger one than before.
    */
   readonly incarnations?: readonly number[];
+  /**
+   * primarySeqs[i] is the newest ring seq that members[i] had seen its layer above count as
+   * primary (quorate) when this ring was committed (TotemCore.notePrimary), 0 for none: the same
+   * at every member. Tells every member alike who comes from the newest primary component.
+   */
+  readonly primarySeqs?: readonly number[];
 }
 
 /** One application message delivered in agreed order. */
@@ -147,6 +153,13 @@ export interface TotemCore {
   broadcast(payload: Uint8Array, nowMs: number): BroadcastResult;
   /** Input: leave the group gracefully so others form a new view without waiting for timeouts. */
   leave(nowMs: number): void;
+  /**
+   * Input (optional for a core): the layer above counts the installed view with this ring seq
+   * as primary (quorate). Carried in this node's commit info, so the next view tells its
+   * members which of them were in the newest primary component; a node that was frozen or cut
+   * off while the others went on is then not mistaken for the longest-running member.
+   */
+  notePrimary?(ringSeq: number): void;
   /** Output: everything produced since the last call. */
   takeOutput(): TotemOutput;
   /** The earliest time `tick` must be called, or undefined if no timer is armed. */

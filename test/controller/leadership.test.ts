@@ -29,6 +29,18 @@ test('the longest-running member of a quorate view coordinates (then the lowest 
   assert.equal(Leadership.coordinatorOf(rejoined, false), undefined);
 });
 
+test('members from the newest primary component come first: a node frozen or cut off while the others went on does not take the role back', () => {
+  // Node 1 (the oldest) was frozen in primary view 8 while nodes 2 and 3 went on in primary view 12.
+  const resumed = { ...view(16, 1, [1, 2, 3]), incarnations: [1, 3, 5], primarySeqs: [8, 12, 12] };
+  assert.equal(Leadership.coordinatorOf(resumed, true), 2);
+  // A partition healed: the isolated minority never had a newer primary view than the majority.
+  assert.equal(Leadership.coordinatorOf({ ...resumed, primarySeqs: [12, 12, 8] }, true), 1);
+  // A whole-cluster restart: nobody comes from a primary component; the oldest incarnation leads.
+  assert.equal(Leadership.coordinatorOf({ ...resumed, incarnations: [9, 7, 8], primarySeqs: [0, 0, 0] }, true), 2);
+  // A core that does not report primary components falls back to incarnations alone.
+  assert.equal(Leadership.coordinatorOf({ ...resumed, primarySeqs: [8] }, true), 1);
+});
+
 test('after a cold start the coordinator waits out any earlier leader lease before its callback starts', () => {
   const l = new Leadership(1, timers);
   l.onView(view(1, 1, [1, 2, 3]), true, 1000);

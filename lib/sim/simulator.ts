@@ -598,14 +598,15 @@ class Simulation {
     if (n.incarnation > 1) this.stats.restarts++;
     this.note('fault', `n${n.id} ${n.incarnation === 1 ? 'starts' : 'restarts'} as incarnation ${n.incarnation} with ringSeq ${n.store.ringSeq}`);
     this.observe({ type: 'start', timeUs: this.nowUs, node: n.id, incarnation: n.incarnation });
+    const bug = this.bug;
     const config: TotemConfig = {
       nodeId: n.id, incarnation: n.incarnation, nodes: this.ids, ringSeq: n.store.ringSeq, timers: this.o.timers,
       maxSendQueue: this.maxSendQueue, maxMessagesPerToken: this.maxMessagesPerToken,
+      ...(bug?.coreBugs === undefined ? {} : { injectedBugs: bug.coreBugs }),
     };
     n.lastTermKey = '';
     n.writes.clear();
     this.world.adopt(n.id);
-    const bug = this.bug;
     const leadership = bug === undefined ? this.lplan.leadership : bug.leadershipTimers(this.lplan.leadership);
     const controller = new NodeController({
       nodeId: n.id,

@@ -183,6 +183,8 @@ export class TotemNode implements TotemCore {
 
   private maxRingSeqSeen: number;
   private persistedRingSeq: number;
+  /** Simulator only (TotemConfig.injectedBugs): see skipGap. */
+  private deliverPastGapOnce: boolean;
   /** TotemCore.notePrimary; not persisted: a restarted node comes from no primary component. */
   private primarySeq = 0;
   private lastInstalled: ViewId | undefined;
@@ -225,6 +227,7 @@ export class TotemNode implements TotemCore {
     this.stallSlackMs = Math.max(this.timers.tokenRetransmitMs, Math.floor(this.timers.tokenTimeoutMs / 4));
     this.maxRingSeqSeen = config.ringSeq;
     this.persistedRingSeq = config.ringSeq;
+    this.deliverPastGapOnce = config.injectedBugs?.has('deliver-past-gap') === true;
     this.lastNowMs = nowMs;
     this.handlers = {
       tokenLoss: (now) => this.onTokenTimeout(now),
@@ -1136,7 +1139,8 @@ export class TotemNode implements TotemCore {
 
   private deliverContiguous(r: RingState, limit: number): void {
     while (r.aru < limit) {
-      const msg = r.messages.get(r.aru + 1);
+      let msg = r.messages.get(r.aru + 1);
+      if (msg === undefined && this.deliverPastGapOnce) msg = this.skipGap(r, limit);
       if (msg === undefined) return;
       r.aru++;
       this.events.push({
@@ -1145,6 +1149,16 @@ export class TotemNode implements TotemCore {
       });
       this.count('delivered');
     }
+  }
+
+  /** The 'deliver-past-gap' bug: once, treat the next held message beyond a gap as the next one. */
+  private skipGap(r: RingState, limit: number): RingMessage | undefined {
+    let next: number | undefined;
+    for (const seq of r.messages.keys()) if (seq > r.aru + 1 && seq <= limit && (next === undefined || seq < next)) next = seq;
+    if (next === undefined) return undefined;
+    this.deliverPastGapOnce = false;
+    r.aru = next - 1;
+    return r.messages.get(next);
   }
 
   private onToken(from: NodeId, t: TokenMsg, now: number): void {

@@ -137,6 +137,8 @@ export interface TotemConfig {
    * turning into more loss and more retransmission.
    */
   readonly maxBytesPerToken?: number;
+  /** Simulator only: bugs the checkers must catch (lib/sim/bugs.ts); unknown names do nothing. */
+  readonly injectedBugs?: ReadonlySet<string>;
 }
 
 export type BroadcastResult =

@@ -45,6 +45,8 @@ const SETUP: Readonly<Record<BugName, Setup>> = {
   'no-backoff': { mix: 'none', safetyMs: 8000, seeds: 24, minCaught: 3 },
   // Needs every node to restart after the nodes holding a change crashed.
   'skip-cib-persist': { mix: 'crash', safetyMs: 8000, seeds: 24, minCaught: 3 },
+  // A gap needs a lost packet.
+  'deliver-past-gap': { mix: 'loss' },
 };
 
 describe('injected bugs on the real totem', () => {

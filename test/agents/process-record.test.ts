@@ -188,6 +188,22 @@ describe('process agent records', () => {
     }
   });
 
+  it('a process found by its pidFile is reported too, as via pidFile', { timeout: 60_000 }, async () => {
+    const dir = scratchDir();
+    const params: ProcessParams = { command: NODE, args: ['-e', SLEEPER], pidFile: path.join(dir, 'svc.pid') };
+    const first = createProcessAgent();
+    await first.start(ctx(params));
+    const pid = track(first.pidOf(params));
+    const { agent, orphans } = restarted(path.join(dir, 'records'));
+    assert.equal(await agent.monitor(ctx(params)), 'running');
+    assert.deepEqual(
+      orphans.map((o) => ({ pid: o.pid, via: o.via, file: o.file })),
+      [{ pid, via: 'pidFile', file: params.pidFile }],
+    );
+    await agent.stop(ctx(params));
+    assert.equal(alive(pid), false);
+  });
+
   it('without a records directory nothing is written and a fresh agent does not find the child', { timeout: 60_000 }, async () => {
     const dir = scratchDir();
     const params: ProcessParams = { command: NODE, args: ['-e', SLEEPER], name: 'plain', cwd: dir };

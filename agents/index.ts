@@ -13,7 +13,7 @@ export { ocf, DEFAULT_OCF_ROOT, DEFAULT_OCF_TIMEOUT_MS, type OcfParams, type Ocf
 export { systemd, type SystemdParams, type SystemdOptions } from './systemd.js';
 export { lsb, type LsbParams, type LsbOptions } from './lsb.js';
 export { createDummyAgent as dummy, type DummyAgent, type DummyParams, type DummyFaults, type DummyHang, type DummyRole } from './dummy.js';
-export { createProcessAgent as processAgent, type ProcessAgent, type ProcessParams } from './process.js';
+export { createProcessAgent as processAgent, type ProcessAgent, type ProcessAgentOptions, type ProcessParams, type OrphanFound } from './process.js';
 export { filesystem, parseMountInfo, readMounts, unescapeMountField, type FilesystemParams, type MountEntry } from './filesystem.js';
 
 import { createDummyAgent as dummyFactory } from './dummy.js';

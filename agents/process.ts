@@ -3,9 +3,12 @@
  * ocf:heartbeat:anything.
  *
  * The child is spawned detached, as the leader of its own process group, so that stop reaches
- * everything it forked, and so that it survives a restart of this Node process (a pidFile then
- * lets a new agent find it again). stop is SIGTERM to the group, then SIGKILL after
- * stopTimeoutMs. monitor checks that the leader is alive and, when configured, that an HTTP
+ * everything it forked, and so that it survives a restart of this Node process. Given a records
+ * directory (the runtime passes <stateDir>/agents/process), the agent records each child it
+ * starts there (PID plus an identity that survives PID reuse, agents/process-record.ts), so a
+ * new agent after a kill -9 of its node finds the child on its first probe, says so (onOrphan),
+ * and can stop it; a pidFile does the same without the identity proof. stop is SIGTERM to the
+ * group, then SIGKILL after stopTimeoutMs. monitor checks that the leader is alive and, when configured, that an HTTP
  * (2xx) or TCP health check passes.
  *
  * State lives in the agent made by createProcessAgent(), keyed per instance (the `name`
@@ -18,6 +21,7 @@ import https from 'node:https';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentError, OCF, configError, type AgentContext, type MonitorResult, type ResourceAgent } from './types.js';
+import { checkRecord, identityOf, mismatch, removeRecord, writeRecord, type ProcessIdentity } from './process-record.js';
 
 export interface ProcessParams {
   command: string;
@@ -45,6 +49,28 @@ export interface ProcessParams {
   logFile?: string;
 }
 
+export interface ProcessAgentOptions {
+  /**
+   * Where to record each child this agent starts (one small JSON file per instance), so that an
+   * agent in a later run of the node finds a child that outlived the earlier one. Without it
+   * nothing is recorded and only a pidFile finds such a child.
+   */
+  recordsDir?: string;
+  /** Called when a monitor or probe takes over a live process that an earlier agent started. */
+  onOrphan?: (orphan: OrphanFound) => void;
+}
+
+export interface OrphanFound {
+  /** The parameters of the operation that found it (the object the caller passed). */
+  readonly params: ProcessParams;
+  readonly pid: number;
+  /** How it was found: its record (identity checked) or the resource's pidFile. */
+  readonly via: 'record' | 'pidFile';
+  /** The record file or the pidFile. */
+  readonly file: string;
+  readonly cmdline: readonly string[];
+}
+
 export interface ProcessAgent extends ResourceAgent<ProcessParams> {
   /** The PID (also the process group id) of the instance, when it runs. */
   pidOf(params: ProcessParams): number | undefined;
@@ -70,6 +96,11 @@ interface Instance {
   child: ChildProcess | undefined;
   /** Settles when Node has reaped the child; undefined for an adopted process. */
   exited: Promise<void> | undefined;
+  /**
+   * What an adopted process was proven to be. Its PID is not our child, so nothing tells us
+   * when it exits and the number is reused: every later look at it checks this first.
+   */
+  identity: ProcessIdentity | undefined;
 }
 
 const POLL_MS = 50;
@@ -303,7 +334,7 @@ async function healthy(r: Resolved, signal: AbortSignal): Promise<boolean> {
  * The PID in the pidFile, if it is still ours: alive, leading its own group as our children do,
  * and running our command. A reused PID must never be signalled.
  */
-function adopt(r: Resolved): number | undefined {
+function adoptPidFile(r: Resolved): number | undefined {
   if (r.pidFile === undefined) return undefined;
   let pid: number;
   try {
@@ -327,26 +358,72 @@ function removePidFile(r: Resolved): void {
   if (r.pidFile !== undefined) rmSync(r.pidFile, { force: true });
 }
 
-export function createProcessAgent(): ProcessAgent {
+/**
+ * Whether signalling the group `pgid` can reach only what we started. An adopted leader whose PID
+ * now names another process means our group is gone (Linux does not hand out a PID that is
+ * still some group's id), so that process must not be signalled. A leader with no process at all
+ * may have left members behind, and only they can hold the group id.
+ */
+function mayStillBeOurs(pgid: number, identity: ProcessIdentity | undefined): boolean {
+  if (identity === undefined) return true;
+  const why = mismatch(pgid, identity);
+  return why === undefined || identityOf(pgid) === undefined;
+}
+
+export function createProcessAgent(options: ProcessAgentOptions = {}): ProcessAgent {
   const instances = new Map<string, Instance>();
+  const { recordsDir, onOrphan } = options;
+
+  /**
+   * A live process an earlier agent started for this instance: its record first (the identity
+   * is proven), else its pidFile. A stale record is removed and whatever holds its PID now is
+   * never touched. A damaged record throws SANODE_STATE_DAMAGED naming the file.
+   */
+  const adopt = (r: Resolved, params: ProcessParams): Instance | undefined => {
+    if (recordsDir !== undefined) {
+      const check = checkRecord(recordsDir, r.key);
+      if (check.kind === 'alive') {
+        const { pid, identity } = check.record;
+        onOrphan?.({ params, pid, via: 'record', file: check.path, cmdline: identity.cmdline });
+        return { pid, child: undefined, exited: undefined, identity };
+      }
+    }
+    const pid = adoptPidFile(r);
+    if (pid === undefined) return undefined;
+    const identity = identityOf(pid);
+    onOrphan?.({ params, pid, via: 'pidFile', file: r.pidFile!, cmdline: identity?.cmdline ?? [r.command] });
+    return { pid, child: undefined, exited: undefined, identity };
+  };
 
   /** The running instance, forgetting one whose leader has exited. */
-  const current = (r: Resolved): Instance | undefined => {
+  const current = (r: Resolved, params: ProcessParams): Instance | undefined => {
     const known = instances.get(r.key);
     if (known !== undefined) {
       const exited = known.child !== undefined && (known.child.exitCode !== null || known.child.signalCode !== null);
-      if (!exited && pidAlive(known.pid)) return known;
+      const alive = known.identity !== undefined && known.child === undefined ? mismatch(known.pid, known.identity) === undefined : pidAlive(known.pid);
+      if (!exited && alive) return known;
       return undefined;
     }
-    const pid = adopt(r);
-    if (pid === undefined) return undefined;
-    const adopted = { pid, child: undefined, exited: undefined };
+    const adopted = adopt(r, params);
+    if (adopted === undefined) return undefined;
     instances.set(r.key, adopted);
     return adopted;
   };
 
   /** The group to signal: the instance's, even if its leader died and left children behind. */
-  const groupOf = (r: Resolved): number | undefined => instances.get(r.key)?.pid ?? adopt(r);
+  const groupOf = (r: Resolved, params: ProcessParams): Instance | undefined => {
+    const known = instances.get(r.key);
+    if (known !== undefined) return known;
+    const adopted = adopt(r, params);
+    if (adopted !== undefined) instances.set(r.key, adopted);
+    return adopted;
+  };
+
+  const forget = (r: Resolved): void => {
+    instances.delete(r.key);
+    removePidFile(r);
+    if (recordsDir !== undefined) removeRecord(recordsDir, r.key);
+  };
 
   const spawnChild = async (r: Resolved): Promise<Instance> => {
     let logFd: number | undefined;
@@ -367,7 +444,7 @@ export function createProcessAgent(): ProcessAgent {
       child.unref();
       const pid = child.pid;
       if (pid === undefined) throw new AgentError(OCF.ERR_GENERIC, `${r.command}: spawned without a PID`);
-      return { pid, child, exited };
+      return { pid, child, exited, identity: undefined };
     } catch (error) {
       if (error instanceof AgentError) throw error;
       const code = (error as NodeJS.ErrnoException).code;
@@ -379,50 +456,65 @@ export function createProcessAgent(): ProcessAgent {
     }
   };
 
-  /** SIGTERM, then SIGKILL after stopTimeoutMs; an aborted stop goes straight to SIGKILL. */
-  const terminate = async (r: Resolved, pgid: number, signal: AbortSignal): Promise<void> => {
-    if (groupAlive(pgid)) {
-      signalGroup(pgid, 'SIGTERM');
+  /**
+   * SIGTERM, then SIGKILL after stopTimeoutMs; an aborted stop goes straight to SIGKILL. An
+   * adopted process's identity is checked again before each signal: between two signals it may
+   * have exited and its PID been reused.
+   */
+  const terminate = async (r: Resolved, instance: Instance, signal: AbortSignal): Promise<void> => {
+    const pgid = instance.pid;
+    const ours = (): boolean => mayStillBeOurs(pgid, instance.identity);
+    const alive = (): boolean => ours() && groupAlive(pgid);
+    const kill = (how: NodeJS.Signals): void => {
+      if (ours()) signalGroup(pgid, how);
+    };
+    if (alive()) {
+      kill('SIGTERM');
       let gone: boolean;
       try {
-        gone = await waitUntil(() => !groupAlive(pgid), r.stopTimeoutMs, signal);
+        gone = await waitUntil(() => !alive(), r.stopTimeoutMs, signal);
       } catch (error) {
-        signalGroup(pgid, 'SIGKILL');
+        kill('SIGKILL');
         throw error;
       }
       if (!gone) {
-        signalGroup(pgid, 'SIGKILL');
+        kill('SIGKILL');
         // SIGKILL cannot be caught; the wait is only for the kernel, bounded by the op timeout.
-        await waitUntil(() => !groupAlive(pgid), Number.POSITIVE_INFINITY, signal);
+        await waitUntil(() => !alive(), Number.POSITIVE_INFINITY, signal);
       }
     }
-    instances.delete(r.key);
-    removePidFile(r);
+    forget(r);
   };
 
-  const monitorResolved = async (r: Resolved, signal: AbortSignal): Promise<MonitorResult> => {
-    if (current(r) === undefined) return 'not-running';
+  const monitorResolved = async (r: Resolved, params: ProcessParams, signal: AbortSignal): Promise<MonitorResult> => {
+    if (current(r, params) === undefined) return 'not-running';
     return (await healthy(r, signal)) ? 'running' : 'failed';
   };
 
   return {
     async start({ params, signal }: AgentContext<ProcessParams>) {
       const r = resolve(params);
-      let instance = current(r);
+      let instance = current(r, params);
       let spawned = false;
       if (instance === undefined) {
         // Children the dead leader left behind would otherwise run on, untracked, next to the new copy.
         const remains = instances.get(r.key);
-        if (remains !== undefined && groupAlive(remains.pid)) signalGroup(remains.pid, 'SIGKILL');
+        if (remains !== undefined && mayStillBeOurs(remains.pid, remains.identity) && groupAlive(remains.pid)) signalGroup(remains.pid, 'SIGKILL');
         instance = await spawnChild(r);
         instances.set(r.key, instance);
         spawned = true;
       }
       const started = instance;
       try {
+        if (spawned && recordsDir !== undefined) {
+          // Recorded before start reports success: a kill -9 of the node from here on leaves a
+          // child that the next run must be able to find.
+          const identity = identityOf(started.pid);
+          if (identity !== undefined) writeRecord(recordsDir, { version: 1, key: r.key, pid: started.pid, identity, recordedAtMs: Date.now() });
+        }
         if (spawned && r.pidFile !== undefined) writeFileSync(r.pidFile, `${started.pid}\n`);
         for (;;) {
-          if (current(r) !== started) {
+          if (current(r, params) !== started) {
             // /proc can show the death before Node has reaped the child and knows its exit code.
             if (started.exited !== undefined) await Promise.race([started.exited, sleep(1000, undefined, { signal })]);
             const child = started.child;
@@ -434,25 +526,24 @@ export function createProcessAgent(): ProcessAgent {
         }
       } catch (error) {
         // A half-started process must not linger until someone thinks to stop it.
-        signalGroup(started.pid, 'SIGKILL');
-        instances.delete(r.key);
-        removePidFile(r);
+        if (mayStillBeOurs(started.pid, started.identity)) signalGroup(started.pid, 'SIGKILL');
+        forget(r);
         throw error;
       }
     },
 
     async stop({ params, signal }: AgentContext<ProcessParams>) {
       const r = resolve(params);
-      const pgid = groupOf(r);
-      if (pgid === undefined) {
-        removePidFile(r);
+      const instance = groupOf(r, params);
+      if (instance === undefined) {
+        forget(r);
         return;
       }
-      await terminate(r, pgid, signal);
+      await terminate(r, instance, signal);
     },
 
     async monitor({ params, signal }: AgentContext<ProcessParams>) {
-      return monitorResolved(resolve(params), signal);
+      return monitorResolved(resolve(params), params, signal);
     },
 
     async validate({ params }: AgentContext<ProcessParams>) {
@@ -464,7 +555,7 @@ export function createProcessAgent(): ProcessAgent {
     },
 
     pidOf(params: ProcessParams) {
-      return current(resolve(params))?.pid;
+      return current(resolve(params), params)?.pid;
     },
   };
 }

@@ -53,7 +53,9 @@ export type ErrorCode =
   /** This node's configured name differs from the CIB's name for its id; the CIB's name is used. */
   | 'SANODE_NODE_NAME_MISMATCH'
   /** A CIB write a node made on its own (a record, a state change) failed. */
-  | 'SANODE_CIB_WRITE_FAILED';
+  | 'SANODE_CIB_WRITE_FAILED'
+  /** A probe found a live process an earlier run of this node started (it outlived a kill -9 or crash). */
+  | 'SANODE_ORPHAN_FOUND';
 
 export class SanodeError extends Error {
   readonly code: ErrorCode;

@@ -3,10 +3,16 @@
  * AbortSignal, abandonment, one operation per resource at a time). The binding between
  * LocalResources' AgentOperation and the agents of agents/.
  *
+ * Gives the built-in agents that leave processes behind a place in the node's state directory
+ * (<stateDir>/agents/process) to record them, and turns what they find there after a restart
+ * into coded reports (SANODE_ORPHAN_FOUND) naming the resource.
+ *
  * Also answers the driver's question "how long can what this agent started outlive its node"
  * (ResourceAgent.holdoverMs), so no layer parses any agent's parameters but the agent itself.
  */
+import { join } from 'node:path';
 import type { AgentRef, PrimitiveConfig } from '../cib/model.js';
+import { SanodeError } from '../errors/index.js';
 import type { AgentOperation, AgentOutcome } from '../controller/local-resources.js';
 import { Executor } from '../executor/index.js';
 import { OCF, type ResourceAgent } from '../../agents/types.js';
@@ -14,7 +20,7 @@ import { createDummyAgent } from '../../agents/dummy.js';
 import { createFilesystemAgent } from '../../agents/filesystem.js';
 import { lsb } from '../../agents/lsb.js';
 import { ocf } from '../../agents/ocf.js';
-import { createProcessAgent } from '../../agents/process.js';
+import { createProcessAgent, type OrphanFound } from '../../agents/process.js';
 import { systemd } from '../../agents/systemd.js';
 import { vip } from '../../agents/vip.js';
 
@@ -24,12 +30,17 @@ export class AgentRunner {
   private readonly builtins: Record<string, ResourceAgent<never>>;
   private readonly registered = new Map<string, string>();
   private closed = false;
+  /** The resource each registered parameter object belongs to (agents see only the parameters). */
+  private readonly resourceOf = new WeakMap<object, string>();
+  private reporter: (report: SanodeError) => void = (report) => process.emitWarning(report.message, { type: 'SanodeWarning', code: report.code });
 
-  constructor(custom: Readonly<Record<string, ResourceAgent<never>>> | undefined) {
+  /** `stateDir`: the node's state directory; without it agents record nothing on disk. */
+  constructor(custom: Readonly<Record<string, ResourceAgent<never>>> | undefined, context: { stateDir?: string } = {}) {
     this.custom = custom ?? {};
+    const recordsDir = context.stateDir === undefined ? undefined : join(context.stateDir, 'agents', 'process');
     this.builtins = {
       vip: vip() as ResourceAgent<never>,
-      process: createProcessAgent() as ResourceAgent<never>,
+      process: createProcessAgent({ recordsDir, onOrphan: (orphan) => this.reportOrphan(orphan) }) as ResourceAgent<never>,
       filesystem: createFilesystemAgent() as ResourceAgent<never>,
       dummy: createDummyAgent() as ResourceAgent<never>,
     };
@@ -62,6 +73,11 @@ export class AgentRunner {
     }
   }
 
+  /** Where coded reports go (the cluster's 'error' event); process warnings until set. */
+  setReporter(reporter: (report: SanodeError) => void): void {
+    this.reporter = reporter;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await this.executor.close();
@@ -73,7 +89,22 @@ export class AgentRunner {
     if (this.registered.get(primitive.id) !== signature) {
       this.executor.register(primitive.id, agent, params as never);
       this.registered.set(primitive.id, signature);
+      this.resourceOf.set(params, primitive.id);
     }
+  }
+
+  private reportOrphan(orphan: OrphanFound): void {
+    const rsc = this.resourceOf.get(orphan.params as object);
+    const what = rsc === undefined ? 'a process resource' : `resource ${rsc}`;
+    this.reporter(
+      new SanodeError(
+        'SANODE_ORPHAN_FOUND',
+        `${what}: pid ${orphan.pid} (${orphan.cmdline.join(' ')}) was started by an earlier run of this node and outlived it ` +
+          `(found by its ${orphan.via === 'record' ? 'record' : 'pidFile'} ${orphan.file}); it is reported running here, so the ` +
+          'cluster stops it or keeps it as it would any resource found active',
+        { field: rsc ?? orphan.file },
+      ),
+    );
   }
 
   private agentFor(ref: AgentRef): ResourceAgent<never> | undefined {

@@ -175,6 +175,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     });
     this.net.on('link', (status) => this.emit('link', status));
     this.net.on('warning', (warning) => this.emit('warning', warning));
+    this.agents.setReporter((report) => this.report(report));
     this.flush();
   }
 
@@ -217,7 +218,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         writePeerIncarnations(options.stateDir, floors);
       },
     });
-    const agents = new AgentRunner(options.agents);
+    const agents = new AgentRunner(options.agents, { stateDir: options.stateDir });
     try {
       return await Cluster.bindJoined(options, net, agents, state, totemConfig, quorum, cib, storedLms, timers);
     } catch (error) {

@@ -49,6 +49,25 @@ export function writeDurableFile(path: string, contents: string | Uint8Array): v
   }
 }
 
+/**
+ * Removes the file durably (unlink, then fsync the directory): once this returns, a power cut
+ * cannot bring the file back. A file that is already gone is not an error.
+ */
+export function removeDurableFile(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  const dirFd = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+}
+
 /** The file's text, or undefined when it does not exist; any other failure is thrown. */
 export function readDurableFile(path: string): string | undefined {
   try {

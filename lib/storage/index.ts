@@ -5,4 +5,4 @@
  * after a crash. Must never: be used from a pure core (totem, quorum, CIB replica, scheduler) —
  * those hand what to persist to their driver.
  */
-export { readDurableFile, writeDurableFile, readStateFile, writeStateFile } from './durable-file.js';
+export { readDurableFile, writeDurableFile, removeDurableFile, readStateFile, writeStateFile } from './durable-file.js';

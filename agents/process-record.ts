@@ -93,6 +93,9 @@ export function mismatch(pid: number, recorded: ProcessIdentity): string | undef
   if (now === undefined) return `pid ${pid} is gone`;
   if (now.bootId !== recorded.bootId) return `recorded in another boot (${recorded.bootId})`;
   if (now.startTicks !== recorded.startTicks) return `pid ${pid} now names another process (started at tick ${now.startTicks}, recorded ${recorded.startTicks})`;
+  // A process on its way out has already released its memory, so its command line reads empty
+  // before it turns zombie; boot id and start time already name it, and it is still ours to wait for.
+  if (now.cmdline.length === 1 && now.cmdline[0] === '') return undefined;
   if (!sameIdentity(now, recorded)) return `pid ${pid} now runs another command line`;
   return undefined;
 }

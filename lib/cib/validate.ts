@@ -354,32 +354,33 @@ export function validateStatus(status: CibStatus, config: CibConfig): void {
   const nodeNames = new Set(config.nodes.map((n) => n.name));
   const primitives = new Set(listPrimitives(config).map((i) => i.primitive.id));
   for (const [name, ns] of Object.entries(nodes as Record<string, NodeStatus>)) {
-    const field = `status.nodes.${name}`;
-    if (!nodeNames.has(name)) throw new CibError(name, field, `unknown node; status is keyed by a name from nodes[] (${[...nodeNames].join(', ')})`);
-    if (typeof ns !== 'object' || ns === null) throw new CibError(name, field, 'must be an object { state, resources }');
-    if (!NODE_STATES.includes(ns.state)) throw new CibError(name, `${field}.state`, `must be one of ${NODE_STATES.join(', ')} (got ${JSON.stringify(ns.state)})`);
-    if (ns.standby !== undefined && typeof ns.standby !== 'boolean') throw new CibError(name, `${field}.standby`, 'must be true or false');
+    // Field paths are built only for an error: this runs on every status change.
+    const field = (): string => `status.nodes.${name}`;
+    if (!nodeNames.has(name)) throw new CibError(name, field(), `unknown node; status is keyed by a name from nodes[] (${[...nodeNames].join(', ')})`);
+    if (typeof ns !== 'object' || ns === null) throw new CibError(name, field(), 'must be an object { state, resources }');
+    if (!NODE_STATES.includes(ns.state)) throw new CibError(name, `${field()}.state`, `must be one of ${NODE_STATES.join(', ')} (got ${JSON.stringify(ns.state)})`);
+    if (ns.standby !== undefined && typeof ns.standby !== 'boolean') throw new CibError(name, `${field()}.standby`, 'must be true or false');
     for (const [k, v] of Object.entries(ns.attributes ?? {})) {
-      if (typeof v !== 'string') throw new CibError(name, `${field}.attributes.${k}`, 'attribute values are strings');
+      if (typeof v !== 'string') throw new CibError(name, `${field()}.attributes.${k}`, 'attribute values are strings');
     }
     for (const [rsc, rs] of Object.entries(ns.resources ?? {})) {
-      const rf = `${field}.resources.${rsc}`;
-      if (!primitives.has(rsc)) throw new CibError(rsc, rf, 'unknown primitive; status is keyed by primitive id (clone instances use their primitive id)');
-      if (typeof rs !== 'object' || rs === null || !Array.isArray(rs.ops)) throw new CibError(rsc, `${rf}.ops`, 'must be an array of operation records');
-      rs.ops.forEach((op, i) => validateOpRecord(op, rsc, `${rf}.ops[${i}]`));
+      const rf = (): string => `${field()}.resources.${rsc}`;
+      if (!primitives.has(rsc)) throw new CibError(rsc, rf(), 'unknown primitive; status is keyed by primitive id (clone instances use their primitive id)');
+      if (typeof rs !== 'object' || rs === null || !Array.isArray(rs.ops)) throw new CibError(rsc, `${rf()}.ops`, 'must be an array of operation records');
+      for (let i = 0; i < rs.ops.length; i++) validateOpRecord(rs.ops[i]!, rsc, () => `${rf()}.ops[${i}]`);
       if (rs.failCount !== undefined && (!Number.isInteger(rs.failCount) || rs.failCount < 0)) {
-        throw new CibError(rsc, `${rf}.failCount`, 'must be a non-negative integer');
+        throw new CibError(rsc, `${rf()}.failCount`, 'must be a non-negative integer');
       }
-      if (rs.lastFailureMs !== undefined && !Number.isFinite(rs.lastFailureMs)) throw new CibError(rsc, `${rf}.lastFailureMs`, 'must be a time in ms since the epoch');
+      if (rs.lastFailureMs !== undefined && !Number.isFinite(rs.lastFailureMs)) throw new CibError(rsc, `${rf()}.lastFailureMs`, 'must be a time in ms since the epoch');
     }
   }
 }
 
-function validateOpRecord(op: OpRecord, rsc: string, field: string): void {
-  if (typeof op !== 'object' || op === null) throw new CibError(rsc, field, 'must be an object { op, intervalMs, rc, timeMs, callId }');
-  if (!OP_NAMES.includes(op.op)) throw new CibError(rsc, `${field}.op`, `must be one of ${OP_NAMES.join(', ')} (got ${JSON.stringify(op.op)})`);
-  if (!Number.isInteger(op.intervalMs) || op.intervalMs < 0) throw new CibError(rsc, `${field}.intervalMs`, 'must be a non-negative integer (0 for one-shot operations)');
-  if (!Number.isInteger(op.rc) || op.rc < 0 || op.rc > 255) throw new CibError(rsc, `${field}.rc`, 'must be an OCF exit code from 0 to 255 (0 ok, 7 not running, 8 promoted)');
-  if (!Number.isFinite(op.timeMs)) throw new CibError(rsc, `${field}.timeMs`, 'must be a time in ms since the epoch');
-  if (!Number.isInteger(op.callId)) throw new CibError(rsc, `${field}.callId`, 'must be an integer that grows with each operation on the node');
+function validateOpRecord(op: OpRecord, rsc: string, field: () => string): void {
+  if (typeof op !== 'object' || op === null) throw new CibError(rsc, field(), 'must be an object { op, intervalMs, rc, timeMs, callId }');
+  if (!OP_NAMES.includes(op.op)) throw new CibError(rsc, `${field()}.op`, `must be one of ${OP_NAMES.join(', ')} (got ${JSON.stringify(op.op)})`);
+  if (!Number.isInteger(op.intervalMs) || op.intervalMs < 0) throw new CibError(rsc, `${field()}.intervalMs`, 'must be a non-negative integer (0 for one-shot operations)');
+  if (!Number.isInteger(op.rc) || op.rc < 0 || op.rc > 255) throw new CibError(rsc, `${field()}.rc`, 'must be an OCF exit code from 0 to 255 (0 ok, 7 not running, 8 promoted)');
+  if (!Number.isFinite(op.timeMs)) throw new CibError(rsc, `${field()}.timeMs`, 'must be a time in ms since the epoch');
+  if (!Number.isInteger(op.callId)) throw new CibError(rsc, `${field()}.callId`, 'must be an integer that grows with each operation on the node');
 }

@@ -110,7 +110,8 @@ export class NodeController {
   private readonly quorum: QuorumMachine;
   private readonly leadership: LeadershipMachine;
   private view: View | undefined;
-  private lastQuorumKey = '';
+  /** The view and decision last reported as a 'quorum' event. */
+  private lastQuorum: { seq: number; rep: NodeId; quorate: boolean; reason: QuorumDecision['reason']; expectedVotes: number } | undefined;
   private events: NodeControllerEvent[] = [];
   private controls: ControlMessage[] = [];
   private releases: ReleaseMessage[] = [];
@@ -244,9 +245,10 @@ export class NodeController {
     const view = this.view;
     if (view === undefined) return;
     const d = this.quorum.decision;
-    const key = `${view.id.seq}.${view.id.rep}/${d.quorate}/${d.reason}/${d.expectedVotes}`;
-    if (key === this.lastQuorumKey) return;
-    this.lastQuorumKey = key;
+    // Runs every turn: compare the fields instead of building a key.
+    const last = this.lastQuorum;
+    if (last !== undefined && last.seq === view.id.seq && last.rep === view.id.rep && last.quorate === d.quorate && last.reason === d.reason && last.expectedVotes === d.expectedVotes) return;
+    this.lastQuorum = { seq: view.id.seq, rep: view.id.rep, quorate: d.quorate, reason: d.reason, expectedVotes: d.expectedVotes };
     this.events.push({ type: 'quorum', viewId: view.id, decision: d });
   }
 }

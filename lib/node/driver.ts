@@ -329,11 +329,7 @@ export class NodeDriver {
 
   nextDeadlineMs(): number | undefined {
     if (this.closed) return undefined;
-    let next: number | undefined;
-    for (const d of [this.core.nextDeadlineMs(), this.ctl.nextDeadlineMs(), this.res.nextDeadlineMs(), this.releaseDeadlineMs()]) {
-      if (d !== undefined && (next === undefined || d < next)) next = d;
-    }
-    return next;
+    return earliest(earliest(earliest(this.core.nextDeadlineMs(), this.ctl.nextDeadlineMs()), this.res.nextDeadlineMs()), this.releaseDeadlineMs());
   }
 
   takeOutput(): NodeOutput {
@@ -801,4 +797,10 @@ function maxHoldoverMs(cib: Cib | undefined, holdoverMs: (primitive: PrimitiveCo
     if (Number.isFinite(h) && h > longest) longest = h;
   }
   return longest;
+}
+
+/** The earlier of two optional deadlines (called for every timer re-arm, so no array). */
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  return b !== undefined && b < a ? b : a;
 }

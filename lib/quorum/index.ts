@@ -165,8 +165,12 @@ export interface QuorumDecision {
 }
 
 export function votesOf(config: ResolvedQuorumConfig, members: readonly NodeId[]): number {
+  // A member listed twice counts once; views are small, so a scan beats building a Set.
   let total = 0;
-  for (const id of new Set(members)) total += config.votes.get(id) ?? 0;
+  for (let i = 0; i < members.length; i++) {
+    const id = members[i]!;
+    if (members.indexOf(id) === i) total += config.votes.get(id) ?? 0;
+  }
   return total;
 }
 
@@ -421,7 +425,9 @@ export class QuorumTracker {
       this.proposedInView = true;
       this.notes.push({ kind: 'propose', knowledge: { config: proposal.config, acked: [] } });
     }
-    return this.recompute();
+    // Nothing decide() reads changes with time alone (a proposal counts once it is delivered),
+    // and every node calls this each turn: the decision stands.
+    return this.current;
   }
 
   /** When `tick` must next be called for last man standing, if ever. */

@@ -60,7 +60,9 @@ export class SimNetwork {
   }
 
   reachable(from: NodeId, to: NodeId): boolean {
-    return (this.groupOf.get(from) ?? 0) === (this.groupOf.get(to) ?? 0) && !this.cuts.has(`${from}>${to}`);
+    // Checked for every packet: the common case (no partition, no cut) builds no key.
+    if (this.groupOf.size > 0 && (this.groupOf.get(from) ?? 0) !== (this.groupOf.get(to) ?? 0)) return false;
+    return this.cuts.size === 0 || !this.cuts.has(`${from}>${to}`);
   }
 
   /** Decides one packet's fate: cut, lost, or delivered once or twice with these latencies. */

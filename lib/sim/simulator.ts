@@ -193,7 +193,7 @@ export function runSimulation(options: SimOptions): RunResult {
 
 type SimEvent =
   | { readonly type: 'start'; readonly node: NodeId }
-  | { readonly type: 'packet'; readonly to: NodeId; readonly toIncarnation: number; readonly from: NodeId; readonly bytes: Uint8Array }
+  | { readonly type: 'packet'; readonly to: NodeId; readonly toIncarnation: number; readonly from: NodeId; readonly packet: Packet }
   | { readonly type: 'tick'; readonly node: NodeId; readonly gen: number }
   | { readonly type: 'broadcast' }
   | { readonly type: 'fault' }
@@ -213,7 +213,20 @@ type SimEvent =
   | { readonly type: 'cib-write' }
   | { readonly type: 'die'; readonly node: NodeId; readonly rsc: string };
 
-type Backlog = { readonly k: 'packet'; readonly from: NodeId; readonly bytes: Uint8Array } | { readonly k: 'op'; readonly op: AgentOperation; readonly outcome: AgentOutcome };
+/**
+ * One datagram as sent: its bytes and, once the first receiver has decoded them, the decoded
+ * message, deep-frozen and shared by every receiver of the same bytes (all targets of a
+ * multicast, duplicates). Sharing is safe because no receiver can change it: plain objects and
+ * arrays are frozen (a write throws in these strict-mode modules and the run reports a
+ * core-exception), and the only unfrozen parts, binary payloads, are views into `bytes` itself
+ * (msgpackr without copyBuffers returns subarrays), which every receiver shared before too.
+ */
+interface Packet {
+  readonly bytes: Uint8Array;
+  decoded: unknown;
+}
+
+type Backlog = { readonly k: 'packet'; readonly from: NodeId; readonly packet: Packet } | { readonly k: 'op'; readonly op: AgentOperation; readonly outcome: AgentOutcome };
 
 interface SimNode {
   readonly id: NodeId;
@@ -237,7 +250,9 @@ interface SimNode {
   tickDeadlineMs: number | undefined;
   lastTickUs: number;
   sameInstantTicks: number;
-  lastTermKey: string;
+  /** The term last reported to the checkers (-1/-1: none). */
+  lastTermEpoch: number;
+  lastTermCoordinator: NodeId;
   /** This incarnation's CIB writes of the simulated operator, by request id: the attribute it sets. */
   readonly writes: Map<string, string>;
 }
@@ -320,7 +335,7 @@ class Simulation {
         id, rate: 1 + p.range(-drift, drift), offsetUs: p.int(0, 1_000_000) * 1000 + p.int(0, 999),
         incarnation: 0, up: false, leaving: false, driver: undefined, store: { ringSeq: 0, lms: undefined, cib: undefined },
         paused: false, pauseGen: 0, backlog: [], lifeGen: 0, tickGen: 0, tickDeadlineMs: undefined,
-        lastTickUs: -1, sameInstantTicks: 0, lastTermKey: '', writes: new Map(),
+        lastTickUs: -1, sameInstantTicks: 0, lastTermEpoch: -1, lastTermCoordinator: -1, writes: new Map(),
       });
     }
     const base = NETWORK_MODELS[o.profile] ?? NETWORK_MODELS['lan']!;
@@ -427,7 +442,7 @@ class Simulation {
         this.startNode(this.node(e.node));
         return false;
       case 'packet':
-        this.onPacket(e.to, e.toIncarnation, e.from, e.bytes);
+        this.onPacket(e.to, e.toIncarnation, e.from, e.packet);
         return false;
       case 'tick': {
         const n = this.node(e.node);
@@ -604,7 +619,8 @@ class Simulation {
       maxSendQueue: this.maxSendQueue, maxMessagesPerToken: this.maxMessagesPerToken,
       ...(bug?.coreBugs === undefined ? {} : { injectedBugs: bug.coreBugs }),
     };
-    n.lastTermKey = '';
+    n.lastTermEpoch = -1;
+    n.lastTermCoordinator = -1;
     n.writes.clear();
     this.world.adopt(n.id);
     const leadership = bug === undefined ? this.lplan.leadership : bug.leadershipTimers(this.lplan.leadership);
@@ -705,7 +721,7 @@ class Simulation {
     if (timersFirst) this.tickIfDue(n);
     for (const p of backlog) {
       if (this.stopped || !n.up || n.lifeGen !== life || n.paused) return;
-      if (p.k === 'packet') this.receiveNow(n, p.from, p.bytes);
+      if (p.k === 'packet') this.receiveNow(n, p.from, p.packet);
       else this.step(n, (d, nowMs) => d.operationResult(p.op.opId, p.outcome, nowMs));
     }
     if (!this.stopped && n.up && n.lifeGen === life) this.tickIfDue(n);
@@ -733,7 +749,8 @@ class Simulation {
     this.step(n, (d, nowMs) => d.tick(nowMs));
   }
 
-  private onPacket(to: NodeId, toIncarnation: number, from: NodeId, bytes: Uint8Array): void {
+  private onPacket(to: NodeId, toIncarnation: number, from: NodeId, packet: Packet): void {
+    const bytes = packet.bytes;
     const n = this.node(to);
     if (!n.up || n.incarnation !== toIncarnation) {
       this.trace.add({ k: 'recv', t: this.nowUs, node: to, from, bytes, note: 'dropped' });
@@ -741,17 +758,18 @@ class Simulation {
     }
     if (n.paused) {
       const overflow = n.backlog.length >= BACKLOG_PACKETS_MAX;
-      if (!overflow) n.backlog.push({ k: 'packet', from, bytes });
+      if (!overflow) n.backlog.push({ k: 'packet', from, packet });
       this.trace.add({ k: 'recv', t: this.nowUs, node: to, from, bytes, note: overflow ? 'overflow' : 'queued' });
       return;
     }
-    this.receiveNow(n, from, bytes);
+    this.receiveNow(n, from, packet);
   }
 
-  private receiveNow(n: SimNode, from: NodeId, bytes: Uint8Array): void {
-    this.trace.add({ k: 'recv', t: this.nowUs, node: n.id, from, bytes, note: 'ok' });
-    // Decoding per receiver gives each node its own copy: nodes never share objects.
-    const msg = this.packr.unpack(bytes) as Parameters<TotemCore['receive']>[1];
+  private receiveNow(n: SimNode, from: NodeId, packet: Packet): void {
+    this.trace.add({ k: 'recv', t: this.nowUs, node: n.id, from, bytes: packet.bytes, note: 'ok' });
+    // Every receiver gets the real decoding of the real bytes, decoded once (see Packet).
+    if (packet.decoded === undefined) packet.decoded = deepFreeze(this.packr.unpack(packet.bytes));
+    const msg = packet.decoded as Parameters<TotemCore['receive']>[1];
     this.step(n, (d, nowMs) => d.receive(from, msg, nowMs));
   }
 
@@ -817,7 +835,13 @@ class Simulation {
     if (out.persist.lms !== undefined) n.store.lms = out.persist.lms;
     if (out.persist.cib !== undefined) n.store.cib = out.persist.cib;
     for (const s of out.sends) this.send(n, s);
-    // Totem-level facts for the checkers, in the order they happened; reporting bugs filter the events.
+    if (out.trace.length > 0) this.traceOutput(n, out.trace);
+    if (this.stopped) return [];
+    return this.applyNodeEvents(n, d, out);
+  }
+
+  /** Totem-level facts for the checkers, in the order they happened; reporting bugs filter the events. */
+  private traceOutput(n: SimNode, trace: NodeOutput['trace']): void {
     let events: TotemEvent[] = [];
     const flushEvents = (): void => {
       if (events.length === 0) return;
@@ -828,8 +852,8 @@ class Simulation {
         this.observeEvent(n, ev);
       }
     };
-    for (const item of out.trace) {
-      if (this.stopped) return [];
+    for (const item of trace) {
+      if (this.stopped) return;
       if (item.k === 'event') {
         events.push(item.event);
         continue;
@@ -845,7 +869,9 @@ class Simulation {
       this.observe({ type: 'broadcast', timeUs: this.nowUs, node: n.id, incarnation: n.incarnation, msgId: item.msgId, payload: item.payload });
     }
     flushEvents();
-    if (this.stopped) return [];
+  }
+
+  private applyNodeEvents(n: SimNode, d: NodeDriver, out: NodeOutput): number[] {
     const base = { timeUs: this.nowUs, node: n.id, incarnation: n.incarnation };
     const settled: number[] = [];
     for (const e of out.events) {
@@ -900,9 +926,12 @@ class Simulation {
       }
     }
     const term = d.controller.currentTerm;
-    const termKey = term === undefined ? '' : `${term.epoch}/${term.coordinator}`;
-    if (termKey !== n.lastTermKey) {
-      n.lastTermKey = termKey;
+    // Compared by number: this runs after every turn of every node.
+    const epoch = term?.epoch ?? -1;
+    const coordinator = term?.coordinator ?? -1;
+    if (epoch !== n.lastTermEpoch || coordinator !== n.lastTermCoordinator) {
+      n.lastTermEpoch = epoch;
+      n.lastTermCoordinator = coordinator;
       if (term !== undefined && !this.stopped) this.observe({ type: 'term', ...base, epoch: term.epoch, coordinator: term.coordinator });
     }
     for (const op of out.operations) this.beginOperation(n, op);
@@ -1060,31 +1089,39 @@ class Simulation {
 
   private send(n: SimNode, s: Send): void {
     const bytes = this.packr.pack(s.msg) as Uint8Array;
+    const packet: Packet = { bytes, decoded: undefined };
     this.stormWindowKinds.set(s.msg.kind, (this.stormWindowKinds.get(s.msg.kind) ?? 0) + 1);
-    const targets = s.to === 'all' ? this.ids.filter((id) => id !== n.id) : [s.to];
-    for (const to of targets) {
-      const target = this.nodes.get(to);
-      if (target === undefined) {
-        this.note('fault', `n${n.id} sent to unknown node ${to}; dropped`);
-        continue;
-      }
-      this.stats.packetsSent++;
-      if (this.bug !== undefined && this.bug.dropsSend(n.id, this.bugContext())) {
-        this.stats.packetsLost++;
-        this.trace.add({ k: 'net', t: this.nowUs, from: n.id, to, bytes, fate: 'stalled' });
-        continue;
-      }
-      const fate = this.network.fate(n.id, to);
-      if (!fate.delivered) {
-        this.stats.packetsLost++;
-        this.trace.add({ k: 'net', t: this.nowUs, from: n.id, to, bytes, fate: fate.reason });
-        continue;
-      }
-      const toIncarnation = target.up ? target.incarnation : -1;
-      fate.latenciesUs.forEach((latencyUs, i) => {
-        this.trace.add({ k: 'net', t: this.nowUs, from: n.id, to, bytes, fate: i === 0 ? 'sent' : 'duplicated' });
-        this.queue.push(this.nowUs + latencyUs, { type: 'packet', to, toIncarnation, from: n.id, bytes });
-      });
+    if (s.to !== 'all') {
+      this.sendTo(n, s.to, packet);
+      return;
+    }
+    for (const to of this.ids) if (to !== n.id) this.sendTo(n, to, packet);
+  }
+
+  private sendTo(n: SimNode, to: NodeId, packet: Packet): void {
+    const bytes = packet.bytes;
+    const target = this.nodes.get(to);
+    if (target === undefined) {
+      this.note('fault', `n${n.id} sent to unknown node ${to}; dropped`);
+      return;
+    }
+    this.stats.packetsSent++;
+    if (this.bug !== undefined && this.bug.dropsSend(n.id, this.bugContext())) {
+      this.stats.packetsLost++;
+      this.trace.add({ k: 'net', t: this.nowUs, from: n.id, to, bytes, fate: 'stalled' });
+      return;
+    }
+    const fate = this.network.fate(n.id, to);
+    if (!fate.delivered) {
+      this.stats.packetsLost++;
+      this.trace.add({ k: 'net', t: this.nowUs, from: n.id, to, bytes, fate: fate.reason });
+      return;
+    }
+    const toIncarnation = target.up ? target.incarnation : -1;
+    const latencies = fate.latenciesUs;
+    for (let i = 0; i < latencies.length; i++) {
+      this.trace.add({ k: 'net', t: this.nowUs, from: n.id, to, bytes, fate: i === 0 ? 'sent' : 'duplicated' });
+      this.queue.push(this.nowUs + latencies[i]!, { type: 'packet', to, toIncarnation, from: n.id, packet });
     }
   }
 
@@ -1267,6 +1304,17 @@ class Simulation {
   private msToUs(ms: number): number {
     return Math.round(ms * 1000);
   }
+}
+
+/** Freezes every plain object and array reachable from `value`; binary views cannot be frozen and are left as they are. */
+function deepFreeze(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value)) return value;
+  if (Array.isArray(value)) {
+    for (const v of value) deepFreeze(v);
+  } else {
+    for (const k in value) deepFreeze((value as Record<string, unknown>)[k]);
+  }
+  return Object.freeze(value);
 }
 
 function range(from: number, to: number): number[] {

@@ -50,6 +50,9 @@ export interface VipGap {
   fault: number;
   kind: FaultKind | 'start';
   boundMs: number;
+  /** Evidence for a long gap: the watchers' largest sampling pause (a stalled machine) and the views installed during it. */
+  stallMs: number;
+  views: number;
 }
 
 export interface LeaderTerm {
@@ -343,7 +346,8 @@ export async function runFaultLab(options: FaultLabOptions): Promise<FaultLabRep
   }
 }
 
-function analyse(
+/** The checks, computed from what the lab recorded (exported so that test/lab proves each one fires). */
+export function analyse(
   lab: HaLab,
   options: FaultLabOptions,
   planned: number,
@@ -416,7 +420,12 @@ function analyse(
     const owner = [...faults].reverse().find((f) => f.appliedAt <= fromMs);
     const kind = owner?.kind ?? 'start';
     const boundMs = kind === 'kill-all' ? restartBound : failoverBound;
-    gaps.push({ fromMs, toMs: g.toMs, ms: g.toMs - fromMs, fault: owner?.index ?? -1, kind, boundMs });
+    gaps.push({ fromMs, toMs: g.toMs, ms: g.toMs - fromMs, fault: owner?.index ?? -1, kind, boundMs, stallMs: 0, views: 0 });
+  }
+  for (const g of gaps.filter((x) => x.ms > x.boundMs)) {
+    // Ticks report the largest pause of the second before them.
+    g.stallMs = Math.max(0, ...NODE_IDS.flatMap((id) => lab.watch.get(id)!.filter((l) => l.src === 'tick' && l.t >= g.fromMs && l.t <= g.toMs + 1000).map((l) => l.maxGapMs ?? 0)));
+    g.views = NODE_IDS.reduce((n, id) => n + lab.history.get(id)!.filter((e) => e.ev === 'view' && (e.atMs as number) >= g.fromMs && (e.atMs as number) <= g.toMs).length, 0);
   }
   const longestGap = gaps.reduce<VipGap | undefined>((best, g) => (best === undefined || g.ms > best.ms ? g : best), undefined);
   return {
@@ -476,7 +485,9 @@ export function formatReport(r: FaultLabReport): string {
   for (const o of r.vipOverlaps.slice(0, 5)) lines.push(`  overlap: nodes ${o.nodes.join('+')} ${at(r, o.fromMs)} for ${(o.toMs - o.fromMs).toFixed(1)} ms`);
   for (const d of r.dualAnswers.slice(0, 5)) lines.push(`  dual answer: ${d.first.node} ended ${at(r, d.first.t)}, ${d.second.node} sent ${(d.second.t0 - d.first.t).toFixed(1)} ms later`);
   for (const o of r.leaderOverlaps.slice(0, 5)) lines.push(`  leader overlap: node ${o.a.node} epoch ${o.a.epoch} and node ${o.b.node} epoch ${o.b.epoch} for ${o.ms.toFixed(1)} ms at ${at(r, Math.max(o.a.startMs, o.b.startMs))}`);
-  for (const g of r.gapViolations.slice(0, 5)) lines.push(`  over the bound: ${g.ms.toFixed(0)} ms without the VIP from ${at(r, g.fromMs)} after fault #${g.fault} ${g.kind}`);
+  for (const g of r.gapViolations.slice(0, 5)) {
+    lines.push(`  over the bound: ${g.ms.toFixed(0)} ms without the VIP from ${at(r, g.fromMs)} after fault #${g.fault} ${g.kind}; meanwhile ${g.views} views installed (all nodes), watchers' largest sampling pause ${g.stallMs.toFixed(0)} ms`);
+  }
   for (const c of r.configChecks.filter((x) => !x.ok).slice(0, 3)) lines.push(`  configuration lost on node ${c.node} after fault #${c.afterFault}: ${c.detail}`);
   if (!clean(r)) {
     lines.push(`  schedule (seed ${r.seed}):`);

@@ -38,6 +38,8 @@ export interface FaultRecord extends PlannedFault {
   holderBefore: number;
   appliedAt: number;
   healedAt: number;
+  /** The holder once settled. */
+  holderAfter?: number;
   /** kill-all: when the last restarted node process was up (its first line). */
   runningAt?: number;
   settledAt: number | undefined;
@@ -324,6 +326,7 @@ export async function runFaultLab(options: FaultLabOptions): Promise<FaultLabRep
         break;
       }
       record.settledAt = nowMs();
+      record.holderAfter = holder();
       if (fault.kind === 'kill-all') await checkConfig(fault.index);
       log(
         `[${options.profile}] ${describeFault(fault)} node=${record.node ?? 'all'} holder ${before}→${holder()} settled ${((record.settledAt - record.healedAt) / 1000).toFixed(1)}s after heal`,
@@ -468,6 +471,11 @@ export function clean(r: FaultLabReport): boolean {
 
 const at = (r: FaultLabReport, t: number): string => `+${((t - (r.faults[0]?.appliedAt ?? t)) / 1000).toFixed(2)}s`;
 
+/** Faults that touched a node other than the holder, after which the VIP was elsewhere. */
+export function unforcedMoves(r: FaultLabReport): FaultRecord[] {
+  return r.faults.filter((f) => f.kind !== 'kill-all' && f.node !== f.holderBefore && f.holderAfter !== undefined && f.holderAfter !== f.holderBefore);
+}
+
 /** The report the manual run prints and a failing test shows. */
 export function formatReport(r: FaultLabReport): string {
   const kinds = FAULT_KINDS.map((k) => `${k} ${r.faults.filter((f) => f.kind === k).length}`).join(', ');
@@ -480,6 +488,7 @@ export function formatReport(r: FaultLabReport): string {
     `  longest stretch without the VIP: ${r.longestGap === undefined ? 'none' : `${r.longestGap.ms.toFixed(0)} ms after fault #${r.longestGap.fault} ${r.longestGap.kind}`} (bound ${r.failoverBoundMs} ms; after a kill-all ${r.restartBoundMs} ms from when the restarted processes were up, the time before excluded); over the bound: ${r.gapViolations.length}`,
     `  configuration intact: ${configOk} of ${r.configChecks.length} checks (every node, after each kill-all and at the end)`,
     `  watcher's largest sampling pause: ${r.watcherMaxGapMs.toFixed(0)} ms`,
+    `  moves after a fault on another node than the holder (not a violation: the holder's lease may lapse while the ring re-forms): ${unforcedMoves(r).map((f) => `#${f.index} ${f.kind} node ${f.node}: ${f.holderBefore}→${f.holderAfter}`).join(', ') || 'none'}`,
   ];
   if (r.wedge !== undefined) lines.push(`  WEDGE at fault #${r.wedge.fault} ${r.wedge.kind}: ${r.wedge.error}\n${r.wedge.state}`);
   for (const o of r.vipOverlaps.slice(0, 5)) lines.push(`  overlap: nodes ${o.nodes.join('+')} ${at(r, o.fromMs)} for ${(o.toMs - o.fromMs).toFixed(1)} ms`);

@@ -77,7 +77,8 @@ export interface FaultLabReport {
   seed: number;
   planned: number;
   faults: FaultRecord[];
-  wedge?: { fault: number; kind: FaultKind; error: string; state: string };
+  /** A fault (or the formation, fault -1) after which the cluster did not settle in time. */
+  wedge?: { fault: number; kind: FaultKind | 'formation'; error: string; state: string; views: number };
   /** Confirmed overlaps of the VIP on two nodes (HaLab.confirmedOverlaps) and their total ms. */
   vipOverlaps: Overlap[];
   vipOverlapMs: number;
@@ -85,6 +86,8 @@ export interface FaultLabReport {
   possibleOverlapMs: number;
   dualAnswers: { first: { node: string; t: number }; second: { node: string; t0: number } }[];
   answers: number;
+  /** For the record: the longest the client went without an answer (a VIP can be up with no server behind it). */
+  longestOutageMs: number;
   leaderOverlaps: { a: LeaderTerm; b: LeaderTerm; ms: number }[];
   gaps: VipGap[];
   longestGap: VipGap | undefined;
@@ -247,7 +250,16 @@ export async function runFaultLab(options: FaultLabOptions): Promise<FaultLabRep
     log(`[${options.profile}] seed ${options.seed}: ${plan.length} faults, lab ${lab.netns.prefix} in ${lab.dir}`);
     lab.startAll();
     lab.startClient();
-    await settle('formation');
+    const viewsSince = (t: number): number => NODE_IDS.reduce((n, id) => n + lab.history.get(id)!.filter((e) => e.ev === 'view' && (e.atMs as number) >= t).length, 0);
+    const formingSince = nowMs();
+    try {
+      await settle('formation');
+    } catch (error) {
+      wedge = { fault: -1, kind: 'formation', error: (error as Error).message, state: lab.describe(), views: viewsSince(formingSince) };
+      log(`[${options.profile}] WEDGE at formation: ${(error as Error).message}`);
+      const end = nowMs();
+      return analyse(lab, options, plan.length, records, configChecks, wedge, end, end, started, leaseSeconds);
+    }
     // Configuration that only the run sets (the nodes start from cibConfig() without it): after a
     // kill of every node it can only come back from the nodes' persisted state.
     const mark = `seed-${options.seed}`;
@@ -321,7 +333,7 @@ export async function runFaultLab(options: FaultLabOptions): Promise<FaultLabRep
       try {
         await settle(describeFault(fault));
       } catch (error) {
-        wedge = { fault: fault.index, kind: fault.kind, error: (error as Error).message, state: lab.describe() };
+        wedge = { fault: fault.index, kind: fault.kind, error: (error as Error).message, state: lab.describe(), views: viewsSince(record.healedAt) };
         log(`[${options.profile}] WEDGE at ${describeFault(fault)}: ${(error as Error).message}`);
         break;
       }
@@ -442,6 +454,7 @@ export function analyse(
     possibleOverlapMs: possible.reduce((s, o) => s + Math.max(0, o.toMs - o.fromMs), 0),
     dualAnswers,
     answers: ok.length,
+    longestOutageMs: lab.outageMs(runStart, end).outageMs,
     leaderOverlaps,
     gaps,
     longestGap,
@@ -485,12 +498,13 @@ export function formatReport(r: FaultLabReport): string {
     `  VIP on two nodes: ${r.vipOverlapMs.toFixed(0)} ms confirmed in ${r.vipOverlaps.length} overlaps (upper bound from first-to-last reports: ${r.possibleOverlapMs.toFixed(0)} ms)`,
     `  dual answers: ${r.dualAnswers.length} of ${r.answers} answers (two nodes within ${DUAL_WINDOW_MS} ms)`,
     `  leader-callback overlaps: ${r.leaderOverlaps.length}`,
+    `  longest stretch without an answer (for the record): ${r.longestOutageMs.toFixed(0)} ms`,
     `  longest stretch without the VIP: ${r.longestGap === undefined ? 'none' : `${r.longestGap.ms.toFixed(0)} ms after fault #${r.longestGap.fault} ${r.longestGap.kind}`} (bound ${r.failoverBoundMs} ms; after a kill-all ${r.restartBoundMs} ms from when the restarted processes were up, the time before excluded); over the bound: ${r.gapViolations.length}`,
     `  configuration intact: ${configOk} of ${r.configChecks.length} checks (every node, after each kill-all and at the end)`,
     `  watcher's largest sampling pause: ${r.watcherMaxGapMs.toFixed(0)} ms`,
     `  moves after a fault on another node than the holder (not a violation: the holder's lease may lapse while the ring re-forms): ${unforcedMoves(r).map((f) => `#${f.index} ${f.kind} node ${f.node}: ${f.holderBefore}→${f.holderAfter}`).join(', ') || 'none'}`,
   ];
-  if (r.wedge !== undefined) lines.push(`  WEDGE at fault #${r.wedge.fault} ${r.wedge.kind}: ${r.wedge.error}\n${r.wedge.state}`);
+  if (r.wedge !== undefined) lines.push(`  WEDGE at ${r.wedge.fault < 0 ? 'formation' : `fault #${r.wedge.fault} ${r.wedge.kind}`}: ${r.wedge.error}; ${r.wedge.views} views installed (all nodes) while waiting\n${r.wedge.state}`);
   for (const o of r.vipOverlaps.slice(0, 5)) lines.push(`  overlap: nodes ${o.nodes.join('+')} ${at(r, o.fromMs)} for ${(o.toMs - o.fromMs).toFixed(1)} ms`);
   for (const d of r.dualAnswers.slice(0, 5)) lines.push(`  dual answer: ${d.first.node} ended ${at(r, d.first.t)}, ${d.second.node} sent ${(d.second.t0 - d.first.t).toFixed(1)} ms later`);
   for (const o of r.leaderOverlaps.slice(0, 5)) lines.push(`  leader overlap: node ${o.a.node} epoch ${o.a.epoch} and node ${o.b.node} epoch ${o.b.epoch} for ${o.ms.toFixed(1)} ms at ${at(r, Math.max(o.a.startMs, o.b.startMs))}`);

@@ -2,8 +2,9 @@
  * One node running `joinCluster` in its own OS process, reporting over JSON lines on stdout.
  * Shared by the API tests, the namespace tests and the demo-style benchmarks.
  *
- * stdout: {ev:'ready', incarnation} {ev:'view', seq, rep, members} {ev:'quorum', quorate, reason}
- *         {ev:'leader-start', epoch} {ev:'leader-abort', epoch} {ev:'message', from, data}
+ * stdout: {ev:'starting'} (the process is up, before joinCluster) {ev:'ready', incarnation} {ev:'view', seq, rep, members} {ev:'quorum', quorate, reason}
+ *         {ev:'leader-start', epoch} {ev:'leader-abort', epoch} {ev:'leader-tick', epoch} (leaderTickMs)
+ *         {ev:'message', from, data}
  *         {ev:'status', status} {ev:'join-error', code, message}
  *         {ev:'cib-changed', version, cause, from} {ev:'cib-updated', ref, version}
  *         {ev:'cib-error', ref, code, message} {ev:'cib-state', cib, version, synced}
@@ -22,6 +23,12 @@ import { joinCluster, isSanodeError, type CibChange, type JoinClusterOptions } f
 
 export interface ClusterProcessConfig {
   options: Omit<JoinClusterOptions, 'key'> & { keyHex?: string };
+  /**
+   * While its leader callback runs, emit {ev:'leader-tick', epoch} this often, each time after
+   * `stillLeader()` said yes: a stand-in for the work a real leader does, so a recorder can tell
+   * when a callback last acted (the fault lab).
+   */
+  leaderTickMs?: number;
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ClusterProcessConfig;
@@ -30,6 +37,8 @@ const emit = (event: object): void => {
 };
 
 const { keyHex, ...options } = config.options;
+// Before joinCluster, which waits for a first view: when the process itself is up.
+emit({ ev: 'starting' });
 let cluster;
 try {
   cluster = await joinCluster({ ...options, ...(keyHex === undefined ? {} : { key: Buffer.from(keyHex, 'hex') }) });
@@ -51,9 +60,14 @@ cluster.on('cib', (c) => emit({ ev: 'cib-changed', version: c.version, cause: c.
   emit({ ev: 'error', code: isSanodeError(error) ? error.code : 'unexpected', message: (error as Error)?.message ?? String(error) }),
 );
 const ADMIN_OPS = new Set(['cleanup', 'standby', 'moveResource', 'banResource', 'clearResource', 'startResource', 'stopResource']);
-cluster.onLeader(async ({ epoch, signal }) => {
+cluster.onLeader(async ({ epoch, signal, stillLeader }) => {
   emit({ ev: 'leader-start', epoch });
+  const tick = config.leaderTickMs === undefined ? undefined : setInterval(() => {
+    // As docs/leadership.md asks of a callback: act only after the synchronous lease check.
+    if (stillLeader()) emit({ ev: 'leader-tick', epoch });
+  }, config.leaderTickMs);
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  clearInterval(tick);
   emit({ ev: 'leader-abort', epoch });
 });
 const initial = cluster.status();

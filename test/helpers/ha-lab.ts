@@ -78,6 +78,10 @@ export interface HaLabOptions {
   log?: (line: string) => void;
   /** Keep the lab's temp dir (logs, node state) after cleanup. */
   keepDir?: boolean;
+  /** NetnsLab prefix (must start with `snt-`, 9 characters); default: NetnsLab's own. */
+  prefix?: string;
+  /** Each node's leader callback reports `leader-tick` this often (cluster-process.ts). */
+  leaderTickMs?: number;
 }
 
 export interface ClientSample {
@@ -102,10 +106,14 @@ export interface Overlap {
   toMs: number;
 }
 
-interface WatchLine {
+export interface WatchLine {
   src: 'poll' | 'mon' | 'tick' | 'ready' | 'error';
   t: number;
   present?: boolean;
+  /** poll: the time of the sample before this one (the change happened in (prevT, t]). */
+  prevT?: number;
+  /** poll: the interface is up and running; when not, getifaddrs hides its addresses. */
+  running?: boolean;
   line?: string;
   maxGapMs?: number;
   message?: string;
@@ -154,7 +162,9 @@ process.on('SIGTERM', () => process.exit(0));
 `;
 
 /**
- * argv: vip intervalMs — reports {src:'poll'|'mon', t, present} on every change of presence,
+ * argv: vip intervalMs nic — reports {src:'poll', t, prevT, present, running} on every change of
+ * presence or of the link's running state (prevT: the sample before), {src:'mon', t, present} on
+ * every address report about the VIP,
  * {src:'tick', maxGapMs} every second (the largest pause between two samples: the watcher's
  * blind spot), {src:'ready'} once both sources run.
  */
@@ -162,7 +172,7 @@ const WATCH_JS = `
 import os from 'node:os';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-const [vip, intervalText = '10'] = process.argv.slice(2);
+const [vip, intervalText = '10', nic = ''] = process.argv.slice(2);
 const now = () => performance.timeOrigin + performance.now();
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
 const mon = spawn('ip', ['monitor', 'address'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -174,14 +184,18 @@ createInterface({ input: mon.stdout }).on('line', (line) => {
 mon.stderr.on('data', (d) => out({ src: 'error', t: now(), message: String(d) }));
 mon.on('exit', (code) => { out({ src: 'error', t: now(), message: 'ip monitor exited ' + code }); process.exit(1); });
 let last;
+let lastRunning;
 let lastSample = now();
 let maxGapMs = 0;
 const sample = () => {
   const t = now();
+  const prevT = lastSample;
   maxGapMs = Math.max(maxGapMs, t - lastSample);
   lastSample = t;
-  const present = Object.values(os.networkInterfaces()).flat().some((a) => a && a.address === vip);
-  if (present !== last) { out({ src: 'poll', t, present }); last = present; }
+  const all = os.networkInterfaces();
+  const present = Object.values(all).flat().some((a) => a && a.address === vip);
+  const running = nic === '' || all[nic] !== undefined;
+  if (present !== last || running !== lastRunning) { out({ src: 'poll', t, prevT, present, running }); last = present; lastRunning = running; }
 };
 // ip monitor subscribes before printing anything; give it a moment, then the first sample.
 setTimeout(() => {
@@ -197,8 +211,24 @@ process.on('SIGINT', quit);
 
 // ---------------------------------------------------------------------------------------------
 
+/** Every pair of intervals of two different nodes that share a stretch of positive length. */
+export function pairwiseOverlaps(intervals: readonly PresenceInterval[]): Overlap[] {
+  const out: Overlap[] = [];
+  for (let i = 0; i < intervals.length; i += 1) {
+    for (let j = i + 1; j < intervals.length; j += 1) {
+      const a = intervals[i]!;
+      const b = intervals[j]!;
+      if (a.node === b.node) continue;
+      const fromMs = Math.max(a.fromMs, b.fromMs);
+      const toMs = Math.min(a.toMs, b.toMs);
+      if (fromMs < toMs) out.push({ nodes: [a.node, b.node], fromMs, toMs });
+    }
+  }
+  return out;
+}
+
 export class HaLab {
-  readonly netns = new NetnsLab();
+  readonly netns: NetnsLab;
   readonly dir = mkdtempSync(join(tmpdir(), 'sanode-ha-lab-'));
   readonly profile: Profile;
   readonly options: HaLabOptions;
@@ -219,6 +249,7 @@ export class HaLab {
   private readonly serverPath: string;
   private readonly logPath: string;
   private readonly cuts = new Map<number, CutMode>();
+  private readonly blackholes = new Set<string>();
 
   static unavailable(): Promise<string | undefined> {
     return netnsUnavailable();
@@ -226,6 +257,7 @@ export class HaLab {
 
   constructor(options: HaLabOptions = {}) {
     this.options = options;
+    this.netns = new NetnsLab(options.prefix);
     this.profile = options.profile ?? 'lan';
     this.nic = this.netns.name('eth');
     this.serverPath = join(this.dir, 'server.mjs');
@@ -267,6 +299,7 @@ export class HaLab {
       addresses: nodeAddress,
       spawnNode: (id, argv) => this.spawnNode(id, argv),
       configFor: (id, common) => ({
+        ...(this.options.leaderTickMs === undefined ? {} : { leaderTickMs: this.options.leaderTickMs }),
         options: {
           cluster: 'ha-lab',
           node: { id, name: nodeName(id) },
@@ -355,7 +388,7 @@ export class HaLab {
   }
 
   private startWatcher(id: number): void {
-    const child = this.netns.spawn(this.namespaces.get(id)!, [process.execPath, join(this.dir, 'watch.mjs'), VIP, '10']);
+    const child = this.netns.spawn(this.namespaces.get(id)!, [process.execPath, join(this.dir, 'watch.mjs'), VIP, '10', this.nic]);
     this.watchers.set(id, child);
     const lines = this.watch.get(id)!;
     createInterface({ input: child.stdout }).on('line', (line) => {
@@ -377,6 +410,7 @@ export class HaLab {
     const child = this.netns.spawn(this.clientNs, [process.execPath, join(this.dir, 'client.mjs'), `http://${VIP}:${HTTP_PORT}/`, '10', '300']);
     this.clientProcess = child;
     createInterface({ input: child.stdout }).on('line', (line) => {
+      appendFileSync(join(this.dir, 'client.jsonl'), `${line}\n`);
       try {
         this.client.push(JSON.parse(line) as ClientSample);
       } catch {
@@ -511,6 +545,55 @@ export class HaLab {
     this.cuts.delete(id);
   }
 
+  /** SIGSTOP of the node's sanode process (its supervised server runs on). Returns the time just before. */
+  freeze(id: number): number {
+    const at = nowMs();
+    this.log(`node ${id}: SIGSTOP`);
+    this.cluster!.kill(id, 'SIGSTOP');
+    return at;
+  }
+
+  thaw(id: number): number {
+    const at = nowMs();
+    this.log(`node ${id}: SIGCONT`);
+    this.cluster!.kill(id, 'SIGCONT');
+    return at;
+  }
+
+  /**
+   * Drops, in node `id`'s namespace, every packet it would send to `to` (a /32 blackhole route,
+   * longer than the subnet's on-link route). Packets from `to` still arrive: one direction only.
+   * The client's address is never blackholed, so the client still reaches every node.
+   */
+  async blackhole(id: number, to: number): Promise<void> {
+    this.log(`node ${id}: blackhole to node ${to}`);
+    await run('ip', ['-n', this.namespaces.get(id)!, 'route', 'add', 'blackhole', `${nodeAddress(to)}/32`]);
+    this.blackholes.add(`${id}>${to}`);
+  }
+
+  async unblackhole(id: number, to: number): Promise<void> {
+    this.log(`node ${id}: blackhole to node ${to} removed`);
+    await run('ip', ['-n', this.namespaces.get(id)!, 'route', 'del', 'blackhole', `${nodeAddress(to)}/32`]);
+    this.blackholes.delete(`${id}>${to}`);
+  }
+
+  /** Removes every blackhole route this lab added. */
+  async clearBlackholes(): Promise<void> {
+    for (const key of [...this.blackholes]) {
+      const [id, to] = key.split('>').map(Number) as [number, number];
+      await this.unblackhole(id, to);
+    }
+  }
+
+  /** Asks node `id` to leave gracefully and waits (bounded) for its process to exit. */
+  async leave(id: number, timeoutMs: number): Promise<number> {
+    const at = nowMs();
+    this.log(`node ${id}: leave`);
+    this.cluster!.send(id, { cmd: 'leave' });
+    await this.waitUntil(`node ${id} left and exited`, () => !this.running(id), timeoutMs);
+    return at;
+  }
+
   /** Sends a command to a node's stdin and waits for its `admin-done` (throws on `admin-error`). */
   async admin(id: number, op: string, args: unknown[], timeoutMs = 30_000): Promise<void> {
     const ref = `r${++this.refSeq}`;
@@ -580,6 +663,56 @@ export class HaLab {
     return intervals;
   }
 
+  /**
+   * The VIP's presence per node counting only what a watcher saw, never what it may have missed
+   * between two samples: from the first poll sample that saw the address to the last one that
+   * did (the `prevT` of the sample that no longer saw it). While the node's link is not running
+   * the poll is blind (getifaddrs hides such addresses), and `ip monitor`'s add and delete
+   * reports stand in for it. Two nodes overlapping in these intervals certainly held the VIP at
+   * the same moment; `presence()` (either source, first to last report) is the upper bound.
+   */
+  confirmedPresence(untilMs = nowMs()): PresenceInterval[] {
+    const out: PresenceInterval[] = [];
+    for (const id of NODE_IDS) {
+      let pollOn: number | undefined;
+      let blindOn: number | undefined;
+      let running = true;
+      let monPresent = false;
+      for (const line of this.watch.get(id)!) {
+        if (line.src === 'poll') {
+          const present = line.present === true;
+          if (pollOn !== undefined && !present) {
+            out.push({ node: id, fromMs: pollOn, toMs: line.prevT ?? line.t });
+            pollOn = undefined;
+            // The link stopped running with the address still there (as far as ip monitor knows).
+            if (line.running === false && monPresent) blindOn = line.prevT ?? line.t;
+          } else if (pollOn === undefined && present) {
+            pollOn = line.t;
+            if (blindOn !== undefined) out.push({ node: id, fromMs: blindOn, toMs: line.t });
+            blindOn = undefined;
+          }
+          running = line.running !== false;
+        } else if (line.src === 'mon') {
+          monPresent = line.present === true;
+          if (running || pollOn !== undefined) continue;
+          if (monPresent && blindOn === undefined) blindOn = line.t;
+          else if (!monPresent && blindOn !== undefined) {
+            out.push({ node: id, fromMs: blindOn, toMs: line.t });
+            blindOn = undefined;
+          }
+        }
+      }
+      const open = pollOn ?? blindOn;
+      if (open !== undefined) out.push({ node: id, fromMs: open, toMs: untilMs });
+    }
+    return out.filter((i) => i.toMs >= i.fromMs);
+  }
+
+  /** Every interval in which two nodes' confirmed presence (above) overlaps. */
+  confirmedOverlaps(untilMs = nowMs()): Overlap[] {
+    return pairwiseOverlaps(this.confirmedPresence(untilMs));
+  }
+
   /** Nodes whose namespace holds the VIP now, as far as the watcher has reported. */
   holders(): number[] {
     return [...new Set(this.presence().filter((i) => i.toMs === Infinity).map((i) => i.node))].sort();
@@ -587,19 +720,7 @@ export class HaLab {
 
   /** Every interval (from `sinceMs`) during which two nodes held the VIP at once. */
   overlaps(sinceMs = 0): Overlap[] {
-    const intervals = this.presence().filter((i) => i.toMs >= sinceMs);
-    const out: Overlap[] = [];
-    for (let i = 0; i < intervals.length; i += 1) {
-      for (let j = i + 1; j < intervals.length; j += 1) {
-        const a = intervals[i]!;
-        const b = intervals[j]!;
-        if (a.node === b.node) continue;
-        const fromMs = Math.max(a.fromMs, b.fromMs);
-        const toMs = Math.min(a.toMs, b.toMs);
-        if (fromMs < toMs) out.push({ nodes: [a.node, b.node], fromMs, toMs });
-      }
-    }
-    return out;
+    return pairwiseOverlaps(this.presence().filter((i) => i.toMs >= sinceMs));
   }
 
   /** The shortest handover (one node's removal to another's add) since `sinceMs`; Infinity if none. */

@@ -40,6 +40,7 @@ export const WRITE_COMMANDS = [
   'config.apply',
   'property.set',
   'leave',
+  'node.maintenance',
 ] as const;
 
 export type AdminCommand = (typeof READ_COMMANDS)[number] | (typeof WRITE_COMMANDS)[number];

@@ -316,6 +316,16 @@ export class AdminServer {
         await c.standby(node, cmd === 'node.standby');
         return { node, standby: cmd === 'node.standby' };
       }
+      case 'node.maintenance': {
+        // Pacemaker's per-node maintenance: the node attribute `maintenance`, in the configuration
+        // (pcs node maintenance); off removes it, as pcs node unmaintenance does.
+        const node = this.knownNode(argString(args, 'node', false) ?? c.status().node.name);
+        const on = args?.on;
+        if (typeof on !== 'boolean') throw new SanodeError('SANODE_ADMIN_PROTOCOL', `argument 'on' must be true or false, got ${JSON.stringify(on)}`);
+        await c.updateCib({ op: 'set-node-attribute', node, name: 'maintenance', value: on ? 'true' : null });
+        const transient = c.cib().cib.status.nodes[node]?.attributes?.['maintenance'];
+        return { node, maintenance: this.statusReport().nodes.find((n) => n.name === node)?.maintenance ?? on, ...(transient === undefined ? {} : { transient }) };
+      }
       case 'leave':
         // Answer first: the node is gone once leave has finished.
         setImmediate(() => void Promise.resolve(this.hooks.onLeave?.() ?? c.leave()).catch(() => undefined));

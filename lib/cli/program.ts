@@ -127,7 +127,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .option('--node <node>', 'only on this node')
     .action((rsc: string, opts: { node?: string }, cmd: Command) => call(cmd, 'resource.cleanup', { rsc, ...(opts.node === undefined ? {} : { node: opts.node }) }, () => `${rsc}: cleaned up\n`));
 
-  const node = program.command('node').description('list nodes; standby and online (like crm node / pcs node)');
+  const node = program.command('node').description('list nodes; standby, online and maintenance (like crm node / pcs node)');
   leaf(node, 'list', 'every configured node and its state').action((_o, cmd: Command) => call(cmd, 'node.list', undefined, (ns: StatusReport['nodes']) => table(ns.map((n) => [n.name, n.id, n.state]))));
   for (const [name, what] of [
     ['standby', 'move resources away from NODE (default: the node answering)'],
@@ -137,13 +137,18 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
       .argument('[node]')
       .action((n: string | undefined, _o, cmd: Command) => call(cmd, `node.${name}`, n === undefined ? undefined : { node: n }, (r: { node: string }) => `${r.node}: ${name}\n`));
   }
-  node
-    .command('maintenance')
-    .description('not available yet per node: use `sanode property set maintenanceMode true` for the whole cluster')
-    .argument('[node]')
-    .action(() => {
-      io.stderr.write('sanode node maintenance: per-node maintenance is not supported yet; `sanode property set maintenanceMode true` stops sanode acting on every resource cluster-wide\n');
-      setExit(EXIT_CODES.failed);
+  leaf(node, 'maintenance', 'leave what runs on NODE as it is: nothing is started, stopped or recovered there; "off" manages it again (like pcs node maintenance / unmaintenance)')
+    .argument('<node>')
+    .argument('[state]', 'on or off', 'on')
+    .action((n: string, state: string, _o, cmd: Command) => {
+      if (state !== 'on' && state !== 'off') {
+        io.stderr.write(`sanode node maintenance: state is on or off, got '${state}'\n`);
+        setExit(EXIT_CODES.usage);
+        return;
+      }
+      return call(cmd, 'node.maintenance', { node: n, on: state === 'on' }, (r: { node: string; maintenance: boolean; transient?: string }) =>
+        `${r.node}: maintenance ${r.maintenance ? 'on' : 'off'}${r.maintenance && state === 'off' ? ` (a transient maintenance=${r.transient ?? '?'} attribute still holds it)` : ''}\n`,
+      );
     });
 
   const config = program.command('config').description('show, verify, apply and import the configuration');

@@ -27,6 +27,11 @@ export interface NodeView {
   online: boolean;
   unclean: boolean;
   standby: boolean;
+  /**
+   * Per-node maintenance (the node attribute `maintenance`, permanent or transient, as Pacemaker
+   * reads it): nothing new is placed here, and what is active here is left exactly as it is.
+   */
+  maintenance: boolean;
   /** Will be fenced in this transition. */
   fence: boolean;
 }
@@ -96,18 +101,25 @@ export function effectiveMeta(cib: Cib, info: PrimitiveInfo): PrimitiveState['me
   };
 }
 
+/** Pacemaker's reading of a boolean attribute (crm_is_true): anything else is false. */
+function attrTrue(value: string | undefined): boolean {
+  return value !== undefined && ['true', 'on', 'yes', 'y', '1'].includes(value.trim().toLowerCase());
+}
+
 export function readNodes(cib: Cib): NodeView[] {
   const stonith = cib.config.properties?.stonithEnabled ?? true;
   return cib.config.nodes.map((n) => {
     const st = cib.status.nodes[n.name];
     const state = st?.state ?? 'online';
+    const attrs: Record<string, string> = { ...n.attributes, ...st?.attributes, '#uname': n.name, '#id': n.id };
     return {
       name: n.name,
       id: n.id,
-      attrs: { ...n.attributes, ...st?.attributes, '#uname': n.name, '#id': n.id },
+      attrs,
       online: state === 'online',
       unclean: state === 'unclean',
       standby: (n.standby ?? false) || (st?.standby ?? false),
+      maintenance: attrTrue(attrs['maintenance']),
       fence: state === 'unclean' && stonith,
     };
   });
@@ -256,14 +268,17 @@ export function readPrimitive(cib: Cib, info: PrimitiveInfo, nodes: NodeView[], 
     if (history.state !== undefined) active.push(history.state);
     if (history.lasting !== undefined) lasting.push({ node: node.name, onFail: history.lasting });
   }
-  const blockedHere = active.filter((a) => a.failed && a.onFail === 'block').map((a) => a.node);
-  const blockedByFailure = blockedHere.length > 0 && info.clone === undefined;
+  // What runs on a node in maintenance is unmanaged there (Pacemaker's maintenance node): a
+  // primitive as a whole, since it can move only by stopping there; a clone only that instance.
+  const inMaintenance = new Set(nodes.filter((n) => n.maintenance).map((n) => n.name));
+  const blockedHere = active.filter((a) => (a.failed && a.onFail === 'block') || inMaintenance.has(a.node)).map((a) => a.node);
+  const blockedWhole = blockedHere.length > 0 && info.clone === undefined;
   return {
     info,
     meta,
     active,
     failCount,
-    blocked: maintenance || !meta.isManaged || blockedByFailure,
+    blocked: maintenance || !meta.isManaged || blockedWhole,
     blockedOn: info.clone === undefined ? [] : blockedHere,
     seenOffline,
     forceStop: lasting.some((l) => l.onFail === 'stop'),
@@ -280,9 +295,9 @@ export function readCluster(cib: Cib, infos: PrimitiveInfo[], nowMs: number): Cl
   for (const info of infos) primitives.set(info.primitive.id, readPrimitive(cib, info, nodes, nowMs));
   for (const p of primitives.values()) {
     if (p.blocked) continue;
-    for (const name of p.standbyOn) nodes.find((n) => n.name === name)!.standby = true;
+    for (const name of p.standbyOn) if (!p.blockedOn.includes(name)) nodes.find((n) => n.name === name)!.standby = true;
     for (const a of p.active) {
-      if (!a.failed) continue;
+      if (!a.failed || p.blockedOn.includes(a.node)) continue;
       const node = nodes.find((n) => n.name === a.node)!;
       if (a.onFail === 'standby') node.standby = true;
       if (a.onFail === 'fence' && stonith && node.online) {
@@ -295,5 +310,5 @@ export function readCluster(cib: Cib, infos: PrimitiveInfo[], nowMs: number): Cl
 
 /** A node where resources may be placed now. */
 export function canRunResources(n: NodeView): boolean {
-  return n.online && !n.unclean && !n.standby && !n.fence;
+  return n.online && !n.unclean && !n.standby && !n.maintenance && !n.fence;
 }

@@ -106,6 +106,36 @@ test('an embedded node answers the sanode commands on its admin socket; the read
     assert.equal(stops(), stopsBefore + 1, 'restart stopped it once');
     await untilStatus(socket, 'app running again', (r) => runningOn(r, 'app').length === 1, 30_000);
 
+    // Per-node maintenance: the node attribute in the CIB, shown by status and node list; while it
+    // holds, a stop asked for is not carried out on the node, and it is once maintenance ends.
+    const usage = await cli({}, '--socket', socket, 'node', 'maintenance', 'solo', 'sometimes');
+    assert.equal(usage.code, 2);
+    assert.match(usage.err, /state is on or off/);
+    const maint = await cli({}, '--socket', socket, 'node', 'maintenance', 'solo');
+    assert.equal(maint.code, 0, maint.err);
+    assert.equal(maint.out, 'solo: maintenance on\n');
+    assert.equal(cluster.cib().cib.config.nodes.find((n) => n.name === 'solo')?.attributes?.['maintenance'], 'true');
+    const inMaint = JSON.parse((await cli({}, '--socket', socket, 'status', '--json')).out) as StatusReport;
+    assert.deepEqual(inMaint.nodes.map((n) => [n.name, n.state, n.maintenance]), [['solo', 'maintenance', true]]);
+    assert.deepEqual(inMaint.resources.find((r) => r.id === 'app')?.running.map((a) => [a.node, a.managed]), [['solo', false]]);
+    assert.match((await cli({}, '--socket', socket, 'node', 'list')).out, /solo\s+1\s+maintenance/);
+    assert.match((await cli({}, '--socket', socket, 'status')).out, /solo \(1\): maintenance[\s\S]*app \(sanode:dummy\): Started solo \[.*unmanaged\]/);
+    const eventsBefore = events.length;
+    assert.equal((await cli({}, '--socket', socket, 'resource', 'stop', 'app')).code, 0);
+    // The scheduler on the live CIB (target-role Stopped, node in maintenance) plans nothing.
+    const held = JSON.parse((await cli({}, '--socket', socket, 'simulate', '--live', '--json')).out) as { actions: unknown[] };
+    assert.deepEqual(held.actions, []);
+    // Every resource event from "stop" up to "off" is recorded: none may be an operation on app.
+    const during = events.slice(eventsBefore);
+    const maintOff = await cli({}, '--socket', socket, 'node', 'maintenance', 'solo', 'off');
+    assert.equal(maintOff.code, 0, maintOff.err);
+    assert.equal(maintOff.out, 'solo: maintenance off\n');
+    assert.deepEqual(during.filter((e) => e.rsc === 'app'), [], 'nothing ran on app while solo was in maintenance');
+    await untilStatus(socket, 'app stopped after maintenance', (r) => runningOn(r, 'app').length === 0, 30_000);
+    assert.equal(cluster.cib().cib.config.nodes.find((n) => n.name === 'solo')?.attributes?.['maintenance'], undefined);
+    assert.equal((await cli({}, '--socket', socket, 'resource', 'start', 'app')).code, 0);
+    await untilStatus(socket, 'app running after maintenance', (r) => runningOn(r, 'app').length === 1, 30_000);
+
     // simulate --live runs the scheduler on the running CIB (config and status) and changes nothing.
     const before = cluster.cib().version;
     const sim = await cli({}, '--socket', socket, 'simulate', '--live', '--node-down', 'solo', '--json');

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -18,5 +18,37 @@ test("every file the README links to exists and is shipped in the package's file
   for (const link of links) {
     assert.ok(existsSync(join(root, link)), `${link} exists`);
     assert.ok(pkg.files.some((f) => link === f || link.startsWith(`${f}/`)), `${link} is in package.json files`);
+  }
+});
+
+const shipped = (path: string): boolean => pkg.files.some((f) => path === f || path.startsWith(`${f}/`));
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(join(root, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]));
+}
+
+test('every relative link in the shipped docs leads to a file that is shipped too', () => {
+  const docs = filesUnder('docs').filter((f) => f.endsWith('.md'));
+  assert.ok(docs.length > 5);
+  for (const doc of docs) {
+    const text = readFileSync(join(root, doc), 'utf8');
+    for (const m of text.matchAll(/\]\(((?!https?:|#|mailto:)[^)#]+)/g)) {
+      const target = normalize(join(dirname(doc), m[1]!));
+      assert.ok(!target.startsWith('..') && existsSync(join(root, target)), `${doc} links to ${m[1]}, which is not in the repository`);
+      assert.ok(shipped(target), `${doc} links to ${target}, which package.json files does not ship`);
+    }
+  }
+});
+
+test('shipped source maps carry their sources (the .ts files are not shipped)', () => {
+  const maps = pkg.files.filter((f) => f.startsWith('dist/') && existsSync(join(root, f))).flatMap((d) => filesUnder(d)).filter((f) => f.endsWith('.map'));
+  assert.ok(maps.length > 20, 'the package is built (npm run build) and has its maps');
+  for (const map of maps) {
+    const m = JSON.parse(readFileSync(join(root, map), 'utf8')) as { sources: string[]; sourcesContent?: (string | null)[] };
+    assert.equal(m.sourcesContent?.length, m.sources.length, `${map} embeds its sources`);
+    for (const [i, source] of m.sources.entries()) {
+      const original = normalize(join(dirname(map), source));
+      assert.equal(m.sourcesContent![i], readFileSync(join(root, original), 'utf8'), `${map} embeds the current ${original}`);
+    }
   }
 });

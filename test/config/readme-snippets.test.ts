@@ -2,7 +2,7 @@
  * The README's TypeScript snippets type-check against the library as printed: each ```ts block
  * is compiled as its own ES module, with `sanode` and `sanode/agents` resolved to this tree.
  * Names a snippet leaves to the reader (doLeaderWork, the agent hooks) are declared in a
- * prelude, never added to the snippet. (They are not run: they join 10.0.0.x addresses.)
+ * prelude, never added to the snippet. test/e2e/readme-snippets-run.test.ts runs them as printed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -205,6 +205,37 @@ describe('scheduler', () => {
     assert.deepEqual(ids(u.actions), []);
   });
 
+  it('a node in maintenance (node attribute maintenance=true) keeps what it runs untouched; the other nodes stay managed', () => {
+    const failedMonitor: OpRecord = { op: 'monitor', intervalMs: 10_000, rc: 7, timeMs: NOW_MS - 1_000, callId: 0 };
+    const nodes = [
+      { id: '1', name: 'n1', attributes: { maintenance: 'true' } },
+      { id: '2', name: 'n2' },
+      { id: '3', name: 'n3' },
+    ];
+    const clone = { kind: 'clone' as const, id: 'cl', child: prim('c') };
+    const status = {
+      // On n1 (maintenance): 'ip' runs, 'db' failed its monitor, 'web' runs but is asked to stop.
+      n1: { state: 'online' as const, resources: { ip: started(), db: started([failedMonitor]), web: started(), c: started() } },
+      // On n2 (managed): 'app' failed its monitor and is recovered as usual.
+      n2: { state: 'online' as const, resources: { app: started([failedMonitor]), c: started() } },
+    };
+    const r = run(cib({ nodes, resources: [prim('ip'), prim('db'), prim('web', { meta: { targetRole: 'Stopped' } }), prim('app'), prim('new'), clone] }, status));
+    const onN1 = r.actions.filter((a) => a.node === 'n1');
+    assert.deepEqual(ids(onN1), [], 'nothing is started, stopped, recovered or monitored on n1');
+    assert.deepEqual([where(r, 'ip'), where(r, 'db'), where(r, 'web')], [['n1'], ['n1'], ['n1']]);
+    assert.ok(ids(r.actions).includes('app_stop_0@n2'), 'a failure on a managed node is still recovered');
+    assert.notDeepEqual(where(r, 'new'), ['n1'], 'nothing new is placed on n1');
+    assert.equal(where(r, 'new').length, 1);
+    // The clone's instance on n1 stays; the clone still runs an instance on n3.
+    assert.deepEqual(where(r, 'c').sort(), ['n1', 'n2', 'n3']);
+    assert.ok(ids(r.actions).includes('c_start_0@n3'));
+    // A transient attribute (crm_attribute --lifetime reboot) counts the same, and "off" ends it.
+    const transient = run(cib({ resources: [prim('ip')] }, { n1: { state: 'online', attributes: { maintenance: 'on' }, resources: { ip: started([failedMonitor]) } } }));
+    assert.deepEqual(ids(transient.actions), []);
+    const off = run(cib({ nodes: [{ ...nodes[0]!, attributes: { maintenance: 'off' } }, nodes[1]!, nodes[2]!], resources: [prim('ip')] }, { n1: { state: 'online', resources: { ip: started([failedMonitor]) } } }));
+    assert.ok(ids(off.actions).includes('ip_stop_0@n1'), 'out of maintenance, the failure is recovered');
+  });
+
   it('the higher-priority resource wins when only one can run', () => {
     const r = run(
       cib({

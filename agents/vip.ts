@@ -14,6 +14,7 @@
 import { isIP } from 'node:net';
 import { commandExists, netnsRunner, runCommand, type CommandResult, type CommandRunner } from './command.js';
 import { AgentError, OCF, type AgentContext, type ResourceAgent } from './types.js';
+import { guardTableName, installScript, NftRenewer, nftMissing, removeScript, unsupported, type NftGuard } from './vip-nft.js';
 
 export interface VipParams {
   /** The address, IPv4 or IPv6, optionally with its prefix (`10.0.0.100/24`). */
@@ -30,6 +31,12 @@ export interface VipParams {
    * monitor must not drop a healthy VIP.
    */
   leaseSeconds?: number | string;
+  /**
+   * Milliseconds of the nftables lease (agents/vip-nft.ts): traffic to and announcements of the
+   * VIP are dropped unless a set element renewed every leaseMs / 4 is live. 0 or 'off' leaves
+   * only the valid_lft lease.
+   */
+  leaseMs?: number | string;
   /** 'auto' (gratuitous ARP / unsolicited NA) or 'none'. */
   announce?: string;
   /** How many announcements start sends (iputils arping waits a second after each one). */
@@ -47,9 +54,33 @@ export interface VipOptions {
   now?: () => number;
   /** Upper bound for any one command when the caller's signal never fires. */
   commandTimeoutMs?: number;
+  /** The nft program (Debian package nftables); default `nft` on PATH. */
+  nftPath?: string;
+}
+
+/** The vip agent, plus the hook the runtime calls when its node's resource lease is gone. */
+export interface VipAgent extends ResourceAgent<VipParams> {
+  /**
+   * Stops every nft lease renewal of this agent at once: the node lost quorum or its lease
+   * (SANODE_SELF_STOP), so the VIPs must go dark within leaseMs whatever stop later does.
+   */
+  haltLeases(reason: string): void;
+  /** The renewer of a started VIP (tests and the benchmark read its state). */
+  renewerFor(params: VipParams): NftRenewer | undefined;
 }
 
 export const DEFAULT_LEASE_SECONDS = 30;
+export const DEFAULT_LEASE_MS = 400;
+const MIN_LEASE_MS = 40;
+const MAX_LEASE_MS = 600_000;
+/**
+ * Added to the nft lease bound for the kernel's clock: element timeouts are kept in jiffies
+ * (4 ms at HZ=250), rounded up when set and compared at lookup, so an element can outlive its
+ * timeout by up to two jiffies; 25 ms covers HZ down to 100 with room (docs/benchmarks.md).
+ */
+export const NFT_SLACK_MS = 25;
+/** How long start waits for nft to install the guard and confirm it. */
+const NFT_INSTALL_TIMEOUT_MS = 10_000;
 export const DEFAULT_ARP_COUNT = 2;
 /** start waits this long for the announcement tool to fail before returning with it still running. */
 const ANNOUNCE_GRACE_MS = 150;
@@ -73,6 +104,7 @@ interface VipConfig {
   nic: string | undefined;
   label: string | undefined;
   leaseSeconds: number | undefined;
+  leaseMs: number | undefined;
   announce: boolean;
   arpCount: number;
   netns: string | undefined;
@@ -100,8 +132,17 @@ interface Holding {
 
 type ArpingFlavour = 'iputils' | 'habets';
 
-export function vip(defaults: VipParams = {}, options: VipOptions = {}): ResourceAgent<VipParams> {
+export function vip(defaults: VipParams = {}, options: VipOptions = {}): VipAgent {
   const now = options.now ?? (() => performance.now());
+  const nftPath = options.nftPath ?? 'nft';
+  // Per agent instance: one renewer (one `nft -i` child) per started VIP, by namespace and address.
+  const renewers = new Map<string, NftRenewer>();
+  const renewerKey = (config: VipConfig): string => `${config.netns ?? ''}|${toBigInt(config.address).toString(16)}|${config.family}`;
+  const guardOf = (config: VipConfig): { guard: NftGuard; table: string; value: bigint } | undefined => {
+    if (config.leaseMs === undefined) return undefined;
+    const value = toBigInt(config.address);
+    return { guard: { address: config.address, family: config.family, leaseMs: config.leaseMs }, table: guardTableName(config.address, config.family, value), value };
+  };
   const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
   // Per agent instance, not per module: several clusters (or namespaces) may live in one process.
   let arpingFlavour: ArpingFlavour | undefined;
@@ -125,7 +166,7 @@ export function vip(defaults: VipParams = {}, options: VipOptions = {}): Resourc
       const { stdout } = await ip(['-j', 'addr', 'show']);
       return JSON.parse(stdout || '[]') as LinkInfo[];
     };
-    return { config, run, ip, links };
+    return { config, run, ip, links, runner, signal: context.signal };
   };
   type Session = ReturnType<typeof session>;
 
@@ -239,7 +280,49 @@ export function vip(defaults: VipParams = {}, options: VipOptions = {}): Resourc
       ? []
       : ['valid_lft', String(config.leaseSeconds), 'preferred_lft', String(config.leaseSeconds)];
 
-  const agent: ResourceAgent<VipParams> = {
+  const checkNft = async (): Promise<void> => {
+    if (!(await commandExists(nftPath))) throw nftMissing(nftPath);
+  };
+
+  /**
+   * Installs the guard (replacing a table a killed holder left) and starts its renewer; returns
+   * once the kernel has accepted the rules with a live element.
+   */
+  const startGuard = async (config: VipConfig): Promise<void> => {
+    const g = guardOf(config);
+    if (!g) return;
+    await checkNft();
+    renewers.get(renewerKey(config))?.halt('started again');
+    const argv = config.netns ? ['ip', 'netns', 'exec', config.netns, nftPath, '-e', '-i'] : [nftPath, '-e', '-i'];
+    const renewer = new NftRenewer({ argv, guard: g.guard, table: g.table, value: g.value, now, install: installScript(g.guard, g.table, g.value) });
+    renewers.set(renewerKey(config), renewer);
+    try {
+      await renewer.waitForAck(1, Math.min(commandTimeoutMs, NFT_INSTALL_TIMEOUT_MS));
+    } catch (error) {
+      renewer.halt('start failed');
+      renewers.delete(renewerKey(config));
+      const stderr = renewer.errors;
+      throw unsupported(stderr, config.family) ?? new AgentError(OCF.ERR_GENERIC, `nft lease for ${config.address}: ${stderr.trim() || (error as Error).message}`);
+    }
+  };
+
+  const stopGuard = async (s: Session): Promise<void> => {
+    const key = renewerKey(s.config);
+    renewers.get(key)?.halt('stopped');
+    renewers.delete(key);
+    const g = guardOf(s.config);
+    // With leaseMs 0 a table may still be left from an earlier configuration; remove it when nft exists.
+    const table = g?.table ?? guardTableName(s.config.address, s.config.family, toBigInt(s.config.address));
+    // Without nft no guard can have been installed here: nothing to remove, and stop must succeed.
+    if (!(await commandExists(nftPath))) return;
+    const guard = g?.guard ?? { address: s.config.address, family: s.config.family, leaseMs: DEFAULT_LEASE_MS };
+    const result = await s.runner(nftPath, ['-f', '-'], { signal: s.signal, timeoutMs: commandTimeoutMs, input: removeScript(guard, table) });
+    if (result.aborted || result.timedOut || result.code !== 0) {
+      throw new AgentError(OCF.ERR_GENERIC, `nft: removing table ${table} failed: ${result.stderr.trim() || (result.aborted ? 'aborted' : result.timedOut ? 'timed out' : `exit ${result.code}`)}`);
+    }
+  };
+
+  const agent: VipAgent = {
     async validate(context) {
       const s = session(context);
       if (!(await commandExists('ip'))) throw new AgentError(OCF.ERR_INSTALLED, 'ip (Debian package iproute2) not found');
@@ -250,6 +333,7 @@ export function vip(defaults: VipParams = {}, options: VipOptions = {}): Resourc
         if (result.code !== 0) throw new AgentError(OCF.ERR_INSTALLED, `nic ${s.config.nic}: no such interface on this node`);
       }
       const config = await resolve(s);
+      if (config.leaseMs !== undefined) await checkNft();
       if (config.announce) {
         if (config.family === 4) await detectArping(s);
         else if (!(await findSendUa())) throw new AgentError(OCF.ERR_INSTALLED, sendUaMissing());
@@ -267,6 +351,8 @@ export function vip(defaults: VipParams = {}, options: VipOptions = {}): Resourc
       if (elsewhere.length > 0) {
         throw new AgentError(OCF.ERR_GENERIC, `${config.address} is already on ${elsewhere.map((h) => h.link.ifname).join(', ')}, not ${config.nic}`);
       }
+      // The guard first: the address must never be up without the rules that end it on time.
+      await startGuard(config);
       const cidr = `${config.address}/${config.prefix}`;
       const present = (link.addr_info ?? []).find((a) => a.local !== undefined && familyOf(a) === config.family && sameAddress(a.local, config.address));
       if (present) {
@@ -303,6 +389,12 @@ export function vip(defaults: VipParams = {}, options: VipOptions = {}): Resourc
         const mine = config.nic === undefined ? held[0] : held.find((h) => h.link.ifname === config.nic);
         if (!mine) return 'failed';
         if (!linkUp(mine.link) || mine.addr.dadfailed) return 'failed';
+        if (config.leaseMs !== undefined) {
+          // Present but unguarded (the renewer lapsed, halted, or this process restarted): the
+          // kernel drops its traffic, so it does not serve; stop and start again recover it.
+          const renewer = renewers.get(renewerKey(config));
+          if (renewer?.state !== 'renewing') return 'failed';
+        }
         if (config.leaseSeconds === undefined) return 'running';
         const remaining = mine.addr.valid_life_time ?? FOREVER;
         // `ip addr change` re-creates an address that has expired (the kernel ignores the missing
@@ -320,6 +412,9 @@ export function vip(defaults: VipParams = {}, options: VipOptions = {}): Resourc
 
     async stop(context) {
       const s = session(context);
+      // Renewals end before anything else: from here the element runs out by itself.
+      const key = renewerKey(s.config);
+      renewers.get(key)?.halt('stopping');
       // Everywhere on this node, not only on the configured nic: after stop this node must not
       // answer for the address at all.
       for (const { link, addr } of await holdings(s)) {
@@ -331,6 +426,20 @@ export function vip(defaults: VipParams = {}, options: VipOptions = {}): Resourc
         }
       }
       if ((await holdings(s)).length > 0) throw new AgentError(OCF.ERR_GENERIC, `${s.config.address} is still present after ip addr del`);
+      // The rules go last: without them the address, were it still up, would answer again.
+      await stopGuard(s);
+    },
+
+    haltLeases(reason) {
+      for (const renewer of renewers.values()) renewer.halt(reason);
+    },
+
+    renewerFor(params) {
+      try {
+        return renewers.get(renewerKey(parseParams({ ...defaults, ...params })));
+      } catch {
+        return undefined;
+      }
     },
 
     metaData() {
@@ -341,11 +450,18 @@ export function vip(defaults: VipParams = {}, options: VipOptions = {}): Resourc
     // kernel drops it within the lease of that renewal, checking lifetimes on whole seconds.
     holdoverMs(params) {
       let leaseSeconds: number | undefined;
+      let leaseMs: number | undefined;
       try {
-        leaseSeconds = parseParams({ ...defaults, ...params }).leaseSeconds;
+        ({ leaseSeconds, leaseMs } = parseParams({ ...defaults, ...params }));
       } catch {
         return 0; // start refuses these parameters, so nothing can be held
       }
+      // The nft lease, counted from the moment its node's resource lease ended: up to leaseMs / 2
+      // of renewals a late tick may still send (a later one counts as a stall and is refused),
+      // then the last renewal's element (leaseMs) and the one renewal that may be in flight, which
+      // the kernel accepts only while the previous element lives (another leaseMs), plus the
+      // kernel's clock granularity. docs/agents.md has the argument.
+      if (leaseMs !== undefined) return Math.ceil(2.5 * leaseMs) + NFT_SLACK_MS;
       // No lease ('forever'): nothing bounds a dead holder's address; only fencing would.
       return leaseSeconds === undefined ? 0 : leaseSeconds * 1000 + 1000;
     },
@@ -386,6 +502,18 @@ function parseParams(params: VipParams): VipConfig {
       }
     }
   }
+  let leaseMs: number | undefined = DEFAULT_LEASE_MS;
+  if (params.leaseMs !== undefined && params.leaseMs !== '') {
+    const text = String(params.leaseMs).trim();
+    if (text === 'off' || text === '0') leaseMs = undefined;
+    else {
+      leaseMs = /^\d+$/.test(text) ? Number(text) : NaN;
+      // Below 40 ms the 10 ms renewal interval approaches the event loop's own jitter.
+      if (!(leaseMs >= MIN_LEASE_MS && leaseMs <= MAX_LEASE_MS)) {
+        throw new AgentError(OCF.ERR_CONFIGURED, `leaseMs: ${JSON.stringify(text)} must be whole milliseconds from ${MIN_LEASE_MS} to ${MAX_LEASE_MS}, or 0/'off' for no nft lease`);
+      }
+    }
+  }
   const announceText = params.announce === undefined || params.announce === '' ? 'auto' : String(params.announce);
   if (announceText !== 'auto' && announceText !== 'none') {
     throw new AgentError(OCF.ERR_CONFIGURED, `announce: ${JSON.stringify(announceText)} must be 'auto' or 'none'`);
@@ -395,7 +523,7 @@ function parseParams(params: VipParams): VipConfig {
   if (!(arpCount >= 1 && arpCount <= 100)) throw new AgentError(OCF.ERR_CONFIGURED, `arpCount: ${JSON.stringify(countText)} must be 1 to 100`);
   const netns = params.netns === undefined || params.netns === '' ? undefined : params.netns;
   const label = params.label === undefined || params.label === '' ? undefined : params.label;
-  return { address, family, prefix, nic, label, leaseSeconds, announce: announceText === 'auto', arpCount, netns };
+  return { address, family, prefix, nic, label, leaseSeconds, leaseMs, announce: announceText === 'auto', arpCount, netns };
 }
 
 /**
@@ -470,6 +598,7 @@ const META_DATA = `<?xml version="1.0"?>
     <parameter name="nic"><shortdesc lang="en">Interface (default: the one on the address's subnet)</shortdesc><content type="string"/></parameter>
     <parameter name="label"><shortdesc lang="en">IPv4 label, nic:something</shortdesc><content type="string"/></parameter>
     <parameter name="leaseSeconds"><shortdesc lang="en">Kernel lifetime renewed by monitor; 0 for none</shortdesc><content type="integer" default="${DEFAULT_LEASE_SECONDS}"/></parameter>
+    <parameter name="leaseMs"><shortdesc lang="en">nftables lease in ms (traffic to the VIP dropped unless renewed); 0 for none</shortdesc><content type="integer" default="${DEFAULT_LEASE_MS}"/></parameter>
     <parameter name="announce"><shortdesc lang="en">auto or none</shortdesc><content type="string" default="auto"/></parameter>
     <parameter name="arpCount"><shortdesc lang="en">Announcements sent by start</shortdesc><content type="integer" default="${DEFAULT_ARP_COUNT}"/></parameter>
     <parameter name="netns"><shortdesc lang="en">Network namespace to act in</shortdesc><content type="string"/></parameter>

@@ -55,7 +55,10 @@ export type ErrorCode =
   /** A CIB write a node made on its own (a record, a state change) failed. */
   | 'SANODE_CIB_WRITE_FAILED'
   /** A probe found a live process an earlier run of this node started (it outlived a kill -9 or crash). */
-  | 'SANODE_ORPHAN_FOUND';
+  | 'SANODE_ORPHAN_FOUND'
+  // agents
+  /** The vip agent's nft lease cannot work here: nft, nf_tables or a family it needs is missing. */
+  | 'SANODE_NFT_UNSUPPORTED';
 
 export class SanodeError extends Error {
   readonly code: ErrorCode;

@@ -22,13 +22,14 @@ import { lsb } from '../../agents/lsb.js';
 import { ocf } from '../../agents/ocf.js';
 import { createProcessAgent, type OrphanFound } from '../../agents/process.js';
 import { systemd } from '../../agents/systemd.js';
-import { vip } from '../../agents/vip.js';
+import { vip, type VipAgent } from '../../agents/vip.js';
 
 export class AgentRunner {
   private readonly executor = new Executor();
   private readonly custom: Readonly<Record<string, ResourceAgent<never>>>;
   private readonly builtins: Record<string, ResourceAgent<never>>;
   private readonly registered = new Map<string, string>();
+  private readonly vipAgent: VipAgent = vip();
   private closed = false;
   /** The resource each registered parameter object belongs to (agents see only the parameters). */
   private readonly resourceOf = new WeakMap<object, string>();
@@ -39,7 +40,7 @@ export class AgentRunner {
     this.custom = custom ?? {};
     const recordsDir = context.stateDir === undefined ? undefined : join(context.stateDir, 'agents', 'process');
     this.builtins = {
-      vip: vip() as ResourceAgent<never>,
+      vip: this.vipAgent as ResourceAgent<never>,
       process: createProcessAgent({ recordsDir, onOrphan: (orphan) => this.reportOrphan(orphan) }) as ResourceAgent<never>,
       filesystem: createFilesystemAgent() as ResourceAgent<never>,
       dummy: createDummyAgent() as ResourceAgent<never>,
@@ -78,8 +79,18 @@ export class AgentRunner {
     this.reporter = reporter;
   }
 
+  /**
+   * This node's resource lease is gone (it lost quorum or its lease and is stopping everything):
+   * the VIPs' nft leases stop being renewed now, not when their stop gets its turn.
+   */
+  leaseLost(reason: string): void {
+    this.vipAgent.haltLeases(reason);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    // Whatever still runs here is no longer this node's to keep.
+    this.vipAgent.haltLeases('this node is leaving');
     await this.executor.close();
   }
 

@@ -527,6 +527,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         this.emit('resource', event.event);
         return;
       case 'error':
+        if (event.error.code === 'SANODE_SELF_STOP') this.agents.leaseLost(event.error.message);
         this.report(event.error);
         return;
       case 'left':

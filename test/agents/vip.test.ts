@@ -184,7 +184,8 @@ test('lease: a monitor that stalls between reading and renewing does not renew (
       if (args.includes('show')) stallMs += 10_000;
       return result;
     };
-    const agent = vip({ ip: '10.231.0.102/24', nic, leaseSeconds: 30, announce: 'none' }, { runner, now: () => performance.now() + stallMs });
+    // leaseMs 0: this is about valid_lft alone (vip-nft.test.ts covers the nft lease).
+    const agent = vip({ ip: '10.231.0.102/24', nic, leaseSeconds: 30, leaseMs: 0, announce: 'none' }, { runner, now: () => performance.now() + stallMs });
     await agent.start(ctx());
     await run('ip', ['-n', holder, 'addr', 'change', '10.231.0.102/24', 'dev', nic, 'valid_lft', '5', 'preferred_lft', '5']);
     assert.equal(await agent.monitor(ctx()), 'failed', 'present but unrenewable: the holder must treat it as lost');
@@ -211,6 +212,7 @@ test('validate: bad params are ERR_CONFIGURED, a missing nic or tool is ERR_INST
   assert.equal(await code({ ip: 'fd00::1/129', nic: 'lo' }), OCF.ERR_CONFIGURED);
   assert.equal(await code({ ip: '10.231.0.100/24', nic: 'lo', leaseSeconds: 1 }), OCF.ERR_CONFIGURED);
   assert.equal(await code({ ip: '10.231.0.100/24', nic: 'lo', announce: 'loud' }), OCF.ERR_CONFIGURED);
+  for (const leaseMs of ['abc', '39', '600001', '-5', '1.5']) assert.equal(await code({ ip: '10.231.0.100/24', nic: 'lo', leaseMs }), OCF.ERR_CONFIGURED, `leaseMs ${leaseMs}`);
   assert.equal(await code({ ip: '10.231.0.100/24', nic: 'lo', label: 'eth0:vip' }), OCF.ERR_CONFIGURED);
 
   const reason = await netnsUnavailable();
@@ -229,7 +231,9 @@ test('validate: bad params are ERR_CONFIGURED, a missing nic or tool is ERR_INST
     process.env['PATH'] = dir;
     try {
       assert.equal(await code({ ip: '10.231.0.100/24', nic, netns: holder }), OCF.ERR_INSTALLED);
-      assert.equal(await code({ ip: '10.231.0.100/24', nic, netns: holder, announce: 'none' }), undefined);
+      // …and without nft the millisecond lease cannot work; with it off, nothing else is missing.
+      assert.equal(await code({ ip: '10.231.0.100/24', nic, netns: holder, announce: 'none' }), OCF.ERR_INSTALLED);
+      assert.equal(await code({ ip: '10.231.0.100/24', nic, netns: holder, announce: 'none', leaseMs: 0 }), undefined);
     } finally {
       process.env['PATH'] = savedPath;
     }

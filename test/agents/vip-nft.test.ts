@@ -1,0 +1,275 @@
+/**
+ * The vip agent's nftables lease on real kernels, inside lab namespaces only (prefix snt-nf…):
+ * a holder whose renewals stop (its node lost its lease, or the process is frozen) becomes
+ * unreachable — TCP, ARP, IPv6 and neighbour discovery — within its holdover bound, though the
+ * address is still configured; a late renewal never brings it back; stop removes the rules;
+ * start replaces a table a killed holder left; missing nft support is a coded error.
+ */
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test, type TestContext } from 'node:test';
+import { AgentError, OCF, type AgentContext } from '../../agents/types.js';
+import { NftUnsupportedError } from '../../agents/vip-nft.js';
+import { vip, type VipParams } from '../../agents/vip.js';
+import { JsonLines, NetnsLab, netnsUnavailable, run } from '../helpers/netns.js';
+import { tempDir, waitUntil, writeScript } from './fixtures/helpers.js';
+
+const LEASE_MS = 200;
+const PORT = 7311;
+
+function ctx(params: VipParams = {}): AgentContext<VipParams> {
+  return { params, signal: AbortSignal.timeout(30_000) };
+}
+
+async function unavailable(): Promise<string | undefined> {
+  const reason = await netnsUnavailable();
+  if (reason) return `needs root and network namespaces: ${reason}`;
+  try {
+    await run('nft', ['--version']);
+  } catch {
+    return 'needs nft (Debian package nftables; .ci/run installs it)';
+  }
+  return undefined;
+}
+
+interface Lab {
+  lab: NetnsLab;
+  holder: string;
+  peer: string;
+  nic: string;
+  peerNic: string;
+}
+
+/** Two namespaces on a veth, and a TCP listener on every holder address (port PORT). */
+async function makeLab(): Promise<Lab> {
+  const lab = new NetnsLab(`snt-nf${Math.random().toString(36).slice(2, 5).padEnd(3, '0')}`);
+  const holder = await lab.addNamespace('h');
+  const peer = await lab.addNamespace('p');
+  const nic = lab.name('vh');
+  const peerNic = lab.name('vp');
+  await lab.addVeth(holder, nic, peer, peerNic);
+  await lab.addAddress(holder, nic, '10.232.0.1/24');
+  await lab.addAddress(peer, peerNic, '10.232.0.2/24');
+  await lab.addAddress(holder, nic, 'fd00:232::1/64');
+  await lab.addAddress(peer, peerNic, 'fd00:232::2/64');
+  const server = lab.spawn(holder, [process.execPath, '-e', `require('net').createServer((s) => s.end()).listen(${PORT}, '::', () => console.log(JSON.stringify({ listening: true })))`]);
+  await new JsonLines<{ listening?: boolean }>(server.stdout).waitFor('listener', (line) => line.listening === true, 10_000);
+  return { lab, holder, peer, nic, peerNic };
+}
+
+/** One TCP connect from the peer: true if it was answered within 300 ms. */
+async function tcpAnswers(peer: string, address: string): Promise<boolean> {
+  const script = `const s = require('net').connect({ host: '${address}', port: ${PORT}, timeout: 300 });
+s.on('connect', () => { console.log('ok'); process.exit(0); });
+s.on('timeout', () => { console.log('timeout'); process.exit(0); });
+s.on('error', (e) => { console.log(e.code); process.exit(0); });`;
+  const { stdout } = await run('ip', ['netns', 'exec', peer, process.execPath, '-e', script]);
+  return stdout.trim() === 'ok';
+}
+
+/** One ARP request for `address` from the peer (its cache bypassed): true if answered. */
+async function arpAnswers(peer: string, peerNic: string, address: string): Promise<boolean> {
+  try {
+    await run('ip', ['netns', 'exec', peer, 'arping', '-c', '1', '-w', '1', '-I', peerNic, address]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Neighbour discovery for `address` from a flushed cache: true if the peer learnt a MAC. */
+async function ndAnswers(peer: string, peerNic: string, address: string): Promise<boolean> {
+  await run('ip', ['-n', peer, 'neigh', 'flush', 'dev', peerNic]);
+  // Any packet to the address makes the peer solicit it; a TCP connect needs no extra tool.
+  await tcpAnswers(peer, address);
+  const entries = JSON.parse((await run('ip', ['-n', peer, '-j', 'neigh', 'show', 'to', address, 'dev', peerNic])).stdout || '[]') as { lladdr?: string }[];
+  return entries.some((e) => e.lladdr !== undefined);
+}
+
+async function tables(ns: string): Promise<string[]> {
+  const { stdout } = await run('ip', ['netns', 'exec', ns, 'nft', 'list', 'tables']);
+  return stdout.split('\n').map((l) => l.trim()).filter((l) => l.includes('sanode_vip_'));
+}
+
+async function hasAddress(ns: string, address: string): Promise<boolean> {
+  return (await run('ip', ['-n', ns, 'addr', 'show'])).stdout.includes(`${address}/`);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function skipIf(t: TestContext, reason: string | undefined): boolean {
+  if (reason) t.skip(reason);
+  return reason !== undefined;
+}
+
+test('IPv4: a holder that stops renewing (lease lost) goes dark for TCP and ARP within its holdover, though the address stays; a new start serves again; stop removes the tables', async (t) => {
+  if (skipIf(t, await unavailable())) return;
+  const { lab, holder, peer, nic, peerNic } = await makeLab();
+  const params: VipParams = { ip: '10.232.0.100/24', nic, netns: holder, leaseMs: LEASE_MS, announce: 'none' };
+  const agent = vip(params);
+  try {
+    await agent.start(ctx());
+    assert.deepEqual(await tables(holder), ['table inet sanode_vip_10_232_0_100', 'table arp sanode_vip_10_232_0_100']);
+    assert.equal(await tcpAnswers(peer, '10.232.0.100'), true, 'served while renewed');
+    assert.equal(await arpAnswers(peer, peerNic, '10.232.0.100'), true, 'ARP answered while renewed');
+    // Longer than the lease: only renewals can have kept it alive.
+    await sleep(LEASE_MS * 3);
+    assert.equal(await agent.monitor(ctx()), 'running');
+    assert.equal(await tcpAnswers(peer, '10.232.0.100'), true, 'still served after several leases: renewals work');
+    const renewer = agent.renewerFor({})!;
+    assert.ok(renewer.acked >= 4, `renewed ${renewer.acked} times in ${LEASE_MS * 3} ms`);
+
+    // What the runtime does on SANODE_SELF_STOP.
+    const haltedAt = performance.now();
+    agent.haltLeases('test: lease lost');
+    const bound = agent.holdoverMs!({});
+    await sleep(Math.max(0, haltedAt + bound - performance.now()));
+    const checkedAt = performance.now();
+    assert.equal(await hasAddress(holder, '10.232.0.100'), true, 'the address is still there (valid_lft is the backstop)');
+    assert.equal(await tcpAnswers(peer, '10.232.0.100'), false, `TCP still answered ${Math.round(checkedAt - haltedAt)} ms after the last renewal (bound ${bound} ms)`);
+    assert.equal(await arpAnswers(peer, peerNic, '10.232.0.100'), false, 'ARP still answered after the lease');
+    assert.equal(await tcpAnswers(peer, '10.232.0.1'), true, 'the holder\'s own address is untouched');
+    assert.equal(await agent.monitor(ctx()), 'failed', 'an unguarded VIP does not serve');
+    t.diagnostic(`halted at 0 ms, checked unreachable at ${Math.round(checkedAt - haltedAt)} ms (bound ${bound} ms)`);
+
+    await agent.start(ctx());
+    assert.equal(await tcpAnswers(peer, '10.232.0.100'), true, 'served again once renewing');
+    assert.equal(await arpAnswers(peer, peerNic, '10.232.0.100'), true);
+
+    await agent.stop(ctx());
+    assert.deepEqual(await tables(holder), [], 'stop removes both tables');
+    assert.equal(await hasAddress(holder, '10.232.0.100'), false);
+    assert.equal(agent.renewerFor({}), undefined);
+    await agent.stop(ctx()); // idempotent
+  } finally {
+    agent.haltLeases('test over');
+    await lab.cleanup();
+  }
+});
+
+test('IPv6: after the lease, neighbour solicitations for the VIP go unanswered and TCP is dropped', async (t) => {
+  if (skipIf(t, await unavailable())) return;
+  const { lab, holder, peer, nic, peerNic } = await makeLab();
+  const agent = vip({ ip: 'fd00:232::100/64', nic, netns: holder, leaseMs: LEASE_MS, announce: 'none' });
+  try {
+    await agent.start(ctx());
+    assert.deepEqual(await tables(holder), ['table inet sanode_vip_fd000232000000000000000000000100']);
+    assert.equal(await ndAnswers(peer, peerNic, 'fd00:232::100'), true, 'NS answered while renewed');
+    assert.equal(await tcpAnswers(peer, 'fd00:232::100'), true);
+    const haltedAt = performance.now();
+    agent.haltLeases('test: lease lost');
+    await sleep(Math.max(0, haltedAt + agent.holdoverMs!({}) - performance.now()));
+    assert.equal(await hasAddress(holder, 'fd00:232::100'), true, 'the address is still there');
+    assert.equal(await ndAnswers(peer, peerNic, 'fd00:232::100'), false, 'NS for the VIP still answered after the lease');
+    assert.equal(await tcpAnswers(peer, 'fd00:232::100'), false, 'TCP still answered after the lease');
+    assert.equal(await ndAnswers(peer, peerNic, 'fd00:232::1'), true, 'the holder\'s own address still resolves');
+    await agent.stop(ctx());
+    assert.deepEqual(await tables(holder), []);
+  } finally {
+    agent.haltLeases('test over');
+    await lab.cleanup();
+  }
+});
+
+test('a frozen holder (SIGSTOP) goes dark within its holdover, its late renewal is refused on resume, and after kill -9 a new start cleans up the stale table', async (t) => {
+  if (skipIf(t, await unavailable())) return;
+  const { lab, holder, peer, nic, peerNic } = await makeLab();
+  const dir = await tempDir(t, 'vipnft');
+  const vipModule = fileURLToPath(new URL('../../agents/vip.js', import.meta.url));
+  const params: VipParams = { ip: '10.232.0.101/24', nic, netns: holder, leaseMs: LEASE_MS, announce: 'none' };
+  const script = join(dir, 'holder.mjs');
+  // The holder process: starts the VIP, then reports its renewer's state every 20 ms.
+  await writeFile(
+    script,
+    `import { vip } from ${JSON.stringify(vipModule)};
+const agent = vip(${JSON.stringify(params)});
+await agent.start({ params: {}, signal: AbortSignal.timeout(30000) });
+console.log(JSON.stringify({ started: true }));
+setInterval(() => { const r = agent.renewerFor({}); console.log(JSON.stringify({ state: r ? r.state : 'none', acked: r ? r.acked : -1 })); }, 20);
+`,
+  );
+  const child = lab.spawn(holder, [process.execPath, script]);
+  const lines = new JsonLines<{ started?: boolean; state?: string; acked?: number }>(child.stdout);
+  const agent = vip(params);
+  try {
+    await lines.waitFor('started', (l) => l.started === true, 15_000);
+    assert.equal(await tcpAnswers(peer, '10.232.0.101'), true);
+    const frozenAt = performance.now();
+    process.kill(child.pid!, 'SIGSTOP');
+    await sleep(Math.max(0, frozenAt + agent.holdoverMs!({}) - performance.now()));
+    assert.equal(await tcpAnswers(peer, '10.232.0.101'), false, 'a frozen holder must not serve past its holdover');
+    assert.equal(await arpAnswers(peer, peerNic, '10.232.0.101'), false, 'a frozen holder must not answer ARP past its holdover');
+    const seen = lines.lines.length;
+    process.kill(child.pid!, 'SIGCONT');
+    // On resume its renewal reaches a kernel whose element has expired: refused, for good.
+    await lines.waitFor('lapsed after resume', (l) => l.state === 'lapsed', 5_000, seen);
+    await sleep(LEASE_MS);
+    // Every report after resuming, for the whole window: the kernel accepted no renewal.
+    const after = lines.lines.slice(seen).filter((l) => l.state !== undefined);
+    const ackedAtFreeze = after[0]!.acked;
+    assert.ok(after.every((l) => l.acked === ackedAtFreeze), `renewals accepted after resume: ${JSON.stringify(after)}`);
+    assert.equal(await tcpAnswers(peer, '10.232.0.101'), false, 'the late renewal did not bring the VIP back');
+
+    process.kill(child.pid!, 'SIGKILL');
+    await waitUntil('holder gone', () => child.exitCode !== null || child.signalCode !== null);
+    assert.equal(await hasAddress(holder, '10.232.0.101'), true, 'the killed holder left its address (and tables) behind');
+    assert.equal((await tables(holder)).length, 2);
+    // A stale table with an extra chain: start must replace it, not add to it.
+    await run('ip', ['netns', 'exec', holder, 'nft', 'add chain inet sanode_vip_10_232_0_101 stale']);
+    await agent.start(ctx());
+    const ruleset = (await run('ip', ['netns', 'exec', holder, 'nft', 'list', 'table', 'inet', 'sanode_vip_10_232_0_101'])).stdout;
+    assert.ok(!ruleset.includes('chain stale'), 'the stale table was replaced');
+    assert.equal(await tcpAnswers(peer, '10.232.0.101'), true, 'served by the new start');
+    await agent.stop(ctx());
+    assert.deepEqual(await tables(holder), []);
+  } finally {
+    agent.haltLeases('test over');
+    if (child.exitCode === null && child.signalCode === null) {
+      process.kill(child.pid!, 'SIGCONT');
+      process.kill(child.pid!, 'SIGKILL');
+    }
+    await lab.cleanup();
+  }
+});
+
+test('missing nft support is SANODE_NFT_UNSUPPORTED (ERR_INSTALLED) naming the fix, and no address is added', async (t) => {
+  if (skipIf(t, await unavailable())) return;
+  const { lab, holder, nic } = await makeLab();
+  const dir = await tempDir(t, 'vipnft');
+  // A kernel without the arp family answers every transaction like this.
+  const fake = await writeScript(join(dir, 'nft'), `#!/bin/sh\nwhile read -r line; do echo 'Error: Could not process rule: Operation not supported' >&2; done\n`);
+  const cases: [string, RegExp][] = [
+    ['/nonexistent/nft', /install Debian package nftables/],
+    [fake, /CONFIG_NF_TABLES_ARP/],
+  ];
+  try {
+    for (const [nftPath, fix] of cases) {
+      const agent = vip({ ip: '10.232.0.102/24', nic, netns: holder, leaseMs: LEASE_MS, announce: 'none' }, { nftPath });
+      await assert.rejects(agent.start(ctx()), (error: unknown) => {
+        assert.ok(error instanceof NftUnsupportedError && error instanceof AgentError, String(error));
+        assert.equal(error.code, 'SANODE_NFT_UNSUPPORTED');
+        assert.equal(error.rc, OCF.ERR_INSTALLED);
+        assert.match(error.message, fix);
+        return true;
+      });
+      assert.equal(await hasAddress(holder, '10.232.0.102'), false, `${nftPath}: no address without its guard`);
+      // Stop still succeeds: nothing was installed.
+      await agent.stop(ctx());
+    }
+  } finally {
+    await lab.cleanup();
+  }
+});
+
+test('leaseMs: parsed and bounded; holdoverMs is the nft bound when on and the valid_lft bound when off', () => {
+  const agent = vip({ ip: '10.232.0.100/24', nic: 'lo' });
+  assert.equal(agent.holdoverMs!({ leaseMs: 200 }), 525);
+  assert.equal(agent.holdoverMs!({}), 1025, 'default 400 ms');
+  assert.equal(agent.holdoverMs!({ leaseMs: 0, leaseSeconds: 5 }), 6000);
+  assert.equal(agent.holdoverMs!({ leaseMs: 'off', leaseSeconds: 'forever' }), 0);
+  assert.equal(agent.holdoverMs!({ leaseMs: 'soon' }), 0, 'start refuses it, so nothing is held');
+});

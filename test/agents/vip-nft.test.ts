@@ -13,6 +13,8 @@ import { test, type TestContext } from 'node:test';
 import { AgentError, OCF, type AgentContext } from '../../agents/types.js';
 import { NftUnsupportedError } from '../../agents/vip-nft.js';
 import { vip, type VipParams } from '../../agents/vip.js';
+import type { PrimitiveConfig } from '../../lib/cib/model.js';
+import { AgentRunner } from '../../lib/runtime/agent-runner.js';
 import { JsonLines, NetnsLab, netnsUnavailable, run } from '../helpers/netns.js';
 import { tempDir, waitUntil, writeScript } from './fixtures/helpers.js';
 
@@ -72,7 +74,7 @@ s.on('error', (e) => { console.log(e.code); process.exit(0); });`;
 /** One ARP request for `address` from the peer (its cache bypassed): true if answered. */
 async function arpAnswers(peer: string, peerNic: string, address: string): Promise<boolean> {
   try {
-    await run('ip', ['netns', 'exec', peer, 'arping', '-c', '1', '-w', '1', '-I', peerNic, address]);
+    await run('ip', ['netns', 'exec', peer, 'arping', '-c', '2', '-w', '2', '-I', peerNic, address]);
     return true;
   } catch {
     return false;
@@ -261,6 +263,33 @@ test('missing nft support is SANODE_NFT_UNSUPPORTED (ERR_INSTALLED) naming the f
       await agent.stop(ctx());
     }
   } finally {
+    await lab.cleanup();
+  }
+});
+
+test('runtime: AgentRunner.leaseLost (called on SANODE_SELF_STOP) stops the renewals of a VIP it started, before any stop', async (t) => {
+  if (skipIf(t, await unavailable())) return;
+  const { lab, holder, peer, nic } = await makeLab();
+  const runner = new AgentRunner(undefined);
+  const primitive: PrimitiveConfig = {
+    kind: 'primitive',
+    id: 'vip1',
+    agent: { class: 'sanode', type: 'vip' },
+    params: { ip: '10.232.0.103/24', nic, netns: holder, leaseMs: String(LEASE_MS), announce: 'none' },
+  };
+  const op = (opId: number, name: 'start' | 'stop' | 'monitor') => ({ opId, rsc: 'vip1', op: name, intervalMs: 0, timeoutMs: 20_000, primitive });
+  try {
+    assert.equal((await runner.run(op(1, 'start'))).rc, OCF.SUCCESS);
+    assert.equal(await tcpAnswers(peer, '10.232.0.103'), true);
+    const lostAt = performance.now();
+    runner.leaseLost('stopping resources on node-1: lease expired');
+    await sleep(Math.max(0, lostAt + runner.holdoverMs(primitive) - performance.now()));
+    assert.equal(await tcpAnswers(peer, '10.232.0.103'), false, 'renewals went on after the lease was lost');
+    assert.equal((await runner.run(op(2, 'monitor'))).rc, OCF.ERR_GENERIC, 'monitor sees the lapsed guard');
+    assert.equal((await runner.run(op(3, 'stop'))).rc, OCF.SUCCESS);
+    assert.deepEqual(await tables(holder), []);
+  } finally {
+    await runner.close();
     await lab.cleanup();
   }
 });

@@ -18,7 +18,8 @@ import { AgentRunner } from '../../lib/runtime/agent-runner.js';
 import { JsonLines, NetnsLab, netnsUnavailable, run } from '../helpers/netns.js';
 import { tempDir, waitUntil, writeScript } from './fixtures/helpers.js';
 
-const LEASE_MS = 200;
+// The default: short enough to show the lease, long enough that a loaded CI host does not lapse it.
+const LEASE_MS = 400;
 const PORT = 7311;
 
 function ctx(params: VipParams = {}): AgentContext<VipParams> {

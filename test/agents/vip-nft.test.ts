@@ -48,6 +48,16 @@ interface Lab {
 /** Two namespaces on a veth, and a TCP listener on every holder address (port PORT). */
 async function makeLab(): Promise<Lab> {
   const lab = new NetnsLab(`snt-nf${Math.random().toString(36).slice(2, 5).padEnd(3, '0')}`);
+  try {
+    return await setUp(lab);
+  } catch (error) {
+    // The caller's finally never sees a lab that failed half way: clean it here.
+    await lab.cleanup();
+    throw error;
+  }
+}
+
+async function setUp(lab: NetnsLab): Promise<Lab> {
   const holder = await lab.addNamespace('h');
   const peer = await lab.addNamespace('p');
   const nic = lab.name('vh');

@@ -70,7 +70,12 @@ export interface VipAgent extends ResourceAgent<VipParams> {
 }
 
 export const DEFAULT_LEASE_SECONDS = 30;
-export const DEFAULT_LEASE_MS = 400;
+/**
+ * The nft lease is opt-in for now: it needs nftables on every node, and its renewals cost more
+ * CPU than they should (docs/benchmarks.md). This is the length the docs recommend, and the
+ * guard assumed when cleaning up a table left from an earlier configuration.
+ */
+export const RECOMMENDED_LEASE_MS = 400;
 const MIN_LEASE_MS = 40;
 const MAX_LEASE_MS = 600_000;
 /**
@@ -315,7 +320,7 @@ export function vip(defaults: VipParams = {}, options: VipOptions = {}): VipAgen
     const table = g?.table ?? guardTableName(s.config.address, s.config.family, toBigInt(s.config.address));
     // Without nft no guard can have been installed here: nothing to remove, and stop must succeed.
     if (!(await commandExists(nftPath))) return;
-    const guard = g?.guard ?? { address: s.config.address, family: s.config.family, leaseMs: DEFAULT_LEASE_MS };
+    const guard = g?.guard ?? { address: s.config.address, family: s.config.family, leaseMs: RECOMMENDED_LEASE_MS };
     const result = await s.runner(nftPath, ['-f', '-'], { signal: s.signal, timeoutMs: commandTimeoutMs, input: removeScript(guard, table) });
     if (result.aborted || result.timedOut || result.code !== 0) {
       throw new AgentError(OCF.ERR_GENERIC, `nft: removing table ${table} failed: ${result.stderr.trim() || (result.aborted ? 'aborted' : result.timedOut ? 'timed out' : `exit ${result.code}`)}`);
@@ -502,7 +507,7 @@ function parseParams(params: VipParams): VipConfig {
       }
     }
   }
-  let leaseMs: number | undefined = DEFAULT_LEASE_MS;
+  let leaseMs: number | undefined;
   if (params.leaseMs !== undefined && params.leaseMs !== '') {
     const text = String(params.leaseMs).trim();
     if (text === 'off' || text === '0') leaseMs = undefined;
@@ -598,7 +603,7 @@ const META_DATA = `<?xml version="1.0"?>
     <parameter name="nic"><shortdesc lang="en">Interface (default: the one on the address's subnet)</shortdesc><content type="string"/></parameter>
     <parameter name="label"><shortdesc lang="en">IPv4 label, nic:something</shortdesc><content type="string"/></parameter>
     <parameter name="leaseSeconds"><shortdesc lang="en">Kernel lifetime renewed by monitor; 0 for none</shortdesc><content type="integer" default="${DEFAULT_LEASE_SECONDS}"/></parameter>
-    <parameter name="leaseMs"><shortdesc lang="en">nftables lease in ms (traffic to the VIP dropped unless renewed); 0 for none</shortdesc><content type="integer" default="${DEFAULT_LEASE_MS}"/></parameter>
+    <parameter name="leaseMs"><shortdesc lang="en">nftables lease in ms (traffic to the VIP dropped unless renewed), e.g. ${RECOMMENDED_LEASE_MS}; 0 or unset for none</shortdesc><content type="integer" default="0"/></parameter>
     <parameter name="announce"><shortdesc lang="en">auto or none</shortdesc><content type="string" default="auto"/></parameter>
     <parameter name="arpCount"><shortdesc lang="en">Announcements sent by start</shortdesc><content type="integer" default="${DEFAULT_ARP_COUNT}"/></parameter>
     <parameter name="netns"><shortdesc lang="en">Network namespace to act in</shortdesc><content type="string"/></parameter>

@@ -308,7 +308,8 @@ test('runtime: AgentRunner.leaseLost (called on SANODE_SELF_STOP) stops the rene
 test('leaseMs: parsed and bounded; holdoverMs is the nft bound when on and the valid_lft bound when off', () => {
   const agent = vip({ ip: '10.232.0.100/24', nic: 'lo' });
   assert.equal(agent.holdoverMs!({ leaseMs: 200 }), 525);
-  assert.equal(agent.holdoverMs!({}), 1025, 'default 400 ms');
+  assert.equal(agent.holdoverMs!({ leaseMs: 400 }), 1025);
+  assert.equal(agent.holdoverMs!({}), 31_000, 'off unless asked for: the valid_lft bound (30 s + 1 s)');
   assert.equal(agent.holdoverMs!({ leaseMs: 0, leaseSeconds: 5 }), 6000);
   assert.equal(agent.holdoverMs!({ leaseMs: 'off', leaseSeconds: 'forever' }), 0);
   assert.equal(agent.holdoverMs!({ leaseMs: 'soon' }), 0, 'start refuses it, so nothing is held');

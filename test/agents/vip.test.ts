@@ -231,8 +231,9 @@ test('validate: bad params are ERR_CONFIGURED, a missing nic or tool is ERR_INST
     process.env['PATH'] = dir;
     try {
       assert.equal(await code({ ip: '10.231.0.100/24', nic, netns: holder }), OCF.ERR_INSTALLED);
-      // …and without nft the millisecond lease cannot work; with it off, nothing else is missing.
-      assert.equal(await code({ ip: '10.231.0.100/24', nic, netns: holder, announce: 'none' }), OCF.ERR_INSTALLED);
+      // …and without nft the millisecond lease cannot work; with it off (the default), nothing else is missing.
+      assert.equal(await code({ ip: '10.231.0.100/24', nic, netns: holder, announce: 'none', leaseMs: 400 }), OCF.ERR_INSTALLED);
+      assert.equal(await code({ ip: '10.231.0.100/24', nic, netns: holder, announce: 'none' }), undefined);
       assert.equal(await code({ ip: '10.231.0.100/24', nic, netns: holder, announce: 'none', leaseMs: 0 }), undefined);
     } finally {
       process.env['PATH'] = savedPath;

@@ -208,6 +208,8 @@ export async function runFaultLab(options: FaultLabOptions): Promise<FaultLabRep
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // A closed terminal too: a run started in the background must not leave its namespaces behind.
+  process.once('SIGHUP', onSignal);
   const started = nowMs();
   const records: FaultRecord[] = [];
   const configChecks: ConfigCheck[] = [];
@@ -356,6 +358,7 @@ export async function runFaultLab(options: FaultLabOptions): Promise<FaultLabRep
   } finally {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
+    process.removeListener('SIGHUP', onSignal);
     if (wedge !== undefined) lab.options.keepDir = true;
     await lab.cleanup();
   }

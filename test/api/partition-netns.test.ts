@@ -60,10 +60,13 @@ test('partition 2|1 in namespaces: the minority leader loses quorum and aborts b
     const majority = [1, 2, 3].filter((id) => id !== leader);
 
     const cutAtMs = Date.now();
+    // Only what the leader reports after the cut: a node may also have been alone and not
+    // quorate for a moment while the cluster first formed.
+    const sinceCut = cluster.nodes.get(leader)!.events.length;
     await lab.setLink(namespaces.get(leader)!, lab.name(`e${leader}`), 'down');
 
-    const lost = await cluster.waitFor(leader, (e) => e.ev === 'quorum' && e.quorate === false, WAIT_MS);
-    const aborted = await cluster.waitFor(leader, (e) => e.ev === 'leader-abort', WAIT_MS);
+    const lost = await cluster.waitFor(leader, (e) => e.ev === 'quorum' && e.quorate === false, WAIT_MS, sinceCut);
+    const aborted = await cluster.waitFor(leader, (e) => e.ev === 'leader-abort', WAIT_MS, sinceCut);
     assert.equal(aborted.epoch, leaderStart.epoch);
     assert.ok((lost.atMs as number) > cutAtMs);
 

@@ -77,12 +77,14 @@ export interface ResourceAgent<P = Record<string, string>> {
   /** OCF meta-data XML describing the agent and its parameters. */
   metaData?(): Promise<string> | string;
   /**
-   * The holdover bound: how long what this agent started can stay active by itself once its
-   * node is gone (killed, frozen) — counted from the moment the others saw the node go. An
-   * in-process agent leaves nothing behind (0, the default); a VIP held on a kernel lease lives
-   * until the kernel drops it. The coordinator waits at least this long before starting a lost
-   * node's resource elsewhere (lib/controller/timing.ts). Must not throw; a bad parameter that
-   * start would refuse may return 0.
+   * The holdover bound: how long after its node's resource lease ended what this agent started
+   * can still be active, whatever its node does meanwhile (runs on cut off, freezes, dies) — for
+   * a resource that something outside the node's process ends by itself, such as a VIP on a
+   * kernel lease. Return undefined (or leave this out) when only the node's stop ends it: the
+   * node then counts its selfStopMs, since a node cut off stops its resources within that after
+   * its lease, and a frozen or dead process does nothing. The coordinator starts a lost node's
+   * resource elsewhere only after the lease and the longest holdover (lib/controller/timing.ts).
+   * Must not throw; a bad parameter that start would refuse may return undefined.
    */
-  holdoverMs?(params: P): number;
+  holdoverMs?(params: P): number | undefined;
 }

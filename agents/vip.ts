@@ -451,15 +451,15 @@ export function vip(defaults: VipParams = {}, options: VipOptions = {}): VipAgen
       return META_DATA;
     },
 
-    // A killed or frozen holder renewed the address last before the others saw it go; the
-    // kernel drops it within the lease of that renewal, checking lifetimes on whole seconds.
+    // Renewals stop when the node's resource lease ends (or earlier, if it froze or died); the
+    // kernel drops the address within its lease of the last one, whatever the node does then.
     holdoverMs(params) {
       let leaseSeconds: number | undefined;
       let leaseMs: number | undefined;
       try {
         ({ leaseSeconds, leaseMs } = parseParams({ ...defaults, ...params }));
       } catch {
-        return 0; // start refuses these parameters, so nothing can be held
+        return undefined; // start refuses these parameters, so nothing can be held
       }
       // The nft lease, counted from the moment its node's resource lease ended: up to leaseMs / 2
       // of renewals a late tick may still send (a later one counts as a stall and is refused),
@@ -467,8 +467,8 @@ export function vip(defaults: VipParams = {}, options: VipOptions = {}): VipAgen
       // the kernel accepts only while the previous element lives (another leaseMs), plus the
       // kernel's clock granularity. docs/agents.md has the argument.
       if (leaseMs !== undefined) return Math.ceil(2.5 * leaseMs) + NFT_SLACK_MS;
-      // No lease ('forever'): nothing bounds a dead holder's address; only fencing would.
-      return leaseSeconds === undefined ? 0 : leaseSeconds * 1000 + 1000;
+      // No lease ('forever'): only the node's stop removes the address (and fencing a dead one).
+      return leaseSeconds === undefined ? undefined : leaseSeconds * 1000 + 1000;
     },
   };
   return agent;

@@ -31,6 +31,13 @@ export interface ResourceMeta {
   failureTimeoutMs?: number;
   priority?: number;
   isManaged?: boolean;
+  /**
+   * sanode: how long after its node's lease ended this resource may still be active by itself
+   * (ms), overriding its agent's own bound (docs/resources.md, "The lost-node deadline"). 0 for a
+   * service that is reachable only through a kernel-leased address of the same group. Absent:
+   * the agent's bound, or, for an agent that declares none, the node's selfStopMs.
+   */
+  holdoverMs?: number;
 }
 
 export interface CloneMeta extends ResourceMeta {

@@ -184,6 +184,7 @@ function validateMeta(meta: ResourceMeta, id: string | undefined, field: string)
   intField('migrationThreshold', 0);
   intField('failureTimeoutMs', 0);
   intField('priority', -INFINITY);
+  intField('holdoverMs', 0);
   if (meta.isManaged !== undefined && typeof meta.isManaged !== 'boolean') throw new CibError(id, `${field}.isManaged`, 'must be true or false');
 }
 

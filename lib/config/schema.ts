@@ -119,6 +119,7 @@ const metaShape = {
   failureTimeoutMs: nonNegativeMs().optional(),
   priority: z.number(expected('a number')).optional(),
   isManaged: bool().optional(),
+  holdoverMs: nonNegativeMs().optional(),
 };
 const meta = z.strictObject(metaShape);
 const cloneMeta = z.strictObject({

@@ -128,8 +128,10 @@ export interface LocalResourcesOptions {
   readonly selfStopMs: number;
   /** Without proof of an intact ring for this long, this node stops its resources (timing.ts leaseWindowMs). */
   readonly leaseWindowMs: number;
-  /** lostNodeDeadlineMs for a CIB (timing.ts): the coordinator's wait before taking over a lost node's resources. */
+  /** lostNodeDeadlineMs for a CIB (timing.ts): from a lost node's last lease proof until its resources may start elsewhere. */
   readonly lostNodeDeadlineMs: (cib: Cib | undefined) => number;
+  /** timing.ts unprovenLastProofMs: the margin for a lost node this node shared no ring with. */
+  readonly unprovenMarginMs: number;
   /** How long a graceful leave waits for the coordinator to move this node's resources away. */
   readonly moveAwayMs: number;
   /** Restart back-off (timing.ts restartBackoffMs). */
@@ -232,6 +234,7 @@ export class LocalResources {
     this.engine = new TransitionEngine({
       nodes: [],
       lostNodeDeadlineMs: (cib) => options.lostNodeDeadlineMs(cib),
+      unprovenMarginMs: options.unprovenMarginMs,
       nowMs: options.nowMs,
       backoff: { baseMs: options.backoffBaseMs, maxMs: options.backoffMaxMs },
       injectedBugs: options.injectedBugs,
@@ -258,13 +261,23 @@ export class LocalResources {
     this.step(nowMs);
   }
 
-  onView(members: readonly string[], alone: boolean, nowMs: number, viewId?: { readonly seq: number; readonly rep: number }): void {
+  /**
+   * A view was installed. It renews nothing: other members date a lost node's last renewal from
+   * the last token of theirs that went round it (timing.ts), and this install may come later than
+   * any token they saw (the first token of a ring can be lost right after it reached this node).
+   * `lastRingProofMs`: see TransitionEngine.onView.
+   */
+  onView(
+    members: readonly string[],
+    alone: boolean,
+    nowMs: number,
+    viewId?: { readonly seq: number; readonly rep: number },
+    lastRingProofMs?: (name: string) => number | undefined,
+  ): void {
     this.viewId = viewId;
     this.member = this.nodeName !== undefined && members.includes(this.nodeName);
     this.alone = alone;
-    this.engine.onView(members, nowMs);
-    // Installing a view proves the ring works right now.
-    this.lastProofMs = Math.max(this.lastProofMs, nowMs);
+    this.engine.onView(members, nowMs, lastRingProofMs);
     // Proposals of an unfinished probe may have been lost with the old ring: start it again.
     if (this.probe !== undefined) this.probe = undefined;
     this.step(nowMs);

@@ -36,18 +36,48 @@ export function takeoverWaitMs(t: LeaseTimers): number {
 }
 
 /**
- * How long after the coordinator saw a node leave the view that node's resources still count as
- * running there. Two ways a lost node can still hold a resource:
- *  - it is alive but cut off: its lease runs out within the takeover wait, then it stops its
- *    resources within `selfStopMs` (each agent's stop is bounded by what remains of it);
- *  - it is dead or frozen: it stopped acting before the survivors saw it go, but an agent may
- *    leave something behind that lives on by itself for a bounded time — the agent's declared
- *    holdover (a VIP held on a kernel lease: the kernel drops it within that lease of the last
- *    renewal, which came before the view change).
- * The later of the two.
+ * How long after the last proof that a lost node shared a ring with this node (this node's last
+ * token, or install, of a ring that contained it: see `unprovenLastProofMs`) that node's
+ * resources still count as active there.
+ *
+ * Why the last token bounds the lost node's lease: a node renews its resource lease only when a
+ * token it passed on comes back (TotemOutput.tokenAcceptedMs), and it dates the renewal from when
+ * it passed the token, not from when it came back. A token that came back had gone through every
+ * member, this node included, after that moment; so every renewal the lost node made is older
+ * than this node's last token of a ring with it. Its lease ends within `leaseMs` of that (on any
+ * clock, since the holder measures a window shrunk by the drift: leaseWindowMs).
+ *
+ * What may outlive the lease: `afterLeaseMs`, the longest of the resources' holdover bounds
+ * (`holdoverAfterLeaseMs`). Both parts are measured on other nodes' clocks, so both are stretched
+ * by the rate difference.
  */
-export function lostNodeDeadlineMs(t: LeaseTimers, selfStopMs: number, agentHoldoverMs: number): number {
-  return Math.max(takeoverWaitMs(t) + selfStopMs, agentHoldoverMs);
+export function lostNodeDeadlineMs(t: LeaseTimers, afterLeaseMs: number): number {
+  return (t.leaseMs + afterLeaseMs) * (1 + 2 * t.clockDriftRatio);
+}
+
+/**
+ * The last proof to count from when this node has no token of a ring with the lost node: it
+ * started after that node was gone, or never shared a ring with it. The lost node's renewals are
+ * then bounded only by the view change seen here, and it may have renewed up to a token timeout
+ * before the survivors gave up on its ring (the margin the takeover wait has).
+ */
+export function unprovenLastProofMs(t: LeaseTimers, viewChangeMs: number): number {
+  return viewChangeMs + t.tokenTimeoutMs * (1 + 2 * t.clockDriftRatio);
+}
+
+/**
+ * One resource's holdover: how long after its node's lease ended what its agent started may
+ * still be active, whatever that node does meanwhile (runs on cut off, freezes, dies).
+ *  - An agent whose resource the kernel ends by itself declares that bound
+ *    (ResourceAgent.holdoverMs: a VIP on a kernel lease), and it holds even if the node's stop
+ *    never runs; a resource's `holdoverMs` meta attribute overrides it (a service that is
+ *    reachable only through a kernel-leased address of its group: 0).
+ *  - Anything else is ended by its node: a node cut off stops its resources within
+ *    `selfStopMs` of its lease's end; a frozen or dead process does not act, and a resumed one
+ *    judges its lease before anything else, so it stops first.
+ */
+export function holdoverAfterLeaseMs(selfStopMs: number, declaredMs: number | undefined): number {
+  return declaredMs ?? selfStopMs;
 }
 
 /**

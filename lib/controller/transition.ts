@@ -41,12 +41,17 @@ export interface TransitionOptions {
   /** Every configured node name. */
   readonly nodes: readonly string[];
   /**
-   * How long after a node leaves the view its resources still count as running there: its lease
-   * runs out (takeover wait), then it gets `selfStopMs` to stop them, and a VIP held on a kernel
-   * lease outlives a killed holder by that lease (docs/resources.md). A function of the CIB,
-   * since the configured resources decide the last part.
+   * How long after a lost node's last lease proof its resources still count as running there:
+   * its lease, then the longest holdover of the configured resources (timing.ts
+   * lostNodeDeadlineMs, docs/resources.md). A function of the CIB, since the configured
+   * resources decide the last part.
    */
   readonly lostNodeDeadlineMs: number | ((cib: Cib | undefined) => number);
+  /**
+   * Added to the view change (or to this engine's start) for a lost node whose last proof this
+   * node cannot bound by a token it saw (timing.ts unprovenLastProofMs); default 0.
+   */
+  readonly unprovenMarginMs?: number | undefined;
   /** When this engine starts; nodes not seen in a view since count as lost from then. */
   readonly nowMs: number;
   /** The growing wait before restarting a resource on a node where it keeps failing (timing.ts). */
@@ -72,8 +77,12 @@ export class TransitionEngine {
   /** The last plan dispatched everything it had and nothing is in flight. */
   private quiet = false;
   private readonly members = new Set<string>();
-  /** Configured nodes outside the view, since when. */
-  private readonly lostSince = new Map<string, number>();
+  /**
+   * Configured nodes outside the view: the latest time (on this node's clock) at which each may
+   * have renewed its lease. Its resources count as active until that plus the deadline.
+   */
+  private readonly lostProof = new Map<string, number>();
+  private readonly unprovenMarginMs: number;
   /** Lost nodes whose history purge has been proposed for this loss. */
   private readonly purged = new Set<string>();
   private readonly inFlight = new Map<string, ExecRequest & { readonly sentMs: number }>();
@@ -92,14 +101,15 @@ export class TransitionEngine {
     this.deadlineOf = typeof deadline === 'number' ? () => deadline : deadline;
     this.backoff = options.backoff;
     this.bugs = options.injectedBugs ?? new Set();
-    for (const name of this.nodes) this.lostSince.set(name, options.nowMs);
+    this.unprovenMarginMs = options.unprovenMarginMs ?? 0;
+    for (const name of this.nodes) this.lostProof.set(name, options.nowMs + this.unprovenMarginMs);
   }
 
   /** The configured node names changed (the CIB's node list): a new name counts as lost until seen. */
   setNodes(nodes: readonly string[], nowMs: number): void {
     this.nodes = [...nodes];
-    for (const name of nodes) if (!this.members.has(name) && !this.lostSince.has(name)) this.lostSince.set(name, nowMs);
-    for (const name of [...this.lostSince.keys()]) if (!nodes.includes(name)) this.lostSince.delete(name);
+    for (const name of nodes) if (!this.members.has(name) && !this.lostProof.has(name)) this.lostProof.set(name, nowMs + this.unprovenMarginMs);
+    for (const name of [...this.lostProof.keys()]) if (!nodes.includes(name)) this.lostProof.delete(name);
     this.dirty = true;
   }
 
@@ -108,15 +118,21 @@ export class TransitionEngine {
     return this.quiet && this.inFlight.size === 0 && !this.dirty;
   }
 
-  onView(members: readonly string[], nowMs: number): void {
+  /**
+   * A view was installed. `lastRingProofMs(name)`: this node's last token (or install) of a ring
+   * that contained `name`, if any: a newly lost node renewed its lease no later than that
+   * (timing.ts); without one, the view change plus the unproven margin bounds it.
+   */
+  onView(members: readonly string[], nowMs: number, lastRingProofMs?: (name: string) => number | undefined): void {
     this.members.clear();
     for (const name of members) this.members.add(name);
     for (const name of this.nodes) {
       if (this.members.has(name)) {
-        this.lostSince.delete(name);
+        this.lostProof.delete(name);
         this.purged.delete(name);
-      } else if (!this.lostSince.has(name)) {
-        this.lostSince.set(name, nowMs);
+      } else if (!this.lostProof.has(name)) {
+        const proven = lastRingProofMs?.(name);
+        this.lostProof.set(name, proven !== undefined ? Math.min(proven, nowMs) : nowMs + this.unprovenMarginMs);
       }
     }
     // Actions sent in the old view are void: a node runs an action only if it is delivered in the
@@ -165,7 +181,7 @@ export class TransitionEngine {
     if (!this.dirty && (due === undefined || nowMs < due)) return;
     this.dirty = false;
     this.lastPlanMs = nowMs;
-    for (const [name, since] of this.lostSince) {
+    for (const [name, since] of this.lostProof) {
       const deadlinePassed = nowMs >= since + this.deadlineOf(cib) || this.bugs.has('start-before-deadline');
       if (this.purged.has(name) || !deadlinePassed) continue;
       this.purged.add(name);
@@ -224,7 +240,7 @@ export class TransitionEngine {
   nextDeadlineMs(): number | undefined {
     if (!this.coordinator || !this.quorate || this.cib === undefined) return undefined;
     let next: number | undefined = this.lastPlanMs + RECHECK_MS;
-    for (const [name, since] of this.lostSince) {
+    for (const [name, since] of this.lostProof) {
       if (this.purged.has(name)) continue;
       const at = since + this.deadlineOf(this.cib);
       next = next === undefined ? at : Math.min(next, at);
@@ -263,7 +279,7 @@ export class TransitionEngine {
     const nodes: Record<string, NodeStatus> = {};
     for (const name of this.nodes) {
       const status = cib.status.nodes[name];
-      const since = this.lostSince.get(name);
+      const since = this.lostProof.get(name);
       if (since === undefined) {
         nodes[name] = status?.state === 'online' ? status : { ...status, state: 'offline' };
       } else if (nowMs < since + this.deadlineOf(cib) && !this.purged.has(name) && !this.bugs.has('start-before-deadline')) {

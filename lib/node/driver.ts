@@ -36,7 +36,7 @@ import {
   type ResourceMessage,
 } from '../controller/local-resources.js';
 import { NodeController, parseControlMessage, type ControlMessage } from '../controller/node-controller.js';
-import { leaseWindowMs, lostNodeDeadlineMs, type LeaseTimers } from '../controller/timing.js';
+import { holdoverAfterLeaseMs, leaseWindowMs, lostNodeDeadlineMs, unprovenLastProofMs, type LeaseTimers } from '../controller/timing.js';
 import type { LmsKnowledge, QuorumDecision } from '../quorum/index.js';
 import type { BroadcastResult, Delivery, NodeId, Send, TotemCore, TotemEvent, View, ViewId } from '../totem/types.js';
 import { CHANNEL, decodeChannel, encodeChannel, type Channel } from './channels.js';
@@ -60,8 +60,12 @@ export interface NodeDriverOptions {
     /** false: run no agents and coordinate nothing (the node only keeps the CIB). */
     readonly manage: boolean;
     readonly selfStopMs: number;
-    /** The agent's holdover bound for one configured primitive (ResourceAgent.holdoverMs). */
-    readonly holdoverMs: (primitive: PrimitiveConfig) => number;
+    /**
+     * The agent's holdover bound for one configured primitive (ResourceAgent.holdoverMs): how
+     * long after its node's lease ended it may still be active by itself; undefined when only its
+     * node's stop ends it (timing.ts holdoverAfterLeaseMs).
+     */
+    readonly holdoverMs: (primitive: PrimitiveConfig) => number | undefined;
     readonly moveAwayMs?: number;
     readonly backoffBaseMs?: number;
     readonly backoffMaxMs?: number;
@@ -135,6 +139,14 @@ export class NodeDriver {
   private readonly res: LocalResources;
   private readonly bugs: ReadonlySet<string>;
   private view: View | undefined;
+  /**
+   * This node's last token (or install: its first token) of the current ring. Every renewal a
+   * member of this ring made is older (timing.ts lostNodeDeadlineMs), so when a member is lost
+   * this dates its last possible renewal.
+   */
+  private ringProofMs: number | undefined;
+  /** For each node that shared a ring with this one: ringProofMs when that ring ended. */
+  private readonly lastRingProofMs = new Map<NodeId, number>();
   private nowMs: number;
   /** The name the CIB gives this node's id (the one resources are recorded under). */
   private cibName: string | undefined;
@@ -183,7 +195,8 @@ export class NodeDriver {
       manage: options.resources.manage,
       selfStopMs,
       leaseWindowMs: leaseWindowMs(options.lease),
-      lostNodeDeadlineMs: (cib) => lostNodeDeadlineMs(options.lease, selfStopMs, maxHoldoverMs(cib, options.resources.holdoverMs)),
+      lostNodeDeadlineMs: (cib) => lostNodeDeadlineMs(options.lease, longestHoldoverMs(cib, selfStopMs, options.resources.holdoverMs)),
+      unprovenMarginMs: unprovenLastProofMs(options.lease, 0),
       moveAwayMs: options.resources.moveAwayMs ?? 10_000,
       backoffBaseMs: options.resources.backoffBaseMs ?? 500,
       backoffMaxMs: options.resources.backoffMaxMs ?? 60_000,
@@ -227,6 +240,14 @@ export class NodeDriver {
   /** The name the CIB gives member `id` (falls back to `node-<id>`). */
   nameOf(id: NodeId): string {
     return this.replica.current.config.nodes.find((n) => n.id === String(id))?.name ?? `node-${id}`;
+  }
+
+  /** The member id the CIB gives node `name` (the inverse of nameOf). */
+  private idOf(name: string): NodeId | undefined {
+    const configured = this.replica.current.config.nodes.find((n) => n.name === name);
+    if (configured !== undefined) return Number(configured.id) as NodeId;
+    const placeholder = /^node-(\d+)$/.exec(name);
+    return placeholder === null ? undefined : (Number(placeholder[1]) as NodeId);
   }
 
   // ---------------------------------------------------------------------------------- inputs
@@ -386,6 +407,7 @@ export class NodeDriver {
     }
     if (out.tokenAcceptedMs !== undefined) {
       any = true;
+      this.ringProofMs = now;
       this.ctl.onToken(out.tokenAcceptedMs, now);
       this.res.onToken(out.tokenAcceptedMs, now);
     }
@@ -393,6 +415,12 @@ export class NodeDriver {
   }
 
   private onView(view: View, transitional: readonly NodeId[] | undefined, nowMs: number): void {
+    if (this.view !== undefined && this.ringProofMs !== undefined) {
+      for (const member of this.view.members) this.lastRingProofMs.set(member, Math.max(this.lastRingProofMs.get(member) ?? -Infinity, this.ringProofMs));
+    }
+    // Installing is handling the new ring's first token here (the representative starts it as it
+    // installs; the others install when it reaches them).
+    this.ringProofMs = nowMs;
     this.view = view;
     this.events.push({ type: 'view', view, transitional });
     // The replica first: until its exchange finishes, resources must not trust this copy. Changes
@@ -403,7 +431,10 @@ export class NodeDriver {
     this.ctl.onView(view, nowMs, transitional);
     this.drainController();
     const alone = view.members.length === 1 && view.members[0] === this.nodeId;
-    this.res.onView(view.members.map((id) => this.nameOf(id)), alone, nowMs, view.id);
+    this.res.onView(view.members.map((id) => this.nameOf(id)), alone, nowMs, view.id, (name) => {
+      const id = this.idOf(name);
+      return id === undefined ? undefined : this.lastRingProofMs.get(id);
+    });
     this.installing = false;
   }
 
@@ -790,11 +821,17 @@ function placeholderName(id: NodeId): string {
   return `node-${id}`;
 }
 
-function maxHoldoverMs(cib: Cib | undefined, holdoverMs: (primitive: PrimitiveConfig) => number): number {
+/**
+ * The longest holdover of the configured resources: what a lost node may leave active after its
+ * lease, whichever of them it held. A resource's own `holdoverMs` meta attribute (or its group's)
+ * wins over its agent's declaration.
+ */
+export function longestHoldoverMs(cib: Cib | undefined, selfStopMs: number, holdoverMs: (primitive: PrimitiveConfig) => number | undefined): number {
   let longest = 0;
-  for (const { primitive } of listPrimitives((cib ?? emptyCib({ nodes: [], resources: [] })).config)) {
-    const h = holdoverMs(primitive);
-    if (Number.isFinite(h) && h > longest) longest = h;
+  for (const { primitive, group, clone } of listPrimitives((cib ?? emptyCib({ nodes: [], resources: [] })).config)) {
+    const declared = primitive.meta?.holdoverMs ?? group?.meta?.holdoverMs ?? clone?.meta?.holdoverMs ?? holdoverMs(primitive);
+    const h = holdoverAfterLeaseMs(selfStopMs, declared !== undefined && Number.isFinite(declared) && declared >= 0 ? declared : undefined);
+    if (h > longest) longest = h;
   }
   return longest;
 }

@@ -63,14 +63,15 @@ export class AgentRunner {
     return { rc: result.rc, message: result.message, wallMs: Date.now() };
   }
 
-  holdoverMs(primitive: PrimitiveConfig): number {
+  /** The agent's holdover bound (ResourceAgent.holdoverMs); undefined when it declares none. */
+  holdoverMs(primitive: PrimitiveConfig): number | undefined {
     const agent = this.agentFor(primitive.agent);
-    if (agent?.holdoverMs === undefined) return 0;
+    if (agent?.holdoverMs === undefined) return undefined;
     try {
       const ms = agent.holdoverMs(paramsOf(primitive) as never);
-      return Number.isFinite(ms) && ms > 0 ? ms : 0;
+      return ms !== undefined && Number.isFinite(ms) && ms >= 0 ? ms : undefined;
     } catch {
-      return 0;
+      return undefined;
     }
   }
 

@@ -87,15 +87,19 @@ export function planResources(p: Prng, ids: readonly NodeId[], tokenTimeoutMs: n
   };
 }
 
-/** The agent's holdover bound (ResourceAgent.holdoverMs) for a simulated primitive. */
-export function simHoldoverMs(primitive: PrimitiveConfig): number {
+/**
+ * The agent's holdover bound (ResourceAgent.holdoverMs) for a simulated primitive: the kernel
+ * lease of a VIP, the time an orphan takes to notice its parent is gone; an in-process resource
+ * declares none (its node's self-stop ends it).
+ */
+export function simHoldoverMs(primitive: PrimitiveConfig): number | undefined {
   switch (primitive.agent.type) {
     case 'sim-vip':
       return Number(primitive.params?.['leaseMs'] ?? 0);
     case 'sim-orphan':
       return Number(primitive.params?.['orphanMs'] ?? 0);
     default:
-      return 0;
+      return undefined;
   }
 }
 

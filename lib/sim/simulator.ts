@@ -23,6 +23,7 @@ import { Packr } from 'msgpackr';
 import { emptyCib, listPrimitives, INFINITY, type Cib, type PrimitiveConfig } from '../cib/model.js';
 import { digestOf, formatVersion, type CibChange } from '../cib/replica.js';
 import type { AgentOperation, AgentOutcome } from '../controller/local-resources.js';
+import type { LeadershipTimers } from '../controller/leadership.js';
 import { NodeController } from '../controller/node-controller.js';
 import { isSanodeError } from '../errors/index.js';
 import { decodeChannel } from '../node/channels.js';
@@ -149,6 +150,8 @@ export interface RunResult {
   /** The quorum options of the run, e.g. `majority` or `lastManStanding 1200ms, autoTieBreaker "lowest"`. */
   readonly quorum: string;
   readonly probes: readonly { readonly atMs: number; readonly nodes: readonly NodeProbe[] }[];
+  /** What the run configured: its lease timers and resources (undefined with resources off). */
+  readonly plan: { readonly lease: LeadershipTimers; readonly resources: ResourcePlan | undefined };
 }
 
 /** Latency per profile: the profiles' timers are tuned for these networks. */
@@ -431,6 +434,7 @@ class Simulation {
       livenessMs: this.boundMs + this.stableMs, stats: this.stats,
       traceHash: o.hashTrace === true ? this.trace.digest() : undefined,
       quorum: describeQuorum(this.lplan.quorum), probes: this.probes,
+      plan: { lease: this.lplan.leadership, resources: this.rplan },
     };
   }
 
@@ -644,7 +648,8 @@ class Simulation {
         core,
         controller,
         cib: n.store.cib ?? emptyCib(rplan?.config ?? { nodes: this.ids.map((id) => ({ id: String(id), name: `node-${id}` })), resources: [] }),
-        lease: leadership,
+        // The resources' lease is not the bug's target: no-takeover-wait bends only Leadership's.
+        lease: this.lplan.leadership,
         resources: {
           manage: rplan !== undefined,
           selfStopMs: rplan?.selfStopMs ?? 1000,
@@ -687,7 +692,7 @@ class Simulation {
         n.id,
         this.nowUs,
         (rsc) => this.primitiveOf(rsc),
-        (primitive) => this.msToUs(this.resourcePrng.range(0, simHoldoverMs(primitive))),
+        (primitive) => this.msToUs(this.resourcePrng.range(0, simHoldoverMs(primitive) ?? 0)),
       );
       this.worldChanged(changes);
       for (const at of expiries) this.queue.push(Math.max(this.nowUs, at), { type: 'world-expire' });

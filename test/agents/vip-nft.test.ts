@@ -139,7 +139,7 @@ test('IPv4: a holder that stops renewing (lease lost) goes dark for TCP and ARP 
     // What the runtime does on SANODE_SELF_STOP.
     const haltedAt = performance.now();
     agent.haltLeases('test: lease lost');
-    const bound = agent.holdoverMs!({});
+    const bound = agent.holdoverMs!({})!;
     await sleep(Math.max(0, haltedAt + bound - performance.now()));
     const checkedAt = performance.now();
     assert.equal(await hasAddress(holder, '10.232.0.100'), true, 'the address is still there (valid_lft is the backstop)');
@@ -175,7 +175,7 @@ test('IPv6: after the lease, neighbour solicitations for the VIP go unanswered a
     assert.equal(await tcpAnswers(peer, 'fd00:232::100'), true);
     const haltedAt = performance.now();
     agent.haltLeases('test: lease lost');
-    await sleep(Math.max(0, haltedAt + agent.holdoverMs!({}) - performance.now()));
+    await sleep(Math.max(0, haltedAt + agent.holdoverMs!({})! - performance.now()));
     assert.equal(await hasAddress(holder, 'fd00:232::100'), true, 'the address is still there');
     assert.equal(await ndAnswers(peer, peerNic, 'fd00:232::100'), false, 'NS for the VIP still answered after the lease');
     assert.equal(await tcpAnswers(peer, 'fd00:232::100'), false, 'TCP still answered after the lease');
@@ -213,7 +213,7 @@ setInterval(() => { const r = agent.renewerFor({}); console.log(JSON.stringify({
     assert.equal(await tcpAnswers(peer, '10.232.0.101'), true);
     const frozenAt = performance.now();
     process.kill(child.pid!, 'SIGSTOP');
-    await sleep(Math.max(0, frozenAt + agent.holdoverMs!({}) - performance.now()));
+    await sleep(Math.max(0, frozenAt + agent.holdoverMs!({})! - performance.now()));
     assert.equal(await tcpAnswers(peer, '10.232.0.101'), false, 'a frozen holder must not serve past its holdover');
     assert.equal(await arpAnswers(peer, peerNic, '10.232.0.101'), false, 'a frozen holder must not answer ARP past its holdover');
     const seen = lines.lines.length;
@@ -294,7 +294,7 @@ test('runtime: AgentRunner.leaseLost (called on SANODE_SELF_STOP) stops the rene
     assert.equal(await tcpAnswers(peer, '10.232.0.103'), true);
     const lostAt = performance.now();
     runner.leaseLost('stopping resources on node-1: lease expired');
-    await sleep(Math.max(0, lostAt + runner.holdoverMs(primitive) - performance.now()));
+    await sleep(Math.max(0, lostAt + runner.holdoverMs(primitive)! - performance.now()));
     assert.equal(await tcpAnswers(peer, '10.232.0.103'), false, 'renewals went on after the lease was lost');
     assert.equal((await runner.run(op(2, 'monitor'))).rc, OCF.ERR_GENERIC, 'monitor sees the lapsed guard');
     assert.equal((await runner.run(op(3, 'stop'))).rc, OCF.SUCCESS);
@@ -309,8 +309,8 @@ test('leaseMs: parsed and bounded; holdoverMs is the nft bound when on and the v
   const agent = vip({ ip: '10.232.0.100/24', nic: 'lo' });
   assert.equal(agent.holdoverMs!({ leaseMs: 200 }), 525);
   assert.equal(agent.holdoverMs!({ leaseMs: 400 }), 1025);
-  assert.equal(agent.holdoverMs!({}), 31_000, 'off unless asked for: the valid_lft bound (30 s + 1 s)');
+  assert.equal(agent.holdoverMs!({})!, 31_000, 'off unless asked for: the valid_lft bound (30 s + 1 s)');
   assert.equal(agent.holdoverMs!({ leaseMs: 0, leaseSeconds: 5 }), 6000);
-  assert.equal(agent.holdoverMs!({ leaseMs: 'off', leaseSeconds: 'forever' }), 0);
-  assert.equal(agent.holdoverMs!({ leaseMs: 'soon' }), 0, 'start refuses it, so nothing is held');
+  assert.equal(agent.holdoverMs!({ leaseMs: 'off', leaseSeconds: 'forever' }), undefined, 'no lease: only the node stops it (selfStopMs counts)');
+  assert.equal(agent.holdoverMs!({ leaseMs: 'soon' }), undefined, 'start refuses it, so nothing is held');
 });

@@ -39,6 +39,17 @@ describe('CIB validation', () => {
     validateConfig(base());
   });
 
+  it('holdoverMs: a whole number of milliseconds, 0 or more, on a primitive or a group', () => {
+    const ok = base();
+    ok.resources[0] = { kind: 'primitive', id: 'ip', agent, meta: { holdoverMs: 0 } };
+    validateConfig(ok);
+    for (const bad of [-1, 1.5, Number.NaN, '200' as unknown as number]) {
+      const cfg = base();
+      cfg.resources[1] = { kind: 'group', id: 'web', members: [{ kind: 'primitive', id: 'app', agent }], meta: { holdoverMs: bad } };
+      rejects(cfg, /meta\.holdoverMs$/, 'web');
+    }
+  });
+
   it('names the duplicate id and where it was first used', () => {
     const cfg = base();
     cfg.resources.push({ kind: 'primitive', id: 'app', agent });

@@ -50,6 +50,30 @@ test('a lost node keeps its resource until its self-stop deadline: only then is 
   assert.deepEqual(engine.takeOutput().dispatch, [], 'an action in flight is never sent twice');
 });
 
+test("a lost node's deadline counts from its last proof when the coordinator has one, else from the view change plus the unproven margin", () => {
+  const MARGIN = 400;
+  const lostAt = (lastRingProofMs: ((name: string) => number | undefined) | undefined): number => {
+    const engine = new TransitionEngine({ nodes: ['a', 'b', 'c'], lostNodeDeadlineMs: DEADLINE, unprovenMarginMs: MARGIN, nowMs: 0 });
+    engine.onView(['a', 'b', 'c'], 0);
+    engine.onCib(withStatus(emptyCib(config), 'a'));
+    engine.setCoordinator(true, true);
+    engine.tick(10);
+    engine.takeOutput();
+    // a's ring broke after the coordinator's last token at 700; the survivors installed at 1300.
+    engine.onView(['b', 'c'], 1300, lastRingProofMs);
+    let first: number | undefined;
+    for (let t = 1300; t <= 6000 && first === undefined; t += 10) {
+      engine.tick(t);
+      if (engine.takeOutput().dispatch.some((d) => d.op === 'start')) first = t;
+    }
+    assert.ok(first !== undefined, 'the resource is started elsewhere in the end');
+    return first;
+  };
+  assert.equal(lostAt((name) => (name === 'a' ? 700 : undefined)), 700 + DEADLINE, 'from the last token of a ring with a');
+  assert.equal(lostAt(undefined), 1300 + MARGIN + DEADLINE, 'no ring shared with a: from the view change, plus the margin');
+  assert.equal(lostAt(() => 5000), 1300 + DEADLINE, 'a proof is never later than the view that lost the node');
+});
+
 test('no start goes out while any member is still probing, nor while not coordinating or not quorate', () => {
   const engine = new TransitionEngine({ nodes: ['a', 'b', 'c'], lostNodeDeadlineMs: DEADLINE, nowMs: 0 });
   const fresh = emptyCib(config); // nobody has said 'online' (probed) yet

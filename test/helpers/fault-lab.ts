@@ -127,14 +127,15 @@ const nowMs = (): number => performance.timeOrigin + performance.now();
 /**
  * The longest a client may go without the VIP after one fault, from the timing formulas the
  * product uses (lib/controller/timing.ts): detection (token timeout + failToRecv + consensus),
- * then the lost-node deadline (the later of takeover wait + selfStopMs and the VIP's kernel
- * lease + 1 s), then the start of the VIP and the server, plus slack for a loaded machine.
+ * then the lost-node deadline (counted from the last token before the fault, so detection here
+ * is only a margin: the lease, then the later of selfStopMs and the VIP's kernel lease + 1 s),
+ * then the start of the VIP and the server, plus slack for a loaded machine.
  */
 export function failoverBoundMs(profile: Profile, leaseSeconds: number): number {
   const timers = PROFILES[profile];
   const lease = defaultLeadershipTimers(timers, NODE_IDS.length);
   const detect = lease.tokenTimeoutMs + timers.failToRecvMs + timers.consensusMs;
-  return Math.round(detect + lostNodeDeadlineMs(lease, SELF_STOP_MS, leaseSeconds * 1000 + 1000) + START_ALLOWANCE_MS + SLACK_MS);
+  return Math.round(detect + lostNodeDeadlineMs(lease, Math.max(SELF_STOP_MS, leaseSeconds * 1000 + 1000)) + START_ALLOWANCE_MS + SLACK_MS);
 }
 
 /**

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { loadTotem, type TotemModule } from '../../lib/sim/runner.js';
-import { runSimulation, type NodeProbe, type ScriptedNodeFault, type SimOptions } from '../../lib/sim/simulator.js';
+import { runSimulation, type NodeProbe, type RunResult, type ScriptedNodeFault, type SimOptions } from '../../lib/sim/simulator.js';
+import { lostNodeDeadlineMs, takeoverWaitMs } from '../../lib/controller/timing.js';
+import { longestHoldoverMs } from '../../lib/node/driver.js';
+import { emptyCib } from '../../lib/cib/model.js';
+import { simHoldoverMs } from '../../lib/sim/resources.js';
 
 /**
  * Failures found outside (issue 10), replayed under the simulator with the real node driver and
@@ -16,6 +20,7 @@ before(async () => {
 interface Replay {
   readonly probes: readonly { readonly atMs: number; readonly nodes: readonly NodeProbe[] }[];
   readonly violations: readonly string[];
+  readonly plan: RunResult['plan'];
 }
 
 function replay(seed: number, profile: 'lan' | 'fast', faults: readonly ScriptedNodeFault[], probeAtMs: readonly number[], safetyMs: number, extra: Partial<SimOptions> = {}): Replay {
@@ -24,7 +29,7 @@ function replay(seed: number, profile: 'lan' | 'fast', faults: readonly Scripted
     denseIds: true, quorum: {}, safetyMs, stopOnViolation: false,
     scriptedNodeFaults: faults, probeAtMs, ...extra,
   });
-  return { probes: r.probes, violations: r.violations.map((v) => `${v.checker}: ${v.message}\n${v.reproduce}`) };
+  return { probes: r.probes, violations: r.violations.map((v) => `${v.checker}: ${v.message}\n${v.reproduce}`), plan: r.plan };
 }
 
 const coordinatorsAt = (r: Replay): (number | undefined)[] =>
@@ -78,6 +83,35 @@ describe('failures found outside, replayed in the simulator', () => {
         assert.equal(holders[i]!.length, 1, `web-ip on one survivor at ${probeAtMs[i]} ms: ${JSON.stringify(holders)}`);
         assert.notEqual(holders[i]![0], killed);
       }
+    });
+  }
+
+  // Issue 11: the coordinator counted a lost node's deadline from its own view change, so
+  // detection (and a token timeout of margin) came on top of the lease and holdover. It counts
+  // now from its last token of a ring with that node. A killed holder's VIP must be back on a
+  // survivor within that deadline of the kill, plus the starts (never before: resource-exclusivity
+  // watches the world). When the holder also coordinated, the successor's takeover wait after
+  // detection may come later, and bounds it instead.
+  for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+    it(`a killed holder's resources start elsewhere once its lease and holdover from its last token have run out (seed ${seed})`, () => {
+      const killAtMs = 6_000;
+      const probeAtMs = [killAtMs - 50, ...Array.from({ length: 600 }, (_, i) => killAtMs + 10 * (i + 1))];
+      const r = replay(seed, 'lan', [{ atMs: killAtMs, kind: 'crash', node: { holding: 'web-ip' } }], probeAtMs, 13_000);
+      assert.deepEqual(r.violations, []);
+      const before = r.probes[0]!.nodes;
+      const killed = before.find((n) => n.active.includes('web-ip'))?.node;
+      assert.ok(killed !== undefined, 'web-ip is held before the kill');
+      const coordinated = before.find((n) => n.node === killed)!.coordinator === killed;
+      const movedAt = r.probes.slice(1).find((p) => p.nodes.some((n) => n.node !== killed && n.active.includes('web-ip')))?.atMs;
+      assert.ok(movedAt !== undefined, 'web-ip runs on a survivor within 6 s of the kill');
+      const plan = r.plan.resources!;
+      const deadline = lostNodeDeadlineMs(r.plan.lease, longestHoldoverMs(emptyCib(plan.config), plan.selfStopMs, simHoldoverMs));
+      const t = totem.PROFILES['lan']!;
+      const detection = r.plan.lease.tokenTimeoutMs + t.failToRecvMs + t.consensusMs;
+      // Two group members started in order, each taking at most opLatencyMsMax, plus the probe step.
+      const starts = 2 * plan.opLatencyMsMax + 20;
+      const bound = killAtMs + Math.max(deadline, coordinated ? detection + takeoverWaitMs(r.plan.lease) : 0) + starts;
+      assert.ok(movedAt <= bound, `web-ip back at ${movedAt} ms, bound ${Math.round(bound)} ms (deadline ${Math.round(deadline)} ms, holder coordinated: ${coordinated})`);
     });
   }
 });

@@ -10,6 +10,7 @@ import { identityOf, readRecord, recordPath, type ProcessRecord } from '../../ag
 import { OCF } from '../../agents/types.js';
 import { Executor } from '../../lib/executor/index.js';
 import { isSanodeError } from '../../lib/errors/index.js';
+import { alive } from '../helpers/processes.js';
 
 /**
  * The process agent's records (agents/process-record.ts): a child it starts is recorded with an
@@ -23,23 +24,6 @@ const SLEEPER = 'setInterval(() => {}, 1000)';
 const STUBBORN = "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)";
 /** Writes a file when it gets SIGTERM (and stays up), so a test can see whether it was signalled. */
 const WITNESS = "const f = process.argv[1]; process.on('SIGTERM', () => require('fs').writeFileSync(f, 'TERM')); setInterval(() => {}, 1000)";
-
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-async function waitFor(what: string, done: () => boolean, timeoutMs = 20_000): Promise<void> {
-  for (let i = 0; i < timeoutMs / 20; i++) {
-    if (done()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 /** Every PID the tests started, killed by PID and group in finally (and at exit if a test hangs). */
 const started = new Set<number>();

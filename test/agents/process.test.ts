@@ -10,27 +10,10 @@ import { after, describe, it } from 'node:test';
 import { createProcessAgent, type ProcessParams } from '../../agents/process.js';
 import { OCF } from '../../agents/types.js';
 import { Executor } from '../../lib/executor/index.js';
+import { alive, waitFor } from '../helpers/processes.js';
 
 const NODE = process.execPath;
 const SLEEPER = 'setInterval(() => {}, 1000)';
-
-/** Alive and not a zombie. */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-async function waitFor(what: string, done: () => boolean, timeoutMs = 20_000): Promise<void> {
-  for (let i = 0; i < timeoutMs / 20; i++) {
-    if (done()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

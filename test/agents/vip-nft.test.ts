@@ -15,7 +15,8 @@ import { NftUnsupportedError } from '../../agents/vip-nft.js';
 import { vip, type VipParams } from '../../agents/vip.js';
 import type { PrimitiveConfig } from '../../lib/cib/model.js';
 import { AgentRunner } from '../../lib/runtime/agent-runner.js';
-import { JsonLines, NetnsLab, netnsUnavailable, run } from '../helpers/netns.js';
+import { JsonLines, netnsUnavailable, run } from '../helpers/netns.js';
+import { makeVipLab, type VipLab } from '../helpers/vip-lab.js';
 import { tempDir, waitUntil, writeScript } from './fixtures/helpers.js';
 
 // The default: short enough to show the lease, long enough that a loaded CI host does not lapse it.
@@ -37,39 +38,9 @@ async function unavailable(): Promise<string | undefined> {
   return undefined;
 }
 
-interface Lab {
-  lab: NetnsLab;
-  holder: string;
-  peer: string;
-  nic: string;
-  peerNic: string;
-}
-
-/** Two namespaces on a veth, and a TCP listener on every holder address (port PORT). */
-async function makeLab(): Promise<Lab> {
-  const lab = new NetnsLab(`snt-nf${Math.random().toString(36).slice(2, 5).padEnd(3, '0')}`);
-  try {
-    return await setUp(lab);
-  } catch (error) {
-    // The caller's finally never sees a lab that failed half way: clean it here.
-    await lab.cleanup();
-    throw error;
-  }
-}
-
-async function setUp(lab: NetnsLab): Promise<Lab> {
-  const holder = await lab.addNamespace('h');
-  const peer = await lab.addNamespace('p');
-  const nic = lab.name('vh');
-  const peerNic = lab.name('vp');
-  await lab.addVeth(holder, nic, peer, peerNic);
-  await lab.addAddress(holder, nic, '10.232.0.1/24');
-  await lab.addAddress(peer, peerNic, '10.232.0.2/24');
-  await lab.addAddress(holder, nic, 'fd00:232::1/64');
-  await lab.addAddress(peer, peerNic, 'fd00:232::2/64');
-  const server = lab.spawn(holder, [process.execPath, '-e', `require('net').createServer((s) => s.end()).listen(${PORT}, '::', () => console.log(JSON.stringify({ listening: true })))`]);
-  await new JsonLines<{ listening?: boolean }>(server.stdout).waitFor('listener', (line) => line.listening === true, 10_000);
-  return { lab, holder, peer, nic, peerNic };
+/** Two namespaces on a veth (10.232.0.0/24, fd00:232::/64), and a TCP listener on every holder address (port PORT). */
+function makeLab(): Promise<VipLab> {
+  return makeVipLab({ prefix: `snt-nf${Math.random().toString(36).slice(2, 5).padEnd(3, '0')}`, net: 232, listenPort: PORT });
 }
 
 /** One TCP connect from the peer: true if it was answered within 300 ms. */

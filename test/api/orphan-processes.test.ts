@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { ProcessCluster, type ProcessEvent } from '../helpers/process-cluster.js';
 import type { Cib, CibConfig } from '../../lib/index.js';
 import { mismatch, type ProcessIdentity } from '../../agents/process-record.js';
-import { alive } from '../helpers/processes.js';
+import { alive, killByPid } from '../helpers/processes.js';
 
 /**
  * A `process` resource's child outlives a kill -9 of its node (it runs in its own session). The
@@ -139,14 +139,7 @@ test('kill -9 of a node: its restarted self finds the orphaned child by its reco
       }
     }
     for (const { pid, identity } of recorded) {
-      if (mismatch(pid, identity) !== undefined) continue;
-      for (const target of [-pid, pid]) {
-        try {
-          process.kill(target, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
+      if (mismatch(pid, identity) === undefined) killByPid(pid);
     }
     await c.stop();
   }

@@ -26,7 +26,6 @@ import type { AgentOperation, AgentOutcome } from '../controller/local-resources
 import type { LeadershipTimers } from '../controller/leadership.js';
 import { NodeController } from '../controller/node-controller.js';
 import { isSanodeError } from '../errors/index.js';
-import { decodeChannel } from '../node/channels.js';
 import { NodeDriver, type NodeOutput } from '../node/driver.js';
 import { QuorumTracker, resolveQuorumConfig, type LmsKnowledge, type ResolvedQuorumConfig } from '../quorum/index.js';
 import type { NodeId, Send, TotemConfig, TotemCore, TotemEvent, TotemTimers, View } from '../totem/types.js';
@@ -38,7 +37,7 @@ import { describeQuorum, planLeadership, type LeadershipPlan, type QuorumFlavour
 import { SimNetwork, type NetworkModel } from './network.js';
 import { Prng } from './prng.js';
 import { planResources, simHoldoverMs, SimWorld, type ResourcePlan, type WorldChange } from './resources.js';
-import { TraceLog } from './trace.js';
+import { broadcastChannel, TraceLog } from './trace.js';
 import type { Checker, CheckerName, EndState, HarnessCheck, LiveNode, Observation, RunBounds, Violation } from './types.js';
 import { formatTimeUs, formatView, msgKey, viewKey } from './types.js';
 
@@ -796,7 +795,7 @@ class Simulation {
         this.stats.broadcastsOk++;
       } else {
         this.stats.broadcastsRefused++;
-        this.trace.add({ k: 'broadcast', t: this.nowUs, node: n.id, inc: n.incarnation, result: `refused: ${result.reason}` });
+        this.trace.add({ k: 'refused', t: this.nowUs, node: n.id, inc: n.incarnation, reason: result.reason });
       }
     });
   }
@@ -864,13 +863,9 @@ class Simulation {
         continue;
       }
       flushEvents();
-      // [channel, body] in msgpack: a fixarray of two, then the channel as a positive fixint.
-      const ch = item.payload[0] === 0x92 ? item.payload[1] : undefined;
-      const decoded = ch === 3 ? decodeChannel(item.payload) : undefined;
-      if (ch === 0) this.stats.controls++;
-      const body = decoded?.body as { t?: string; req?: { op: string; rsc: string; node: string }; key?: string; rc?: number } | undefined;
-      const what = ch === 3 && body?.t === 'exec' ? ` exec ${body.req?.op} ${body.req?.rsc} on ${body.req?.node}` : ch === 3 && body?.t === 'result' ? ` result ${body.key} rc ${body.rc}` : '';
-      this.trace.add({ k: 'broadcast', t: this.nowUs, node: n.id, inc: n.incarnation, result: `ok ${msgKey({ sender: n.id, senderIncarnation: n.incarnation, msgId: item.msgId })} channel ${ch ?? '?'}${what} (${item.payload.length}B)` });
+      if (broadcastChannel(item.payload) === 0) this.stats.controls++;
+      // The payload, not its description: the line is built only if the record is ever printed or hashed.
+      this.trace.add({ k: 'broadcast', t: this.nowUs, node: n.id, inc: n.incarnation, msgId: item.msgId, payload: item.payload });
       this.observe({ type: 'broadcast', timeUs: this.nowUs, node: n.id, incarnation: n.incarnation, msgId: item.msgId, payload: item.payload });
     }
     flushEvents();

@@ -8,7 +8,8 @@
 import { createHash, type Hash } from 'node:crypto';
 import { unpack } from 'msgpackr';
 import type { NodeId, View } from '../totem/types.js';
-import { formatTimeUs, formatView } from './types.js';
+import { decodeChannel } from '../node/channels.js';
+import { formatTimeUs, formatView, msgKey } from './types.js';
 
 export type PacketFate = 'sent' | 'lost' | 'cut' | 'stalled' | 'duplicated';
 
@@ -18,7 +19,8 @@ export type TraceRecord =
   | { readonly k: 'tick'; readonly t: number; readonly node: NodeId; readonly localMs: number }
   | { readonly k: 'view'; readonly t: number; readonly node: NodeId; readonly inc: number; readonly view: View }
   | { readonly k: 'deliver'; readonly t: number; readonly node: NodeId; readonly inc: number; readonly key: string; readonly view: string }
-  | { readonly k: 'broadcast'; readonly t: number; readonly node: NodeId; readonly inc: number; readonly result: string }
+  | { readonly k: 'broadcast'; readonly t: number; readonly node: NodeId; readonly inc: number; readonly msgId: number; readonly payload: Uint8Array }
+  | { readonly k: 'refused'; readonly t: number; readonly node: NodeId; readonly inc: number; readonly reason: string }
   | { readonly k: 'persist'; readonly t: number; readonly node: NodeId; readonly ringSeq: number }
   | { readonly k: 'fault'; readonly t: number; readonly text: string }
   | { readonly k: 'bug'; readonly t: number; readonly text: string }
@@ -134,7 +136,9 @@ export function formatRecord(r: TraceRecord): string {
     case 'deliver':
       return `${t} DELIV n${r.node}/${r.inc} ${r.key} in ${r.view}`;
     case 'broadcast':
-      return `${t} bcast n${r.node}/${r.inc} ${r.result}`;
+      return `${t} bcast n${r.node}/${r.inc} ok ${msgKey({ sender: r.node, senderIncarnation: r.inc, msgId: r.msgId })} ${describeBroadcast(r.payload)}`;
+    case 'refused':
+      return `${t} bcast n${r.node}/${r.inc} refused: ${r.reason}`;
     case 'persist':
       return `${t} persist n${r.node} ringSeq=${r.ringSeq}`;
     case 'fault':
@@ -146,6 +150,20 @@ export function formatRecord(r: TraceRecord): string {
     case 'phase':
       return `${t} PHASE ${r.text}`;
   }
+}
+
+/** The channel of a node's broadcast, read from its first bytes without decoding it. */
+export function broadcastChannel(payload: Uint8Array): number | undefined {
+  // [channel, body] in msgpack: a fixarray of two, then the channel as a positive fixint.
+  return payload[0] === 0x92 ? payload[1] : undefined;
+}
+
+/** `channel N` of a broadcast, with the action for a resource message, and its size. */
+function describeBroadcast(payload: Uint8Array): string {
+  const ch = broadcastChannel(payload);
+  const body = ch === 3 ? (decodeChannel(payload)?.body as { t?: string; req?: { op: string; rsc: string; node: string }; key?: string; rc?: number } | undefined) : undefined;
+  const what = body?.t === 'exec' ? ` exec ${body.req?.op} ${body.req?.rsc} on ${body.req?.node}` : body?.t === 'result' ? ` result ${body.key} rc ${body.rc}` : '';
+  return `channel ${ch ?? '?'}${what} (${payload.length}B)`;
 }
 
 /** A one-line summary of an encoded protocol message, e.g. `kind=3 {"ring":[4,1],"seq":17,…}`. */

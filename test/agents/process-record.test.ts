@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -10,6 +10,7 @@ import { identityOf, readRecord, recordPath, type ProcessRecord } from '../../ag
 import { OCF } from '../../agents/types.js';
 import { Executor } from '../../lib/executor/index.js';
 import { isSanodeError } from '../../lib/errors/index.js';
+import { alive, Started } from '../helpers/processes.js';
 
 /**
  * The process agent's records (agents/process-record.ts): a child it starts is recorded with an
@@ -24,51 +25,18 @@ const STUBBORN = "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)";
 /** Writes a file when it gets SIGTERM (and stays up), so a test can see whether it was signalled. */
 const WITNESS = "const f = process.argv[1]; process.on('SIGTERM', () => require('fs').writeFileSync(f, 'TERM')); setInterval(() => {}, 1000)";
 
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-async function waitFor(what: string, done: () => boolean, timeoutMs = 20_000): Promise<void> {
-  for (let i = 0; i < timeoutMs / 20; i++) {
-    if (done()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
-
-/** Every PID the tests started, killed by PID and group in finally (and at exit if a test hangs). */
-const started = new Set<number>();
-const dirs = new Set<string>();
-function killAll(): void {
-  for (const pid of started) {
-    for (const target of [-pid, pid]) {
-      try {
-        process.kill(target, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-  started.clear();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  dirs.clear();
-}
-process.once('exit', killAll);
+/** Every PID and dir the tests started, killed (by PID and group) and removed after the suite, and at exit if a test hangs. */
+const started = new Started();
 
 function scratchDir(): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'sanode-orphan-'));
-  dirs.add(dir);
+  started.dirs.add(dir);
   return dir;
 }
 
 function track(pid: number | undefined): number {
   assert.ok(pid !== undefined, 'expected a PID');
-  started.add(pid);
+  started.pids.add(pid);
   return pid;
 }
 
@@ -81,7 +49,7 @@ function restarted(recordsDir: string): { agent: ReturnType<typeof createProcess
 }
 
 describe('process agent records', () => {
-  after(killAll);
+  after(() => started.clear());
 
   it('records a child with its identity; a fresh agent finds it, reports it once and stops it without a pidFile, TERM then KILL', { timeout: 60_000 }, async () => {
     const dir = scratchDir();

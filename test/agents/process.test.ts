@@ -10,27 +10,10 @@ import { after, describe, it } from 'node:test';
 import { createProcessAgent, type ProcessParams } from '../../agents/process.js';
 import { OCF } from '../../agents/types.js';
 import { Executor } from '../../lib/executor/index.js';
+import { alive, killByPid, Started, waitFor } from '../helpers/processes.js';
 
 const NODE = process.execPath;
 const SLEEPER = 'setInterval(() => {}, 1000)';
-
-/** Alive and not a zombie. */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-async function waitFor(what: string, done: () => boolean, timeoutMs = 20_000): Promise<void> {
-  for (let i = 0; i < timeoutMs / 20; i++) {
-    if (done()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -53,23 +36,7 @@ function httpStatus(url: string): Promise<number> {
 }
 
 /** Every PID the tests started, killed by PID (and group) if a test hangs past its finally. */
-const started = new Set<number>();
-function killStarted(): void {
-  for (const pid of started) {
-    for (const target of [-pid, pid]) {
-      try {
-        process.kill(target, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-  started.clear();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  dirs.clear();
-}
-const dirs = new Set<string>();
-process.once('exit', killStarted);
+const started = new Started();
 
 /** A temp dir and the PIDs a test started, all removed or killed (by PID) in finally. */
 class Scratch {
@@ -77,7 +44,7 @@ class Scratch {
   private readonly pids = new Set<number>();
 
   constructor() {
-    dirs.add(this.dir);
+    started.dirs.add(this.dir);
   }
 
   file(name: string): string {
@@ -87,30 +54,24 @@ class Scratch {
   track(pid: number | undefined): number {
     assert.ok(pid !== undefined, 'expected a PID');
     this.pids.add(pid);
-    started.add(pid);
+    started.pids.add(pid);
     return pid;
   }
 
   cleanup(): void {
     for (const pid of this.pids) {
-      for (const target of [-pid, pid]) {
-        try {
-          process.kill(target, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-      started.delete(pid);
+      killByPid(pid);
+      started.pids.delete(pid);
     }
     rmSync(this.dir, { recursive: true, force: true });
-    dirs.delete(this.dir);
+    started.dirs.delete(this.dir);
   }
 }
 
 const ctx = (params: ProcessParams) => ({ params, signal: new AbortController().signal });
 
 describe('process agent', () => {
-  after(killStarted);
+  after(() => started.clear());
   it('starts a command, sees it running, stops it, and stop is idempotent', { timeout: 60_000 }, async () => {
     const scratch = new Scratch();
     try {

@@ -15,7 +15,8 @@ import { NftUnsupportedError } from '../../agents/vip-nft.js';
 import { vip, type VipParams } from '../../agents/vip.js';
 import type { PrimitiveConfig } from '../../lib/cib/model.js';
 import { AgentRunner } from '../../lib/runtime/agent-runner.js';
-import { JsonLines, NetnsLab, netnsUnavailable, run } from '../helpers/netns.js';
+import { JsonLines, netnsUnavailable, run } from '../helpers/netns.js';
+import { makeVipLab, type VipLab } from '../helpers/vip-lab.js';
 import { tempDir, waitUntil, writeScript } from './fixtures/helpers.js';
 
 // The default: short enough to show the lease, long enough that a loaded CI host does not lapse it.
@@ -37,39 +38,9 @@ async function unavailable(): Promise<string | undefined> {
   return undefined;
 }
 
-interface Lab {
-  lab: NetnsLab;
-  holder: string;
-  peer: string;
-  nic: string;
-  peerNic: string;
-}
-
-/** Two namespaces on a veth, and a TCP listener on every holder address (port PORT). */
-async function makeLab(): Promise<Lab> {
-  const lab = new NetnsLab(`snt-nf${Math.random().toString(36).slice(2, 5).padEnd(3, '0')}`);
-  try {
-    return await setUp(lab);
-  } catch (error) {
-    // The caller's finally never sees a lab that failed half way: clean it here.
-    await lab.cleanup();
-    throw error;
-  }
-}
-
-async function setUp(lab: NetnsLab): Promise<Lab> {
-  const holder = await lab.addNamespace('h');
-  const peer = await lab.addNamespace('p');
-  const nic = lab.name('vh');
-  const peerNic = lab.name('vp');
-  await lab.addVeth(holder, nic, peer, peerNic);
-  await lab.addAddress(holder, nic, '10.232.0.1/24');
-  await lab.addAddress(peer, peerNic, '10.232.0.2/24');
-  await lab.addAddress(holder, nic, 'fd00:232::1/64');
-  await lab.addAddress(peer, peerNic, 'fd00:232::2/64');
-  const server = lab.spawn(holder, [process.execPath, '-e', `require('net').createServer((s) => s.end()).listen(${PORT}, '::', () => console.log(JSON.stringify({ listening: true })))`]);
-  await new JsonLines<{ listening?: boolean }>(server.stdout).waitFor('listener', (line) => line.listening === true, 10_000);
-  return { lab, holder, peer, nic, peerNic };
+/** Two namespaces on a veth (10.232.0.0/24, fd00:232::/64), and a TCP listener on every holder address (port PORT). */
+function makeLab(): Promise<VipLab> {
+  return makeVipLab({ prefix: `snt-nf${Math.random().toString(36).slice(2, 5).padEnd(3, '0')}`, net: 232, listenPort: PORT });
 }
 
 /** One TCP connect from the peer: true if it was answered within 300 ms. */
@@ -119,43 +90,71 @@ function skipIf(t: TestContext, reason: string | undefined): boolean {
   return reason !== undefined;
 }
 
+/** What differs between the families for a VIP and the holder's own address on the lab's veth. */
+interface Family {
+  readonly name: 'IPv4' | 'IPv6';
+  readonly vip: string;
+  readonly own: string;
+  /** How the peer finds the holder's MAC: ARP, or an IPv6 neighbour solicitation (NS). */
+  readonly resolver: 'ARP' | 'NS';
+  resolves(peer: string, peerNic: string, address: string): Promise<boolean>;
+}
+
+const IPV4: Family = { name: 'IPv4', vip: '10.232.0.100', own: '10.232.0.1', resolver: 'ARP', resolves: arpAnswers };
+const IPV6: Family = { name: 'IPv6', vip: 'fd00:232::100', own: 'fd00:232::1', resolver: 'NS', resolves: ndAnswers };
+
+/** The peer reaches the VIP: TCP is answered and its MAC resolves. */
+async function assertServed(l: VipLab, f: Family, when: string): Promise<void> {
+  assert.equal(await tcpAnswers(l.peer, f.vip), true, `${f.name}: TCP not answered ${when}`);
+  assert.equal(await f.resolves(l.peer, l.peerNic, f.vip), true, `${f.name}: ${f.resolver} not answered ${when}`);
+}
+
+/**
+ * Stops the renewals as the runtime does on SANODE_SELF_STOP and waits out the holdover: from
+ * then on the VIP, though still configured, serves nobody, and the holder's own address is
+ * untouched.
+ */
+async function assertDarkAfterLease(t: TestContext, agent: ReturnType<typeof vip>, l: VipLab, f: Family): Promise<void> {
+  const haltedAt = performance.now();
+  agent.haltLeases('test: lease lost');
+  const bound = agent.holdoverMs!({})!;
+  await sleep(Math.max(0, haltedAt + bound - performance.now()));
+  const checkedAt = performance.now();
+  const late = `${Math.round(checkedAt - haltedAt)} ms after the last renewal (bound ${bound} ms)`;
+  assert.equal(await hasAddress(l.holder, f.vip), true, 'the address is still there (valid_lft is the backstop)');
+  assert.equal(await tcpAnswers(l.peer, f.vip), false, `TCP still answered ${late}`);
+  assert.equal(await f.resolves(l.peer, l.peerNic, f.vip), false, `${f.resolver} for the VIP still answered ${late}`);
+  assert.equal(await tcpAnswers(l.peer, f.own), true, 'the holder\'s own address still serves');
+  assert.equal(await f.resolves(l.peer, l.peerNic, f.own), true, 'the holder\'s own address still resolves');
+  assert.equal(await agent.monitor(ctx()), 'failed', 'an unguarded VIP does not serve');
+  t.diagnostic(`${f.name}: halted at 0 ms, checked unreachable at ${Math.round(checkedAt - haltedAt)} ms (bound ${bound} ms)`);
+}
+
 test('IPv4: a holder that stops renewing (lease lost) goes dark for TCP and ARP within its holdover, though the address stays; a new start serves again; stop removes the tables', async (t) => {
   if (skipIf(t, await unavailable())) return;
-  const { lab, holder, peer, nic, peerNic } = await makeLab();
-  const params: VipParams = { ip: '10.232.0.100/24', nic, netns: holder, leaseMs: LEASE_MS, announce: 'none' };
+  const l = await makeLab();
+  const { lab, holder, nic } = l;
+  const params: VipParams = { ip: `${IPV4.vip}/24`, nic, netns: holder, leaseMs: LEASE_MS, announce: 'none' };
   const agent = vip(params);
   try {
     await agent.start(ctx());
     assert.deepEqual(await tables(holder), ['table inet sanode_vip_10_232_0_100', 'table arp sanode_vip_10_232_0_100']);
-    assert.equal(await tcpAnswers(peer, '10.232.0.100'), true, 'served while renewed');
-    assert.equal(await arpAnswers(peer, peerNic, '10.232.0.100'), true, 'ARP answered while renewed');
+    await assertServed(l, IPV4, 'while renewed');
     // Longer than the lease: only renewals can have kept it alive.
     await sleep(LEASE_MS * 3);
     assert.equal(await agent.monitor(ctx()), 'running');
-    assert.equal(await tcpAnswers(peer, '10.232.0.100'), true, 'still served after several leases: renewals work');
+    assert.equal(await tcpAnswers(l.peer, IPV4.vip), true, 'still served after several leases: renewals work');
     const renewer = agent.renewerFor({})!;
     assert.ok(renewer.acked >= 4, `renewed ${renewer.acked} times in ${LEASE_MS * 3} ms`);
 
-    // What the runtime does on SANODE_SELF_STOP.
-    const haltedAt = performance.now();
-    agent.haltLeases('test: lease lost');
-    const bound = agent.holdoverMs!({})!;
-    await sleep(Math.max(0, haltedAt + bound - performance.now()));
-    const checkedAt = performance.now();
-    assert.equal(await hasAddress(holder, '10.232.0.100'), true, 'the address is still there (valid_lft is the backstop)');
-    assert.equal(await tcpAnswers(peer, '10.232.0.100'), false, `TCP still answered ${Math.round(checkedAt - haltedAt)} ms after the last renewal (bound ${bound} ms)`);
-    assert.equal(await arpAnswers(peer, peerNic, '10.232.0.100'), false, 'ARP still answered after the lease');
-    assert.equal(await tcpAnswers(peer, '10.232.0.1'), true, 'the holder\'s own address is untouched');
-    assert.equal(await agent.monitor(ctx()), 'failed', 'an unguarded VIP does not serve');
-    t.diagnostic(`halted at 0 ms, checked unreachable at ${Math.round(checkedAt - haltedAt)} ms (bound ${bound} ms)`);
+    await assertDarkAfterLease(t, agent, l, IPV4);
 
     await agent.start(ctx());
-    assert.equal(await tcpAnswers(peer, '10.232.0.100'), true, 'served again once renewing');
-    assert.equal(await arpAnswers(peer, peerNic, '10.232.0.100'), true);
+    await assertServed(l, IPV4, 'once renewing again');
 
     await agent.stop(ctx());
     assert.deepEqual(await tables(holder), [], 'stop removes both tables');
-    assert.equal(await hasAddress(holder, '10.232.0.100'), false);
+    assert.equal(await hasAddress(holder, IPV4.vip), false);
     assert.equal(agent.renewerFor({}), undefined);
     await agent.stop(ctx()); // idempotent
   } finally {
@@ -166,20 +165,14 @@ test('IPv4: a holder that stops renewing (lease lost) goes dark for TCP and ARP 
 
 test('IPv6: after the lease, neighbour solicitations for the VIP go unanswered and TCP is dropped', async (t) => {
   if (skipIf(t, await unavailable())) return;
-  const { lab, holder, peer, nic, peerNic } = await makeLab();
-  const agent = vip({ ip: 'fd00:232::100/64', nic, netns: holder, leaseMs: LEASE_MS, announce: 'none' });
+  const l = await makeLab();
+  const { lab, holder, nic } = l;
+  const agent = vip({ ip: `${IPV6.vip}/64`, nic, netns: holder, leaseMs: LEASE_MS, announce: 'none' });
   try {
     await agent.start(ctx());
     assert.deepEqual(await tables(holder), ['table inet sanode_vip_fd000232000000000000000000000100']);
-    assert.equal(await ndAnswers(peer, peerNic, 'fd00:232::100'), true, 'NS answered while renewed');
-    assert.equal(await tcpAnswers(peer, 'fd00:232::100'), true);
-    const haltedAt = performance.now();
-    agent.haltLeases('test: lease lost');
-    await sleep(Math.max(0, haltedAt + agent.holdoverMs!({})! - performance.now()));
-    assert.equal(await hasAddress(holder, 'fd00:232::100'), true, 'the address is still there');
-    assert.equal(await ndAnswers(peer, peerNic, 'fd00:232::100'), false, 'NS for the VIP still answered after the lease');
-    assert.equal(await tcpAnswers(peer, 'fd00:232::100'), false, 'TCP still answered after the lease');
-    assert.equal(await ndAnswers(peer, peerNic, 'fd00:232::1'), true, 'the holder\'s own address still resolves');
+    await assertServed(l, IPV6, 'while renewed');
+    await assertDarkAfterLease(t, agent, l, IPV6);
     await agent.stop(ctx());
     assert.deepEqual(await tables(holder), []);
   } finally {

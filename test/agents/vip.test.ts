@@ -11,7 +11,8 @@ import { test } from 'node:test';
 import { runCommand, type CommandRunner } from '../../agents/command.js';
 import { AgentError, OCF, type AgentContext } from '../../agents/types.js';
 import { toBigInt, vip, type VipParams } from '../../agents/vip.js';
-import { NetnsLab, netnsUnavailable, run } from '../helpers/netns.js';
+import { netnsUnavailable, run } from '../helpers/netns.js';
+import { makeVipLab, type VipLab } from '../helpers/vip-lab.js';
 import { tempDir, waitUntil } from './fixtures/helpers.js';
 
 const OLD_HOLDER_MAC = '02:00:5e:00:00:01';
@@ -20,29 +21,9 @@ function ctx(params: VipParams = {}, signal = AbortSignal.timeout(60_000)): Agen
   return { params, signal };
 }
 
-interface Lab {
-  lab: NetnsLab;
-  holder: string;
-  peer: string;
-  nic: string;
-  peerNic: string;
-  mac: string;
-}
-
-/** Two namespaces on one veth: the VIP holder and a peer that watches its neighbour table. */
-async function makeLab(): Promise<Lab> {
-  const lab = new NetnsLab();
-  const holder = await lab.addNamespace('h');
-  const peer = await lab.addNamespace('p');
-  const nic = lab.name('vh');
-  const peerNic = lab.name('vp');
-  await lab.addVeth(holder, nic, peer, peerNic);
-  await lab.addAddress(holder, nic, '10.231.0.1/24');
-  await lab.addAddress(peer, peerNic, '10.231.0.2/24');
-  await lab.addAddress(holder, nic, 'fd00:231::1/64');
-  await lab.addAddress(peer, peerNic, 'fd00:231::2/64');
-  const link = JSON.parse((await run('ip', ['-n', holder, '-j', 'link', 'show', 'dev', nic])).stdout) as { address: string }[];
-  return { lab, holder, peer, nic, peerNic, mac: link[0]!.address };
+/** Two namespaces on one veth (10.231.0.0/24, fd00:231::/64): the VIP holder and a peer that watches its neighbour table. */
+function makeLab(): Promise<VipLab> {
+  return makeVipLab({ net: 231 });
 }
 
 interface Addr {

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { ProcessCluster, type ProcessEvent } from '../helpers/process-cluster.js';
 import type { Cib, CibConfig } from '../../lib/index.js';
 import { mismatch, type ProcessIdentity } from '../../agents/process-record.js';
+import { alive, killByPid } from '../helpers/processes.js';
 
 /**
  * A `process` resource's child outlives a kill -9 of its node (it runs in its own session). The
@@ -30,16 +31,6 @@ const config: CibConfig = {
     },
   ],
 };
-
-/** Alive and not a zombie (an init that does not reap leaves zombies of killed orphans). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 function lastOp(cib: Cib, rsc: string): string | undefined {
   const last = [...(cib.status.nodes['web1']?.resources?.[rsc]?.ops ?? [])].sort((a, b) => a.callId - b.callId).at(-1);
@@ -148,14 +139,7 @@ test('kill -9 of a node: its restarted self finds the orphaned child by its reco
       }
     }
     for (const { pid, identity } of recorded) {
-      if (mismatch(pid, identity) !== undefined) continue;
-      for (const target of [-pid, pid]) {
-        try {
-          process.kill(target, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
+      if (mismatch(pid, identity) === undefined) killByPid(pid);
     }
     await c.stop();
   }

@@ -17,7 +17,7 @@ export async function joinCluster(options: JoinClusterOptions): Promise<Cluster>
 }
 
 export { Cluster } from './runtime/cluster.js';
-export type { ClusterEvents, ClusterMessage, ClusterStatus, ClusterWarning, LeaderCallback, LeaderContext, LeaderEvent, QuorumEvent } from './runtime/cluster.js';
+export type { ClusterEvents, ClusterMessage, ClusterStatus, ClusterWarning, FailoverReport, LeaderCallback, LeaderContext, LeaderEvent, QuorumEvent, ResourceEvent } from './runtime/cluster.js';
 export type { JoinClusterOptions, TieBreakerContext, ProfileName, AdminOptions } from './runtime/options.js';
 export { defaultStateDir } from './runtime/options.js';
 export { clusterFileJsonSchema } from './config/schema.js';

@@ -25,7 +25,7 @@
 import { INFINITY, listPrimitives, RC_PENDING, type Cib, type OpName, type PrimitiveConfig } from '../cib/model.js';
 import type { CibChange } from '../cib/replica.js';
 import { SanodeError, type ErrorCode } from '../errors/index.js';
-import { TransitionEngine, type ExecOp, type ExecRequest } from './transition.js';
+import { TransitionEngine, type ExecOp, type ExecRequest, type FailoverReport } from './transition.js';
 
 /** OCF return codes the controller needs to read (agents/types.ts has the full list). */
 const RC = { SUCCESS: 0, ERR_GENERIC: 1, ERR_INSTALLED: 5, ERR_CONFIGURED: 6, NOT_RUNNING: 7, RUNNING_PROMOTED: 8 } as const;
@@ -98,6 +98,8 @@ export interface ResourceEvent {
 export type LocalResourcesEvent =
   | { readonly type: 'resource'; readonly event: ResourceEvent }
   | { readonly type: 'error'; readonly error: SanodeError }
+  /** The coordinator took a lost node's resources over: where the time went (TransitionEngine). */
+  | { readonly type: 'failover'; readonly report: FailoverReport }
   /** A graceful leave has moved or stopped everything here: the node may release and leave the ring. */
   | { readonly type: 'left' };
 
@@ -450,6 +452,7 @@ export class LocalResources {
     this.engine.tick(nowMs, nowMs + this.o.wallClockOffsetMs);
     const out = this.engine.takeOutput();
     for (const change of out.changes) this.propose({ change, tag: { k: 'note' } });
+    for (const report of out.failovers) this.events.push({ type: 'failover', report });
     const view = this.viewId;
     for (const req of out.dispatch) this.sends.push(view === undefined ? { t: 'exec', epoch: this.epoch!, req } : { t: 'exec', epoch: this.epoch!, req, seq: view.seq, rep: view.rep });
   }

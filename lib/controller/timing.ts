@@ -72,12 +72,15 @@ export function unprovenLastProofMs(t: LeaseTimers, viewChangeMs: number): numbe
  *    (ResourceAgent.holdoverMs: a VIP on a kernel lease), and it holds even if the node's stop
  *    never runs; a resource's `holdoverMs` meta attribute overrides it (a service that is
  *    reachable only through a kernel-leased address of its group: 0).
- *  - Anything else is ended by its node: a node cut off stops its resources within
- *    `selfStopMs` of its lease's end; a frozen or dead process does not act, and a resumed one
- *    judges its lease before anything else, so it stops first.
+ *  - Anything else is ended by its node. A node cut off stops its resources within `selfStopMs`
+ *    of its lease's end. A node frozen just before its lease ended does nothing while frozen,
+ *    but its resources are still there, and it stops them only when it resumes (its first turn
+ *    judges the lease before anything else); sanode rides out stalls shorter than the lease
+ *    (docs/leadership.md, "Stalls"), so such a node has resumed and begun to stop within
+ *    `leaseMs`. The later of the two.
  */
-export function holdoverAfterLeaseMs(selfStopMs: number, declaredMs: number | undefined): number {
-  return declaredMs ?? selfStopMs;
+export function holdoverAfterLeaseMs(t: LeaseTimers, selfStopMs: number, declaredMs: number | undefined): number {
+  return declaredMs ?? Math.max(selfStopMs, t.leaseMs);
 }
 
 /**

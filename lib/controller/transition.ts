@@ -18,6 +18,7 @@
 import { INFINITY, listPrimitives, type Cib, type Constraint, type NodeStatus } from '../cib/model.js';
 import type { CibChange } from '../cib/replica.js';
 import { schedule, type Action } from '../scheduler/index.js';
+import { readCluster } from '../scheduler/state.js';
 import { restartBackoffMs } from './timing.js';
 
 /** Plan at least this often while coordinating, so expiring failures are noticed. */
@@ -63,6 +64,38 @@ export interface TransitionOptions {
 export interface TransitionOutput {
   readonly dispatch: readonly ExecRequest[];
   readonly changes: readonly CibChange[];
+  readonly failovers: readonly FailoverReport[];
+}
+
+/**
+ * Where one failover's time went, as the coordinator saw it (docs/resources.md, "Where a
+ * failover's time goes"). Times are ms on the coordinator's monotonic clock, counted from
+ * `lastProofMs`: the last token this node handled of a ring with the lost node (the fault came
+ * after it), or, when it had none, its view change plus the unproven margin (`proven: false`).
+ */
+export interface FailoverReport {
+  readonly node: string;
+  readonly proven: boolean;
+  /** The view without the node was installed here. */
+  readonly viewMs: number;
+  /** Its lease and holdover were over: its resources counted as stopped from here. */
+  readonly deadlineMs: number;
+  /** Each resource it ran, and when this node learned it had started elsewhere (absent: not yet). */
+  readonly resources: readonly { readonly rsc: string; readonly startedOn?: string; readonly startedMs?: number }[];
+  /** Reported before every resource had started elsewhere (the node came back, or 60 s passed). */
+  readonly incomplete: boolean;
+}
+
+/** A failover report is sent at the latest this long after its deadline. */
+const FAILOVER_REPORT_MAX_MS = 60_000;
+
+interface OpenFailover {
+  readonly node: string;
+  readonly proven: boolean;
+  readonly proofAtMs: number;
+  readonly viewAtMs: number;
+  readonly deadlineAtMs: number;
+  readonly started: Map<string, { node: string; atMs: number } | undefined>;
 }
 
 export class TransitionEngine {
@@ -82,6 +115,10 @@ export class TransitionEngine {
    * have renewed its lease. Its resources count as active until that plus the deadline.
    */
   private readonly lostProof = new Map<string, number>();
+  /** Lost nodes, when this node installed the view without them, and whether a token dated them. */
+  private readonly lostSeen = new Map<string, { viewAtMs: number; proven: boolean }>();
+  private readonly openFailovers = new Map<string, OpenFailover>();
+  private failovers: FailoverReport[] = [];
   private readonly unprovenMarginMs: number;
   /** Lost nodes whose history purge has been proposed for this loss. */
   private readonly purged = new Set<string>();
@@ -129,10 +166,13 @@ export class TransitionEngine {
     for (const name of this.nodes) {
       if (this.members.has(name)) {
         this.lostProof.delete(name);
+        this.lostSeen.delete(name);
         this.purged.delete(name);
+        this.closeFailover(name, true);
       } else if (!this.lostProof.has(name)) {
         const proven = lastRingProofMs?.(name);
         this.lostProof.set(name, proven !== undefined ? Math.min(proven, nowMs) : nowMs + this.unprovenMarginMs);
+        this.lostSeen.set(name, { viewAtMs: nowMs, proven: proven !== undefined });
       }
     }
     // Actions sent in the old view are void: a node runs an action only if it is delivered in the
@@ -185,11 +225,13 @@ export class TransitionEngine {
       const deadlinePassed = nowMs >= since + this.deadlineOf(cib) || this.bugs.has('start-before-deadline');
       if (this.purged.has(name) || !deadlinePassed) continue;
       this.purged.add(name);
+      this.openFailover(cib, name, since, nowMs);
       const status = cib.status.nodes[name];
       if (status === undefined || status.state !== 'offline' || Object.keys(status.resources ?? {}).length > 0) {
         this.changes.push({ op: 'clear-node-resources', node: name });
       }
     }
+    this.progressFailovers(cib, nowMs);
     // Actions planned from a CIB that does not show what is in flight could contradict it (start
     // a resource elsewhere while its start here is still running): like pacemaker, a new plan
     // waits until the actions of the last one have answered. One that never answers (its node
@@ -259,10 +301,50 @@ export class TransitionEngine {
   }
 
   takeOutput(): TransitionOutput {
-    const out = { dispatch: this.dispatch, changes: this.changes };
+    const out = { dispatch: this.dispatch, changes: this.changes, failovers: this.failovers };
     this.dispatch = [];
     this.changes = [];
+    this.failovers = [];
     return out;
+  }
+
+  /** A lost node's deadline passed: note what it ran, to report when each has started elsewhere. */
+  private openFailover(cib: Cib, node: string, proofAtMs: number, nowMs: number): void {
+    const seen = this.lostSeen.get(node);
+    if (seen === undefined) return; // lost since this engine started: no failover seen here
+    const started = new Map<string, { node: string; atMs: number } | undefined>();
+    for (const p of readCluster(cib, listPrimitives(cib.config), nowMs).primitives.values()) {
+      if (p.info.clone === undefined && p.active.some((a) => a.node === node && !a.failed)) started.set(p.info.primitive.id, undefined);
+    }
+    if (started.size === 0) return;
+    this.openFailovers.set(node, { node, proven: seen.proven, proofAtMs, viewAtMs: seen.viewAtMs, deadlineAtMs: nowMs, started });
+  }
+
+  /** Notes starts elsewhere from the CIB; reports each failover once all have started, or at its limit. */
+  private progressFailovers(cib: Cib, nowMs: number): void {
+    if (this.openFailovers.size === 0) return;
+    const cluster = readCluster(cib, listPrimitives(cib.config), nowMs);
+    for (const f of this.openFailovers.values()) {
+      for (const [rsc, start] of f.started) {
+        if (start !== undefined) continue;
+        const elsewhere = cluster.primitives.get(rsc)?.active.find((a) => a.node !== f.node && !a.failed);
+        if (elsewhere !== undefined) f.started.set(rsc, { node: elsewhere.node, atMs: nowMs });
+      }
+      if ([...f.started.values()].every((s) => s !== undefined)) this.closeFailover(f.node, false);
+      else if (nowMs >= f.deadlineAtMs + FAILOVER_REPORT_MAX_MS) this.closeFailover(f.node, true);
+    }
+  }
+
+  private closeFailover(node: string, early: boolean): void {
+    const f = this.openFailovers.get(node);
+    if (f === undefined) return;
+    this.openFailovers.delete(node);
+    const rel = (atMs: number): number => Math.round(atMs - f.proofAtMs);
+    const resources = [...f.started].map(([rsc, s]) => (s === undefined ? { rsc } : { rsc, startedOn: s.node, startedMs: rel(s.atMs) }));
+    this.failovers.push({
+      node, proven: f.proven, viewMs: rel(f.viewAtMs), deadlineMs: rel(f.deadlineAtMs), resources,
+      incomplete: early || resources.some((r) => r.startedMs === undefined),
+    });
   }
 
   /** A member that has probed its resources and said so (state 'online' in the CIB). */

@@ -36,6 +36,7 @@ import {
   type ResourceMessage,
 } from '../controller/local-resources.js';
 import { NodeController, parseControlMessage, type ControlMessage } from '../controller/node-controller.js';
+import type { FailoverReport } from '../controller/transition.js';
 import { holdoverAfterLeaseMs, leaseWindowMs, lostNodeDeadlineMs, unprovenLastProofMs, type LeaseTimers } from '../controller/timing.js';
 import type { LmsKnowledge, QuorumDecision } from '../quorum/index.js';
 import type { BroadcastResult, Delivery, NodeId, Send, TotemCore, TotemEvent, View, ViewId } from '../totem/types.js';
@@ -101,6 +102,7 @@ export type NodeEvent =
   | { readonly type: 'cib-outcome'; readonly requestId: string; readonly ok: false; readonly error: SanodeError }
   | { readonly type: 'cib-synced' }
   | { readonly type: 'resource'; readonly event: ResourceEvent }
+  | { readonly type: 'failover'; readonly report: FailoverReport }
   | { readonly type: 'error'; readonly error: SanodeError }
   /** The graceful leave is complete: the ring has been told; close the transport after a moment. */
   | { readonly type: 'left' };
@@ -195,7 +197,7 @@ export class NodeDriver {
       manage: options.resources.manage,
       selfStopMs,
       leaseWindowMs: leaseWindowMs(options.lease),
-      lostNodeDeadlineMs: (cib) => lostNodeDeadlineMs(options.lease, longestHoldoverMs(cib, selfStopMs, options.resources.holdoverMs)),
+      lostNodeDeadlineMs: (cib) => lostNodeDeadlineMs(options.lease, longestHoldoverMs(cib, options.lease, selfStopMs, options.resources.holdoverMs)),
       unprovenMarginMs: unprovenLastProofMs(options.lease, 0),
       moveAwayMs: options.resources.moveAwayMs ?? 10_000,
       backoffBaseMs: options.resources.backoffBaseMs ?? 500,
@@ -609,6 +611,7 @@ export class NodeDriver {
       any = true;
       if (event.type === 'resource') this.events.push({ type: 'resource', event: event.event });
       else if (event.type === 'error') this.events.push({ type: 'error', error: event.error });
+      else if (event.type === 'failover') this.events.push({ type: 'failover', report: event.report });
       else this.onResourcesLeft();
     }
     return any;
@@ -826,11 +829,11 @@ function placeholderName(id: NodeId): string {
  * lease, whichever of them it held. A resource's own `holdoverMs` meta attribute (or its group's)
  * wins over its agent's declaration.
  */
-export function longestHoldoverMs(cib: Cib | undefined, selfStopMs: number, holdoverMs: (primitive: PrimitiveConfig) => number | undefined): number {
+export function longestHoldoverMs(cib: Cib | undefined, lease: LeaseTimers, selfStopMs: number, holdoverMs: (primitive: PrimitiveConfig) => number | undefined): number {
   let longest = 0;
   for (const { primitive, group, clone } of listPrimitives((cib ?? emptyCib({ nodes: [], resources: [] })).config)) {
     const declared = primitive.meta?.holdoverMs ?? group?.meta?.holdoverMs ?? clone?.meta?.holdoverMs ?? holdoverMs(primitive);
-    const h = holdoverAfterLeaseMs(selfStopMs, declared !== undefined && Number.isFinite(declared) && declared >= 0 ? declared : undefined);
+    const h = holdoverAfterLeaseMs(lease, selfStopMs, declared !== undefined && Number.isFinite(declared) && declared >= 0 ? declared : undefined);
     if (h > longest) longest = h;
   }
   return longest;

@@ -19,6 +19,7 @@ import type { CibChange, CibChangedEvent, CibVersion } from '../cib/replica.js';
 import { CLI_BAN_PREFIX, CLI_PREFER_PREFIX, INFINITY, type TargetRole } from '../cib/model.js';
 import { isSanodeError, SanodeError } from '../errors/index.js';
 import type { ResourceEvent } from '../controller/local-resources.js';
+import type { FailoverReport } from '../controller/transition.js';
 import { defaultLeadershipTimers, NodeController } from '../controller/node-controller.js';
 import { NodeDriver, type NodeEvent } from '../node/driver.js';
 import { resolveQuorumConfig, type LmsKnowledge, type QuorumDecision } from '../quorum/index.js';
@@ -42,6 +43,7 @@ import {
 import { ENVELOPE_RESERVE_BYTES } from './totem-runtime.js';
 
 export type { ResourceEvent } from '../controller/local-resources.js';
+export type { FailoverReport } from '../controller/transition.js';
 
 /** Longer than the driver's own bounds on a leave (move away 10 s, final stops, release 1 s). */
 const LEAVE_GUARD_MS = 30_000;
@@ -93,6 +95,12 @@ export interface ClusterEvents {
   message: (message: ClusterMessage) => void;
   /** Every operation result of a resource on this node (start, stop, monitor, probe). */
   resource: (event: ResourceEvent) => void;
+  /**
+   * On the coordinator, once a lost node's resources have started elsewhere: where the time went,
+   * in ms from the last token it handled of a ring with that node (view installed, deadline
+   * passed, each resource started). docs/resources.md, "Where a failover's time goes".
+   */
+  failover: (report: FailoverReport) => void;
   /**
    * A condition worth an operator's attention, always a SanodeError with a stable `code`
    * (SANODE_SELF_STOP, SANODE_RESOURCE_CANNOT_RUN, ...; docs/errors.md). With no listener it
@@ -525,6 +533,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       }
       case 'resource':
         this.emit('resource', event.event);
+        return;
+      case 'failover':
+        this.emit('failover', event.report);
         return;
       case 'error':
         if (event.error.code === 'SANODE_SELF_STOP') this.agents.leaseLost(event.error.message);

@@ -116,6 +116,16 @@ test('a group runs on exactly one node, in member order, and moves when its node
     const second = await waitForHolder(c, survivors[0]!, [first]);
     const startEvent = c.nodes.get(idOf(second))!.events.find((e) => e.ev === 'resource' && e.rsc === 'ip' && e.op === 'start');
     assert.ok(startEvent !== undefined && (startEvent.atMs as number) > killedAt, 'started after the kill');
+    // The coordinator says where the time went, counted from its last token with the dead node.
+    const report = await Promise.any(survivors.map((id) => c.waitFor(id, (e) => e.ev === 'failover' && e.node === first, WAIT_MS)));
+    assert.equal(report.proven, true, 'the coordinator shared a ring with the dead node');
+    assert.equal(report.incomplete, false);
+    const timeline = report.resources as { rsc: string; startedOn: string; startedMs: number }[];
+    assert.deepEqual(timeline.map((r) => [r.rsc, r.startedOn]).sort(), [['app', second], ['ip', second]]);
+    const viewMs = report.viewMs as number;
+    const deadlineMs = report.deadlineMs as number;
+    assert.ok(viewMs > 0 && viewMs <= deadlineMs, `view installed at ${viewMs} ms, before the deadline at ${deadlineMs} ms`);
+    for (const r of timeline) assert.ok(r.startedMs >= deadlineMs, `${r.rsc} started at ${r.startedMs} ms, after the deadline`);
 
     // The killed node comes back: stickiness keeps the group where it is; the returning node
     // probes and reports that nothing runs there (the dummy's state died with its process).

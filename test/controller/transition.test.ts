@@ -74,6 +74,37 @@ test("a lost node's deadline counts from its last proof when the coordinator has
   assert.equal(lostAt(() => 5000), 1300 + DEADLINE, 'a proof is never later than the view that lost the node');
 });
 
+test("the coordinator reports where a failover's time went: from its last token with the lost node to each start elsewhere", () => {
+  const engine = new TransitionEngine({ nodes: ['a', 'b', 'c'], lostNodeDeadlineMs: DEADLINE, unprovenMarginMs: 400, nowMs: 0 });
+  let cib = withStatus(emptyCib(config), 'a');
+  engine.onView(['a', 'b', 'c'], 0);
+  engine.onCib(cib, 0);
+  engine.setCoordinator(true, true);
+  engine.tick(10);
+  engine.takeOutput();
+  engine.onView(['b', 'c'], 1300, (name) => (name === 'a' ? 700 : undefined));
+  const reports = [];
+  let start;
+  for (let t = 1300; t <= 3700; t += 100) {
+    engine.tick(t);
+    const out = engine.takeOutput();
+    reports.push(...out.failovers);
+    for (const change of out.changes) cib = applyChange(cib, change);
+    start ??= out.dispatch.find((d) => d.op === 'start');
+    engine.onCib(cib, t);
+  }
+  assert.ok(start !== undefined, 'the start elsewhere went out at the deadline');
+  assert.deepEqual(reports, [], 'nothing to report until the resource runs elsewhere');
+  cib = applyChange(cib, { op: 'record-op', node: start.node, resource: 'vip', record: { op: 'start', intervalMs: 0, rc: 0, timeMs: 3800, callId: 9 } });
+  engine.onCib(cib, 3850);
+  engine.tick(3850);
+  assert.deepEqual(engine.takeOutput().failovers, [
+    { node: 'a', proven: true, viewMs: 600, deadlineMs: 3000, resources: [{ rsc: 'vip', startedOn: start.node, startedMs: 3150 }], incomplete: false },
+  ]);
+  engine.tick(9000);
+  assert.deepEqual(engine.takeOutput().failovers, [], 'reported once');
+});
+
 test('no start goes out while any member is still probing, nor while not coordinating or not quorate', () => {
   const engine = new TransitionEngine({ nodes: ['a', 'b', 'c'], lostNodeDeadlineMs: DEADLINE, nowMs: 0 });
   const fresh = emptyCib(config); // nobody has said 'online' (probed) yet

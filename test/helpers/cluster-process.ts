@@ -56,6 +56,7 @@ cluster.on('cib', (c) => emit({ ev: 'cib-changed', version: c.version, cause: c.
 (cluster as unknown as { on(event: string, listener: (e: Record<string, unknown>) => void): void }).on('resource', (e) =>
   emit({ ev: 'resource', rsc: e.rsc, node: e.node, op: e.op, intervalMs: e.intervalMs, rc: e.rc, ...(e.message === undefined ? {} : { message: e.message }) }),
 );
+(cluster as unknown as { on(event: string, listener: (e: Record<string, unknown>) => void): void }).on('failover', (f) => emit({ ev: 'failover', ...f }));
 (cluster as unknown as { on(event: string, listener: (e: unknown) => void): void }).on('error', (error) =>
   emit({ ev: 'error', code: isSanodeError(error) ? error.code : 'unexpected', message: (error as Error)?.message ?? String(error) }),
 );

@@ -91,7 +91,7 @@ describe('failures found outside, replayed in the simulator', () => {
   // now from its last token of a ring with that node. A killed holder's VIP must be back on a
   // survivor within that deadline of the kill, plus the starts (never before: resource-exclusivity
   // watches the world). When the holder also coordinated, the successor's takeover wait after
-  // detection may come later, and bounds it instead.
+  // detection (docs/leadership.md) may come later, and bounds it instead.
   for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
     it(`a killed holder's resources start elsewhere once its lease and holdover from its last token have run out (seed ${seed})`, () => {
       const killAtMs = 6_000;
@@ -105,11 +105,11 @@ describe('failures found outside, replayed in the simulator', () => {
       const movedAt = r.probes.slice(1).find((p) => p.nodes.some((n) => n.node !== killed && n.active.includes('web-ip')))?.atMs;
       assert.ok(movedAt !== undefined, 'web-ip runs on a survivor within 6 s of the kill');
       const plan = r.plan.resources!;
-      const deadline = lostNodeDeadlineMs(r.plan.lease, longestHoldoverMs(emptyCib(plan.config), plan.selfStopMs, simHoldoverMs));
-      const t = totem.PROFILES['lan']!;
-      const detection = r.plan.lease.tokenTimeoutMs + t.failToRecvMs + t.consensusMs;
+      const deadline = lostNodeDeadlineMs(r.plan.lease, longestHoldoverMs(emptyCib(plan.config), r.plan.lease, plan.selfStopMs, simHoldoverMs));
       // Two group members started in order, each taking at most opLatencyMsMax, plus the probe step.
       const starts = 2 * plan.opLatencyMsMax + 20;
+      const t = totem.PROFILES['lan']!;
+      const detection = r.plan.lease.tokenTimeoutMs + t.failToRecvMs + t.consensusMs;
       const bound = killAtMs + Math.max(deadline, coordinated ? detection + takeoverWaitMs(r.plan.lease) : 0) + starts;
       assert.ok(movedAt <= bound, `web-ip back at ${movedAt} ms, bound ${Math.round(bound)} ms (deadline ${Math.round(deadline)} ms, holder coordinated: ${coordinated})`);
     });

@@ -2,8 +2,8 @@
  * A high-availability lab on real network namespaces: three sanode nodes and one client on a
  * bridge, a group `web` = a kernel-leased VIP + a tiny HTTP server bound to it, a watcher that
  * records every moment the VIP is present in each node namespace, and a client that asks the
- * service through the VIP every 10 ms. Used by test/e2e/failover-netns.test.ts and
- * bench/failover.ts.
+ * service through the VIP every 10 ms. Used by test/e2e/failover-netns.test.ts, the fault lab
+ * and bench/failover.ts.
  *
  * Layout (every name carries the NetnsLab prefix `snt-…`, every address is in 10.77.0.0/24):
  *
@@ -24,6 +24,13 @@
  *    the VIP — the VIP's own monitor still sees a healthy link. cut(id, 'link-down'):
  *    `ip link set dev <port> down` on the bridge: the node's interface loses carrier too.
  *    restore(id) undoes either.
+ *  - isolate(id): a 2|1 partition at the switch (one nftables transaction in the bridge
+ *    namespace; the client still reaches every node); unisolate() ends it. blackhole(id, to)
+ *    drops one direction with a route in a node namespace (the fault lab's partitions).
+ *
+ * The namespaces outlive the sanode cluster: resetNodes() ends it and clears the node
+ * namespaces (processes, the VIP, nftables rules), and useCluster() starts over with another
+ * profile or VIP lease, or another HA implementation runs there (test/helpers/keepalived.ts).
  *
  * The watcher runs one small Node process in every node namespace. It samples the namespace's
  * addresses every 10 ms with getifaddrs (os.networkInterfaces: the same RTM_GETADDR dump that

@@ -38,7 +38,8 @@
  *
  * Needs root (network namespaces) and, for keepalived, the keepalived package. Everything it
  * creates carries the `snt-fb` prefix and is removed at the end, also on failure or Ctrl-C; it
- * ends only the processes it started, by PID.
+ * ends only the processes it started, by PID. The lab dir (events, watcher reports, client
+ * samples, keepalived's logs) is kept after a failed run, for the post-mortem, or with --keep.
  *
  * Options: --runs N (rounds, default 10)  --impls sanode-lan,sanode-fast,keepalived-1,keepalived-0.01
  *          --faults kill,stop-2s,stop-6s,cut,partition,move  --vip-lease nft|valid_lft (default nft)
@@ -245,8 +246,11 @@ class KeepalivedDriver implements Driver {
 const driverFor = (impl: Impl): Driver =>
   impl === 'sanode-lan' ? new SanodeDriver('lan') : impl === 'sanode-fast' ? new SanodeDriver('fast') : new KeepalivedDriver(impl === 'keepalived-1' ? 1 : 0.01);
 
-function phasesOf(impl: Impl, faultAt: number, victim: number, survivor: number): Phases {
-  if (survivor === victim) return {};
+/** The phases of the first takeover after the fault: by the first node other than the victim to answer (a stop may move the VIP there and back). */
+function phasesOf(impl: Impl, faultAt: number, victim: number): Phases {
+  const first = lab.client.find((s) => s.ok && s.t >= faultAt && s.node !== undefined && s.node !== nodeName(victim));
+  if (first === undefined) return {};
+  const survivor = nodeIdOf(first.node!);
   const phases: Phases = {};
   const after = (t: number | undefined): number | undefined => (t === undefined ? undefined : t - faultAt);
   if (impl.startsWith('sanode')) {
@@ -258,7 +262,7 @@ function phasesOf(impl: Impl, faultAt: number, victim: number, survivor: number)
     phases.vipStartMs = after(start?.atMs as number | undefined);
   }
   phases.vipUpMs = after(lab.presence().find((p) => p.node === survivor && p.fromMs >= faultAt)?.fromMs);
-  phases.servedMs = after(lab.client.find((s) => s.ok && s.node === nodeName(survivor) && s.t >= faultAt)?.t);
+  phases.servedMs = after(first.t);
   return phases;
 }
 
@@ -318,7 +322,7 @@ async function runOnce(impl: Impl, driver: Driver, fault: Fault, round: number):
       outageMs: lab.outageMs(from, endAt).outageMs,
       vipTwoNodesMs: twoNodes,
       answeredByTwo: lab.answersFromTwoNodes(from, endAt, DUAL_WINDOW_MS).length,
-      phases: phasesOf(impl, faultAt, victim, survivor),
+      phases: phasesOf(impl, faultAt, victim),
     };
     await heal(survivor);
     heal = () => Promise.resolve();
@@ -336,7 +340,11 @@ let cleaning: Promise<void> | undefined;
 const cleanup = (): Promise<void> => (cleaning ??= lab.cleanup());
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.once(signal, () => {
-    void cleanup().finally(() => process.exit(130));
+    void cleanup().finally(() => {
+      // Interrupted on purpose: the lab dir goes too, unless asked to keep it.
+      if (!values.keep) rmSync(lab.dir, { recursive: true, force: true });
+      process.exit(130);
+    });
   });
 }
 
@@ -439,7 +447,7 @@ for (const [s, k] of PAIRS) {
 const phaseRows: (string | number)[][] = [];
 for (const impl of impls) {
   for (const fault of faults) {
-    const rs = cell(impl, fault).filter((r) => r.servedBy !== r.victim);
+    const rs = cell(impl, fault).filter((r) => r.phases.servedMs !== undefined);
     if (rs.length === 0) continue;
     const med = (pick: (p: Phases) => number | undefined): string => {
       const v = rs.map((r) => pick(r.phases)).filter((x): x is number => x !== undefined);
@@ -449,7 +457,7 @@ for (const impl of impls) {
   }
 }
 if (phaseRows.length > 0) {
-  console.log('\nper phase, medians in ms after the fault, over the runs in which another node took over');
+  console.log('\nper phase, medians in ms after the fault, over the runs in which another node took over (the first one to answer)');
   console.log(formatTable(['impl', 'fault', 'runs', 'view on survivors', 'VIP start done', 'VIP up (watcher)', 'first answer'], phaseRows));
 }
 if (failures.length > 0) console.log(`\nfailed runs (${failures.length}):\n${failures.join('\n')}`);

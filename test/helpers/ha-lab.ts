@@ -2,8 +2,8 @@
  * A high-availability lab on real network namespaces: three sanode nodes and one client on a
  * bridge, a group `web` = a kernel-leased VIP + a tiny HTTP server bound to it, a watcher that
  * records every moment the VIP is present in each node namespace, and a client that asks the
- * service through the VIP every 10 ms. Used by test/e2e/failover-netns.test.ts and
- * bench/failover.ts.
+ * service through the VIP every 10 ms. Used by test/e2e/failover-netns.test.ts, the fault lab
+ * and bench/failover.ts.
  *
  * Layout (every name carries the NetnsLab prefix `snt-…`, every address is in 10.77.0.0/24):
  *
@@ -24,6 +24,13 @@
  *    the VIP — the VIP's own monitor still sees a healthy link. cut(id, 'link-down'):
  *    `ip link set dev <port> down` on the bridge: the node's interface loses carrier too.
  *    restore(id) undoes either.
+ *  - isolate(id): a 2|1 partition at the switch (one nftables transaction in the bridge
+ *    namespace; the client still reaches every node); unisolate() ends it. blackhole(id, to)
+ *    drops one direction with a route in a node namespace (the fault lab's partitions).
+ *
+ * The namespaces outlive the sanode cluster: resetNodes() ends it and clears the node
+ * namespaces (processes, the VIP, nftables rules), and useCluster() starts over with another
+ * profile or VIP lease, or another HA implementation runs there (test/helpers/keepalived.ts).
  *
  * The watcher runs one small Node process in every node namespace. It samples the namespace's
  * addresses every 10 ms with getifaddrs (os.networkInterfaces: the same RTM_GETADDR dump that
@@ -62,12 +69,16 @@ const nowMs = (): number => performance.timeOrigin + performance.now();
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export type Profile = 'lan' | 'fast' | 'wan';
+/** The switch namespace's nftables table of isolate(). */
+const ISOLATE_TABLE = 'halab_partition';
 export type CutMode = 'silent' | 'link-down';
 
 export interface HaLabOptions {
   profile?: Profile;
   /** VIP lease (kernel valid_lft), seconds. Default 3. */
   leaseSeconds?: number;
+  /** The vip agent's nftables lease (`leaseMs` param), ms; default none (valid_lft only). */
+  vipLeaseMs?: number;
   /** Recurring monitor interval of both resources. Default 1000. */
   monitorMs?: number;
   resourceStickiness?: number;
@@ -122,13 +133,16 @@ export interface WatchLine {
 // ---------------------------------------------------------------------------------------------
 // The three small programs the lab runs inside its namespaces (plain ESM, written to a temp dir).
 
-/** argv: host port subnetPrefix — answers 200 with the node's name (node-N from 10.77.0.N). */
+/**
+ * argv: host port subnetPrefix [name] — answers 200 with the node's name (node-N from 10.77.0.N,
+ * or the name given: a server bound to 0.0.0.0 may start while the VIP is in its namespace).
+ */
 const SERVER_JS = `
 import http from 'node:http';
 import os from 'node:os';
-const [host, port, subnet] = process.argv.slice(2);
+const [host, port, subnet, given] = process.argv.slice(2);
 const own = Object.values(os.networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && a.address.startsWith(subnet + '.') && a.address !== host);
-const name = own ? 'node-' + own.address.split('.')[3] : 'node-?';
+const name = given ?? (own ? 'node-' + own.address.split('.')[3] : 'node-?');
 const server = http.createServer((req, res) => {
   res.writeHead(200, { 'content-type': 'text/plain', connection: 'close' });
   res.end(name);
@@ -230,7 +244,8 @@ export function pairwiseOverlaps(intervals: readonly PresenceInterval[]): Overla
 export class HaLab {
   readonly netns: NetnsLab;
   readonly dir = mkdtempSync(join(tmpdir(), 'sanode-ha-lab-'));
-  readonly profile: Profile;
+  /** Changed by useCluster(), which starts another cluster in the same namespaces. */
+  profile: Profile;
   readonly options: HaLabOptions;
   readonly namespaces = new Map<number, string>();
   readonly nic: string;
@@ -246,10 +261,12 @@ export class HaLab {
   clientProcess: ChildProcessWithoutNullStreams | undefined;
   private readonly waiters = new Set<() => void>();
   private refSeq = 0;
-  private readonly serverPath: string;
+  /** The HTTP server script (argv: host port subnet [name]), for services run beside the lab's. */
+  readonly serverPath: string;
   private readonly logPath: string;
   private readonly cuts = new Map<number, CutMode>();
   private readonly blackholes = new Set<string>();
+  private isolated = false;
 
   static unavailable(): Promise<string | undefined> {
     return netnsUnavailable();
@@ -294,7 +311,37 @@ export class HaLab {
     await this.netns.addAddress(this.clientNs, this.nic, `${CLIENT_ADDRESS}/24`);
     for (const id of NODE_IDS) this.startWatcher(id);
     await this.waitUntil('every watcher ready', () => NODE_IDS.every((id) => this.watch.get(id)!.some((l) => l.src === 'ready')), 20_000);
-    this.cluster = new ProcessCluster(NODE_IDS.length, {
+    this.cluster = this.newCluster();
+  }
+
+  /**
+   * Another cluster of sanode processes in the same namespaces, with other settings (a profile,
+   * a VIP lease), nodes not started. Call resetNodes() first so nothing of the last one is left.
+   */
+  useCluster(settings: Pick<HaLabOptions, 'profile' | 'leaseSeconds' | 'vipLeaseMs' | 'monitorMs' | 'selfStopMs'>): void {
+    Object.assign(this.options, settings);
+    this.profile = this.options.profile ?? 'lan';
+    this.cluster = this.newCluster();
+  }
+
+  /**
+   * Ends the running cluster and everything else in the node namespaces except the watchers (by
+   * PID), then removes the VIP and every nftables rule there (a killed holder's nft lease table),
+   * so that another cluster, or another HA implementation, starts from clean namespaces.
+   */
+  async resetNodes(): Promise<void> {
+    await this.cluster?.stop();
+    this.cluster = undefined;
+    for (const id of NODE_IDS) {
+      await this.killLeftovers(id);
+      const ns = this.namespaces.get(id)!;
+      await this.netns.exec(ns, ['ip', 'addr', 'del', `${VIP}/24`, 'dev', this.nic]).catch(() => undefined);
+      await this.netns.exec(ns, ['nft', 'flush', 'ruleset']).catch(() => undefined);
+    }
+  }
+
+  private newCluster(): ProcessCluster {
+    return new ProcessCluster(NODE_IDS.length, {
       fixture: clusterFixture,
       addresses: nodeAddress,
       spawnNode: (id, argv) => this.spawnNode(id, argv),
@@ -334,7 +381,14 @@ export class HaLab {
               kind: 'primitive',
               id: 'web-ip',
               agent: { class: 'sanode', type: 'vip' },
-              params: { ip: VIP, cidrNetmask: '24', nic: this.nic, leaseSeconds: String(lease), arpCount: '1' },
+              params: {
+                ip: VIP,
+                cidrNetmask: '24',
+                nic: this.nic,
+                leaseSeconds: String(lease),
+                arpCount: '1',
+                ...(this.options.vipLeaseMs === undefined ? {} : { leaseMs: String(this.options.vipLeaseMs) }),
+              },
               ops: [
                 { name: 'start', intervalMs: 0, timeoutMs: 20_000 },
                 { name: 'stop', intervalMs: 0, timeoutMs: 20_000 },
@@ -577,6 +631,41 @@ export class HaLab {
     this.blackholes.delete(`${id}>${to}`);
   }
 
+  /**
+   * A 2|1 partition at the switch: one nftables transaction in the bridge namespace drops every
+   * frame between node `id`'s port and the other nodes' ports, both ways, so the cut takes effect
+   * at one instant (four blackhole routes in three namespaces take up to a second to add on a
+   * loaded machine); the client's port still reaches every node. Returns the time just before.
+   */
+  async isolate(id: number): Promise<number> {
+    const victim = this.netns.name(`p${id}`);
+    const others = NODE_IDS.filter((n) => n !== id).map((n) => `"${this.netns.name(`p${n}`)}"`).join(', ');
+    const script = join(this.dir, 'isolate.nft');
+    writeFileSync(
+      script,
+      [
+        `add table bridge ${ISOLATE_TABLE}`,
+        `add chain bridge ${ISOLATE_TABLE} isolate { type filter hook forward priority 0; policy accept; }`,
+        `add rule bridge ${ISOLATE_TABLE} isolate iifname "${victim}" oifname { ${others} } drop`,
+        `add rule bridge ${ISOLATE_TABLE} isolate iifname { ${others} } oifname "${victim}" drop`,
+        '',
+      ].join('\n'),
+    );
+    const at = nowMs();
+    this.log(`node ${id}: isolated at the switch`);
+    await run('ip', ['netns', 'exec', this.sw, 'nft', '-f', script]);
+    this.isolated = true;
+    return at;
+  }
+
+  /** Ends the partition isolate() made. */
+  async unisolate(): Promise<void> {
+    if (!this.isolated) return;
+    this.log('partition at the switch removed');
+    await run('ip', ['netns', 'exec', this.sw, 'nft', 'delete', 'table', 'bridge', ISOLATE_TABLE]);
+    this.isolated = false;
+  }
+
   /** Removes every blackhole route this lab added. */
   async clearBlackholes(): Promise<void> {
     for (const key of [...this.blackholes]) {
@@ -783,6 +872,21 @@ export class HaLab {
     }
     if (toMs - prev > best.outageMs) best = { outageMs: toMs - prev, gapStartMs: prev, gapEndMs: toMs };
     return best;
+  }
+
+  /**
+   * Pairs of successive answers (by end time) between `fromMs` and `toMs` from two different
+   * nodes where the second request was sent less than `windowMs` after the first answer ended,
+   * or before it: two nodes serving the VIP at once (docs/fault-lab.md, "Dual answers").
+   */
+  answersFromTwoNodes(fromMs: number, toMs: number, windowMs: number): { first: ClientSample; second: ClientSample }[] {
+    const ok = this.client.filter((s) => s.ok && s.node !== undefined && s.t >= fromMs && s.t <= toMs).sort((a, b) => a.t - b.t);
+    const pairs: { first: ClientSample; second: ClientSample }[] = [];
+    ok.forEach((second, i) => {
+      const first = ok[i - 1];
+      if (first !== undefined && first.node !== second.node && second.t0 - first.t < windowMs) pairs.push({ first, second });
+    });
+    return pairs;
   }
 
   /** Which nodes answered, in order of first answer, since `fromMs`. */

@@ -399,6 +399,9 @@ export class HaLab {
               kind: 'primitive',
               id: 'web-app',
               agent: { class: 'sanode', type: 'process' },
+              // The server listens on the VIP only, so once the VIP is dark (its kernel lease,
+              // the group's own holdover) it serves nobody: it need not hold the group back.
+              meta: { holdoverMs: 0 },
               params: {
                 command: process.execPath,
                 args: `${this.serverPath} ${VIP} ${HTTP_PORT} ${SUBNET}`,

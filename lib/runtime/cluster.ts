@@ -171,8 +171,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.driver = parts.driver(this);
     this.net.on('message', (from, message) => {
       if (typeof message !== 'object' || message === null || typeof (message as { kind?: unknown }).kind !== 'number') return;
-      this.step((d, now) => d.receive(from, message as Parameters<NodeDriver['receive']>[1], now));
+      if (!this.closed) this.driver.receive(from, message as Parameters<NodeDriver['receive']>[1], performance.now());
     });
+    // The turn ends once per datagram: what answers a whole bundle of messages goes out together.
+    this.net.on('batch', () => this.flush());
     this.net.on('link', (status) => this.emit('link', status));
     this.net.on('warning', (warning) => this.emit('warning', warning));
     this.agents.setReporter((report) => this.report(report));
@@ -457,15 +459,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         this.report(error);
       }
     }
-    for (const send of out.sends) {
-      try {
-        this.net.send(send.msg, send.to);
-      } catch (error) {
-        // One packet the wire refuses must not take the rest of this output (a token, another
-        // member's retransmission) down with it; the core's own size limit makes this rare.
-        this.report(error);
-      }
-    }
+    // One packet the wire refuses must not take the rest of this output (a token, another
+    // member's retransmission) down with it; the core's own size limit makes this rare.
+    if (out.sends.length > 0) this.net.sendBatch(out.sends, (error) => this.report(error));
     for (const operation of out.operations) {
       const done: Promise<void> = this.agents.run(operation).then((outcome) => {
         this.pendingOperations.delete(done);

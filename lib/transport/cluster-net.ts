@@ -20,6 +20,7 @@
  * address delivering to the wrong node.
  */
 import { EventEmitter } from 'eventemitter3';
+import { Packr } from 'msgpackr';
 import { performance } from 'node:perf_hooks';
 import { ConfigError, SanodeError } from '../errors/index.js';
 import { Wire, type WireOptions } from '../wire/index.js';
@@ -40,7 +41,26 @@ export type { LinkConfig, NodeAddress };
 /** Envelope kinds. Append-only: a released number never changes meaning. */
 const KIND_APP = 0;
 const KIND_PING = 1;
+/** Several application messages in one sealed datagram: [2, 0, [dest0, msg0, dest1, msg1, …]]. */
+const KIND_BUNDLE = 2;
 const DEST_ALL = 0;
+/**
+ * Capability bits, the fourth element of a ping. A node bundles only for peers whose latest ping
+ * said CAP_BUNDLE: an older node would count a bundle as malformed and lose every message in it,
+ * so a rolling upgrade keeps working (such a peer gets one datagram per message, as before).
+ */
+const CAP_BUNDLE = 0x01;
+/**
+ * The widest bundle header: fixarray(3), kind, dest, array16 of the items. Reserved up front so
+ * a bundle's size is known exactly before it is sealed and never needs the wire's fragments.
+ */
+const BUNDLE_HEADER_MAX = 6;
+
+/** One message of a turn, for sendBatch(): the same arguments send() takes. */
+export interface OutgoingMessage {
+  readonly to: number | 'all';
+  readonly msg: unknown;
+}
 
 export interface ClusterNetOptions {
   wire: WireOptions;
@@ -65,6 +85,12 @@ export interface ClusterNetOptions {
    * replay protection survives this node's restart. A throw is reported and the frame still used.
    */
   onPeerIncarnation?: (node: number, incarnation: number) => void;
+  /**
+   * Pack the messages of one sendBatch() to the same peers into one datagram where they fit
+   * (default true). Off: one datagram per message, as send() does, for comparisons and for a
+   * peer that must not see bundles.
+   */
+  bundle?: boolean;
 }
 
 export interface LinkStatus {
@@ -102,6 +128,11 @@ export interface ClusterNetStats {
   listenerErrors: number;
   messagesSent: number;
   pingsSent: number;
+  /** Datagrams sent carrying several messages, and the messages they carried. */
+  bundlesSent: number;
+  bundledMessages: number;
+  /** Bundles received and unpacked (a malformed one counts in `malformed` instead). */
+  bundlesReceived: number;
   /** Ticks that skipped fault detection because this process had stalled. */
   stalls: number;
 }
@@ -137,6 +168,12 @@ const AUTH_SOURCES_MAX = 32;
 
 export interface ClusterNetEvents {
   message: (from: number, message: unknown, incarnation: number) => void;
+  /**
+   * After the 'message' events of one datagram (a bundle has several): a listener that feeds a
+   * state machine per message can act on its output once per datagram, so what it sends in
+   * answer to a whole bundle goes out bundled too.
+   */
+  batch: (count: number) => void;
   link: (status: LinkStatus, change: LinkChange) => void;
   /** Rate-limited per source address (AUTH_WARNING_INTERVAL_MS). */
   warning: (warning: AuthFailureWarning) => void;
@@ -158,6 +195,12 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   #lastLogMs = -Infinity;
+  readonly #bundle: boolean;
+  /** Peers whose latest ping announced CAP_BUNDLE (forgotten when a peer restarts). */
+  readonly #bundlePeers = new Set<number>();
+  /** Encodes items apart (to size bundles); the wire seals the bytes without encoding again. */
+  readonly #packr = new Packr({ useRecords: false, mapsAsObjects: true });
+  readonly #bundleScratch: Buffer;
   readonly #counts = {
     delivered: 0,
     pingsReceived: 0,
@@ -167,6 +210,9 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
     listenerErrors: 0,
     messagesSent: 0,
     pingsSent: 0,
+    bundlesSent: 0,
+    bundledMessages: 0,
+    bundlesReceived: 0,
   };
 
   private constructor(options: ClusterNetOptions, links: LinkConfig[], nodes: ResolvedNode[], pingMs: number, timeoutMs: number) {
@@ -178,6 +224,8 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
     this.#now = options.now ?? (() => performance.now());
     this.#log = options.log ?? ((message, error) => process.emitWarning(`${message}: ${String(error)}`, 'SanodeTransportWarning'));
     this.#onPeerIncarnation = options.onPeerIncarnation;
+    this.#bundle = options.bundle ?? true;
+    this.#bundleScratch = Buffer.allocUnsafe(this.#wire.maxUnfragmentedBytes);
     for (const [node, incarnation] of options.wire.incarnationFloors ?? []) this.#peerIncarnations.set(node, incarnation);
     this.#health = new LinkHealthMonitor({
       peers: this.#peerIds,
@@ -203,6 +251,7 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
       );
     }
     if (options.now !== undefined && typeof options.now !== 'function') throw new ConfigError('now', 'expected a function returning monotonic milliseconds');
+    if (options.bundle !== undefined && typeof options.bundle !== 'boolean') throw new ConfigError('bundle', `expected true or false, got ${String(options.bundle)}`);
     const net = new ClusterNet(options, links, nodes, pingMs, timeoutMs);
     try {
       for (let index = 0; index < links.length; index++) {
@@ -235,8 +284,133 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
     if (to === this.nodeId) return;
     const datagrams = this.#wire.seal([KIND_APP, to === 'all' ? DEST_ALL : to, message]);
     this.#counts.messagesSent += 1;
+    this.#transmit(to === 'all' ? this.#peerIds : [to], datagrams);
+  }
+
+  /**
+   * Sends the messages of one turn, in order. Consecutive messages for peers that unpack bundles
+   * go out packed, as many as fit in one unfragmented datagram (the wire's maxDatagramBytes):
+   * one encryption and one syscall per peer for the lot instead of one per message. A bundle
+   * goes to every peer any of its messages is for; each message carries its own destination and
+   * a peer drops what is not for it (counted as notForUs), as mcast mode always has. A message
+   * too large to share a datagram goes alone, after the bundle before it, so order holds.
+   *
+   * Throws SANODE_TRANSPORT_CLOSED after close. A message that cannot go (an unknown node, over
+   * maxMessageBytes, unencodable) is passed to `onError` with its index and the others still go;
+   * without `onError` the first such error is thrown once everything else was sent.
+   */
+  sendBatch(messages: readonly OutgoingMessage[], onError?: (error: unknown, index: number) => void): void {
+    if (this.#closed) throw new SanodeError('SANODE_TRANSPORT_CLOSED', 'sendBatch() after close(): this ClusterNet is closed; open a new one');
+    let firstError: { error: unknown } | undefined;
+    const fail = (error: unknown, index: number): void => {
+      if (onError !== undefined) onError(error, index);
+      else firstError ??= { error };
+    };
+    const cap = this.#wire.maxUnfragmentedBytes - BUNDLE_HEADER_MAX;
+    // The open bundle: encoded items (destination bytes and message bytes, alternating), their
+    // size, and the peers it goes to.
+    const parts: Uint8Array[] = [];
+    const indexes: number[] = [];
+    let partsBytes = 0;
+    let targets = new Set<number>();
+    const flushBundle = (): void => {
+      if (parts.length === 0) return;
+      try {
+        this.#sendParts(parts, partsBytes, [...targets]);
+      } catch (error) {
+        // Only an exhausted frame counter gets here (the size was checked); report it per message.
+        for (const index of indexes) fail(error, index);
+      }
+      parts.length = 0;
+      indexes.length = 0;
+      partsBytes = 0;
+      targets = new Set();
+    };
+    for (let index = 0; index < messages.length; index++) {
+      const { to, msg } = messages[index]!;
+      if (to !== 'all' && !this.#nodes.has(to)) {
+        fail(new ConfigError('to', `node ${String(to)} is not in nodes; send to one of ${[...this.#nodes.keys()].join(', ')} or 'all'`), index);
+        continue;
+      }
+      if (to === this.nodeId) continue;
+      const peers = to === 'all' ? this.#peerIds : [to];
+      let encoded: Uint8Array;
+      try {
+        encoded = this.#packr.pack(msg);
+      } catch (error) {
+        fail(error, index);
+        continue;
+      }
+      const dest = encodeUint(to === 'all' ? DEST_ALL : to);
+      const itemBytes = dest.length + encoded.length;
+      const bundleable = this.#bundle && itemBytes <= cap && peers.every((peer) => this.#bundlePeers.has(peer));
+      if (!bundleable) {
+        flushBundle();
+        try {
+          this.#sendParts([dest, encoded], itemBytes, peers);
+        } catch (error) {
+          fail(error, index);
+        }
+        continue;
+      }
+      if (partsBytes + itemBytes > cap) flushBundle();
+      parts.push(dest, encoded);
+      indexes.push(index);
+      partsBytes += itemBytes;
+      for (const peer of peers) targets.add(peer);
+    }
+    flushBundle();
+    if (firstError !== undefined) throw firstError.error;
+  }
+
+  /**
+   * Seals `parts` (destination, message, destination, message…) as one envelope: a plain
+   * application envelope for one message, a bundle for more, and sends it to `peers`.
+   */
+  #sendParts(parts: readonly Uint8Array[], partsBytes: number, peers: readonly number[]): void {
+    const count = parts.length / 2;
+    let envelope: Uint8Array;
+    if (count === 1) {
+      // [KIND_APP, dest, msg]: the bytes msgpack gives the same array, built from the parts.
+      envelope = partsBytes + 2 <= this.#bundleScratch.length ? this.#bundleScratch.subarray(0, partsBytes + 2) : Buffer.allocUnsafe(partsBytes + 2);
+      envelope[0] = 0x93;
+      envelope[1] = KIND_APP;
+      let at = 2;
+      for (const part of parts) {
+        envelope.set(part, at);
+        at += part.length;
+      }
+    } else {
+      const elements = parts.length;
+      const arrayHeader = elements < 16 ? 1 : 3;
+      const total = 3 + arrayHeader + partsBytes;
+      envelope = this.#bundleScratch.subarray(0, total);
+      envelope[0] = 0x93;
+      envelope[1] = KIND_BUNDLE;
+      envelope[2] = DEST_ALL;
+      let at = 3;
+      if (arrayHeader === 1) {
+        envelope[at++] = 0x90 | elements;
+      } else {
+        envelope[at++] = 0xdc;
+        envelope[at++] = elements >>> 8;
+        envelope[at++] = elements & 0xff;
+      }
+      for (const part of parts) {
+        envelope.set(part, at);
+        at += part.length;
+      }
+      this.#counts.bundlesSent += 1;
+      this.#counts.bundledMessages += count;
+    }
+    // The wire encrypts (or checksums) out of the scratch into a new frame: reusing it is safe.
+    const datagrams = this.#wire.sealEncoded(envelope);
+    this.#counts.messagesSent += count;
+    this.#transmit(peers, datagrams);
+  }
+
+  #transmit(targets: readonly number[], datagrams: readonly Uint8Array[]): void {
     const nowMs = this.#now();
-    const targets = to === 'all' ? this.#peerIds : [to];
     for (const link of this.#links) {
       if (link.config.mode === 'mcast') {
         if (targets.some((peer) => this.#health.sendLinks(peer).includes(link.index))) this.#sendGroup(link, datagrams, nowMs);
@@ -316,7 +490,7 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
       // it to us; a node that sends none (an older version) is judged on what we hear alone.
       let datagrams: Buffer[];
       try {
-        datagrams = this.#wire.seal([KIND_PING, DEST_ALL, this.#health.heardOn(link.index, nowMs)]);
+        datagrams = this.#wire.seal([KIND_PING, DEST_ALL, this.#health.heardOn(link.index, nowMs), this.#bundle ? CAP_BUNDLE : 0]);
       } catch (error) {
         // An exhausted frame counter must not throw out of a timer and end the process.
         this.#report('could not seal a link ping', error);
@@ -350,7 +524,16 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
         }
         this.#noteIncarnation(result.from, result.incarnation);
         this.#heard(result.from, linkIndex, nowMs);
-        this.#deliver(result.from, result.message, result.incarnation, linkIndex, nowMs);
+        {
+          const count = this.#deliver(result.from, result.message, result.incarnation, linkIndex, nowMs);
+          if (count === 0) return;
+          try {
+            this.emit('batch', count);
+          } catch (error) {
+            this.#counts.listenerErrors += 1;
+            this.#report(`a 'batch' listener threw after a datagram from node ${result.from}`, error);
+          }
+        }
         return;
       case 'partial':
         if (result.from === this.nodeId) return;
@@ -418,6 +601,8 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
   #noteIncarnation(from: number, incarnation: number): void {
     if (incarnation <= (this.#peerIncarnations.get(from) ?? 0)) return;
     this.#peerIncarnations.set(from, incarnation);
+    // A restarted peer may run another version: no bundles until its own ping says it takes them.
+    this.#bundlePeers.delete(from);
     try {
       this.#onPeerIncarnation?.(from, incarnation);
     } catch (error) {
@@ -430,26 +615,23 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
     if (change !== undefined) this.#emitLink(change, nowMs);
   }
 
-  #deliver(from: number, envelope: unknown, incarnation: number, linkIndex: number, nowMs: number): void {
+  /** Hands the application messages of one envelope to 'message' listeners; returns how many. */
+  #deliver(from: number, envelope: unknown, incarnation: number, linkIndex: number, nowMs: number): number {
     if (!Array.isArray(envelope) || typeof envelope[0] !== 'number' || typeof envelope[1] !== 'number') {
       this.#counts.malformed += 1;
-      return;
+      return 0;
     }
     const dest = envelope[1];
     if (dest !== DEST_ALL && dest !== this.nodeId) {
       this.#counts.notForUs += 1;
-      return;
+      return 0;
     }
     switch (envelope[0]) {
       case KIND_APP:
-        this.#counts.delivered += 1;
-        try {
-          this.emit('message', from, envelope[2], incarnation);
-        } catch (error) {
-          this.#counts.listenerErrors += 1;
-          this.#report(`a 'message' listener threw on a message from node ${from}`, error);
-        }
-        return;
+        this.#emitMessage(from, envelope[2], incarnation);
+        return 1;
+      case KIND_BUNDLE:
+        return this.#unbundle(from, envelope[2], incarnation);
       case KIND_PING: {
         this.#counts.pingsReceived += 1;
         const report: unknown = envelope[2];
@@ -457,10 +639,53 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
           const change = this.#health.reported(from, linkIndex, report.includes(this.nodeId), nowMs);
           if (change !== undefined) this.#emitLink(change, nowMs);
         }
-        return;
+        if (typeof envelope[3] === 'number' && (envelope[3] & CAP_BUNDLE) !== 0) this.#bundlePeers.add(from);
+        else this.#bundlePeers.delete(from);
+        return 0;
       }
       default:
         this.#counts.malformed += 1;
+        return 0;
+    }
+  }
+
+  /**
+   * A bundle is checked whole before any of it is delivered: a malformed one (not a non-empty
+   * list of destination, message pairs) is one counted drop, and no part of it reaches totem.
+   */
+  #unbundle(from: number, items: unknown, incarnation: number): number {
+    if (!Array.isArray(items) || items.length === 0 || items.length % 2 !== 0) {
+      this.#counts.malformed += 1;
+      return 0;
+    }
+    for (let k = 0; k < items.length; k += 2) {
+      const dest: unknown = items[k];
+      if (typeof dest !== 'number' || !Number.isInteger(dest) || dest < 0) {
+        this.#counts.malformed += 1;
+        return 0;
+      }
+    }
+    this.#counts.bundlesReceived += 1;
+    let count = 0;
+    for (let k = 0; k < items.length; k += 2) {
+      const dest = items[k] as number;
+      if (dest !== DEST_ALL && dest !== this.nodeId) {
+        this.#counts.notForUs += 1;
+        continue;
+      }
+      this.#emitMessage(from, items[k + 1], incarnation);
+      count++;
+    }
+    return count;
+  }
+
+  #emitMessage(from: number, message: unknown, incarnation: number): void {
+    this.#counts.delivered += 1;
+    try {
+      this.emit('message', from, message, incarnation);
+    } catch (error) {
+      this.#counts.listenerErrors += 1;
+      this.#report(`a 'message' listener threw on a message from node ${from}`, error);
     }
   }
 
@@ -500,3 +725,13 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
     }
   }
 }
+
+/** A non-negative integer as msgpack encodes it (positive fixint, uint8, uint16 or uint32). */
+function encodeUint(value: number): Uint8Array {
+  if (value < 0x80) return SMALL_UINTS[value]!;
+  if (value <= 0xff) return Uint8Array.of(0xcc, value);
+  if (value <= 0xffff) return Uint8Array.of(0xcd, value >>> 8, value & 0xff);
+  return Uint8Array.of(0xce, value >>> 24, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff);
+}
+
+const SMALL_UINTS: readonly Uint8Array[] = Array.from({ length: 0x80 }, (_, value) => Uint8Array.of(value));

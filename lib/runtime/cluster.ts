@@ -582,7 +582,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       this.timerDueMs = Number.POSITIVE_INFINITY;
       return;
     }
-    if (this.timer !== undefined && deadline >= this.timerDueMs) return; // an earlier wake-up is already set
+    // Re-armed when the deadline moves either way: a timer left at an earlier deadline (a token
+    // retransmission the ack made unneeded) would wake an idle process for nothing, and a
+    // wake-up costs far more than re-arming.
+    if (this.timer !== undefined && deadline === this.timerDueMs) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timerDueMs = deadline;
     // +1: a timer fires at whole ms; a fractional deadline (a lease) is due just after.

@@ -310,7 +310,10 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
       this.timerDueMs = Number.POSITIVE_INFINITY;
       return;
     }
-    if (this.timer !== undefined && deadline >= this.timerDueMs) return; // an earlier wake-up is already set
+    // Re-armed when the deadline moves either way: a timer left at an earlier deadline (a token
+    // retransmission the ack made unneeded) would wake an idle process for nothing, and a
+    // wake-up costs far more than re-arming.
+    if (this.timer !== undefined && deadline === this.timerDueMs) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timerDueMs = deadline;
     this.timer = setTimeout(() => this.onTimer(), Math.max(0, deadline - performance.now()));

@@ -428,6 +428,11 @@ export class Wire {
     return result;
   }
 
+  /** Messages being reassembled right now: while there are any, expire() has work to do. */
+  get pendingReassemblies(): number {
+    return this.#reassembler.pendingCount;
+  }
+
   /** The most encoded bytes seal() puts in one datagram; one byte more and it fragments. */
   get maxUnfragmentedBytes(): number {
     return this.maxDatagramBytes - FRAME_OVERHEAD_BYTES;

@@ -179,8 +179,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.driver = parts.driver(this);
     this.net.on('message', (from, message) => {
       if (typeof message !== 'object' || message === null || typeof (message as { kind?: unknown }).kind !== 'number') return;
-      this.step((d, now) => d.receive(from, message as Parameters<NodeDriver['receive']>[1], now));
+      if (!this.closed) this.driver.receive(from, message as Parameters<NodeDriver['receive']>[1], performance.now());
     });
+    // The turn ends once per datagram: what answers a whole bundle of messages goes out together.
+    this.net.on('batch', () => this.flush());
     this.net.on('link', (status) => this.emit('link', status));
     this.net.on('warning', (warning) => this.emit('warning', warning));
     this.agents.setReporter((report) => this.report(report));
@@ -465,15 +467,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         this.report(error);
       }
     }
-    for (const send of out.sends) {
-      try {
-        this.net.send(send.msg, send.to);
-      } catch (error) {
-        // One packet the wire refuses must not take the rest of this output (a token, another
-        // member's retransmission) down with it; the core's own size limit makes this rare.
-        this.report(error);
-      }
-    }
+    // One packet the wire refuses must not take the rest of this output (a token, another
+    // member's retransmission) down with it; the core's own size limit makes this rare.
+    if (out.sends.length > 0) this.net.sendBatch(out.sends, (error) => this.report(error));
     for (const operation of out.operations) {
       const done: Promise<void> = this.agents.run(operation).then((outcome) => {
         this.pendingOperations.delete(done);
@@ -597,7 +593,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       this.timerDueMs = Number.POSITIVE_INFINITY;
       return;
     }
-    if (this.timer !== undefined && deadline >= this.timerDueMs) return; // an earlier wake-up is already set
+    // Re-armed when the deadline moves either way: a timer left at an earlier deadline (a token
+    // retransmission the ack made unneeded) would wake an idle process for nothing, and a
+    // wake-up costs far more than re-arming.
+    if (this.timer !== undefined && deadline === this.timerDueMs) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timerDueMs = deadline;
     // +1: a timer fires at whole ms; a fractional deadline (a lease) is due just after.

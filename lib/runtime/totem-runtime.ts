@@ -171,6 +171,8 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
         { maxPayloadBytes, maxLargeMessageBytes, maxSendQueue: config.maxSendQueue },
       );
       net.on('message', (from, message) => runtime.onMessage(from, message));
+      // Once per datagram, not per message: what totem answers to a whole bundle goes out as one turn.
+      net.on('batch', () => runtime.flush());
       net.on('link', (status) => runtime.emit('link', status));
       net.on('warning', (warning) => runtime.emit('warning', warning));
       runtime.flush();
@@ -251,7 +253,6 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
       return; // not a totem message: the core only counts shapes it can recognise
     }
     this.core.receive(from, message as TotemMessage, performance.now());
-    this.flush();
   }
 
   private onTimer(): void {
@@ -284,15 +285,9 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
       this.persisted = { ...this.persisted, ringSeq: output.persist.ringSeq };
       writeStateFile(this.statePath, this.persisted);
     }
-    for (const send of output.sends) {
-      try {
-        this.net.send(send.msg, send.to);
-      } catch (error) {
-        // One packet the wire refuses must not take the rest of this output (a token, another
-        // member's retransmission) down with it; the core's own size limit makes this rare.
-        this.emit('error', error);
-      }
-    }
+    // One packet the wire refuses must not take the rest of this output (a token, another
+    // member's retransmission) down with it; the core's own size limit makes this rare.
+    if (output.sends.length > 0) this.net.sendBatch(output.sends, (error) => this.emit('error', error));
     for (const event of output.events) {
       if (event.type === 'view') {
         this.lastView = event.view;
@@ -315,7 +310,10 @@ export class TotemRuntime extends EventEmitter<TotemRuntimeEvents> {
       this.timerDueMs = Number.POSITIVE_INFINITY;
       return;
     }
-    if (this.timer !== undefined && deadline >= this.timerDueMs) return; // an earlier wake-up is already set
+    // Re-armed when the deadline moves either way: a timer left at an earlier deadline (a token
+    // retransmission the ack made unneeded) would wake an idle process for nothing, and a
+    // wake-up costs far more than re-arming.
+    if (this.timer !== undefined && deadline === this.timerDueMs) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timerDueMs = deadline;
     this.timer = setTimeout(() => this.onTimer(), Math.max(0, deadline - performance.now()));

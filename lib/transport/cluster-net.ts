@@ -20,6 +20,7 @@
  * address delivering to the wrong node.
  */
 import { EventEmitter } from 'eventemitter3';
+import { Packr } from 'msgpackr';
 import { performance } from 'node:perf_hooks';
 import { ConfigError, SanodeError } from '../errors/index.js';
 import { Wire, type WireOptions } from '../wire/index.js';
@@ -40,7 +41,38 @@ export type { LinkConfig, NodeAddress };
 /** Envelope kinds. Append-only: a released number never changes meaning. */
 const KIND_APP = 0;
 const KIND_PING = 1;
+/**
+ * Several application messages in one sealed datagram: [2, 0, shapes, items, report?]. `shapes`
+ * lists key lists; `items` is flat triples [dest, shape, value]: shape -1 means value is the
+ * message as it is, shape i >= 0 that value lists the values of an object with keys shapes[i],
+ * in order. `report`, when present, is what a ping's third element is: whom the sender hears.
+ */
+const KIND_BUNDLE = 2;
 const DEST_ALL = 0;
+/**
+ * Capability bits, the fourth element of a ping. A node bundles only for peers whose latest ping
+ * said CAP_BUNDLE: an older node would count a bundle as malformed and lose every message in it,
+ * so a rolling upgrade keeps working (such a peer gets one datagram per message, as before).
+ */
+const CAP_BUNDLE = 0x01;
+/**
+ * The widest bundle header: fixarray(4), kind, dest, array16 headers of the shapes and of the
+ * items. Reserved up front so a bundle's size is known exactly before it is sealed and it never
+ * needs the wire's fragments.
+ */
+const BUNDLE_HEADER_MAX = 9;
+/** Shape indexes stay one byte (positive fixint); a bundle needing more shapes starts another. */
+const BUNDLE_SHAPES_MAX = 127;
+/** Objects with more keys than this go as they are. */
+const SHAPE_KEYS_MAX = 64;
+/** Encoded shapes remembered across batches; totem has about a dozen. */
+const SHAPE_CACHE_MAX = 256;
+
+/** One message of a turn, for sendBatch(): the same arguments send() takes. */
+export interface OutgoingMessage {
+  readonly to: number | 'all';
+  readonly msg: unknown;
+}
 
 export interface ClusterNetOptions {
   wire: WireOptions;
@@ -65,6 +97,12 @@ export interface ClusterNetOptions {
    * replay protection survives this node's restart. A throw is reported and the frame still used.
    */
   onPeerIncarnation?: (node: number, incarnation: number) => void;
+  /**
+   * Pack the messages of one sendBatch() to the same peers into one datagram where they fit
+   * (default true). Off: one datagram per message, as send() does, for comparisons and for a
+   * peer that must not see bundles.
+   */
+  bundle?: boolean;
 }
 
 export interface LinkStatus {
@@ -102,6 +140,13 @@ export interface ClusterNetStats {
   listenerErrors: number;
   messagesSent: number;
   pingsSent: number;
+  /** Datagrams sent carrying several messages, and the messages they carried. */
+  bundlesSent: number;
+  bundledMessages: number;
+  /** Bundles received and unpacked (a malformed one counts in `malformed` instead). */
+  bundlesReceived: number;
+  /** Bundles sent carrying a link report, each standing in for a ping. */
+  reportsInBundles: number;
   /** Ticks that skipped fault detection because this process had stalled. */
   stalls: number;
 }
@@ -137,6 +182,12 @@ const AUTH_SOURCES_MAX = 32;
 
 export interface ClusterNetEvents {
   message: (from: number, message: unknown, incarnation: number) => void;
+  /**
+   * After the 'message' events of one datagram (a bundle has several): a listener that feeds a
+   * state machine per message can act on its output once per datagram, so what it sends in
+   * answer to a whole bundle goes out bundled too.
+   */
+  batch: (count: number) => void;
   link: (status: LinkStatus, change: LinkChange) => void;
   /** Rate-limited per source address (AUTH_WARNING_INTERVAL_MS). */
   warning: (warning: AuthFailureWarning) => void;
@@ -156,8 +207,18 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
   readonly #peerIncarnations = new Map<number, number>();
   readonly #authFailures = new Map<string, { node: number; cause: AuthFailureWarning['cause']; frames: number; lastMs: number; warnedMs: number }>();
   #timer: NodeJS.Timeout | undefined;
+  #timerDueMs = Infinity;
+  /** How often partial reassemblies are checked while there are any. */
+  readonly #tickMs: number;
   #closed = false;
   #lastLogMs = -Infinity;
+  readonly #bundle: boolean;
+  /** Peers whose latest ping announced CAP_BUNDLE (forgotten when a peer restarts). */
+  readonly #bundlePeers = new Set<number>();
+  /** Encodes items apart (to size bundles); the wire seals the bytes without encoding again. */
+  readonly #packr = new Packr({ useRecords: false, mapsAsObjects: true });
+  readonly #bundleScratch: Buffer;
+  readonly #shapes = new Map<string, Shape>();
   readonly #counts = {
     delivered: 0,
     pingsReceived: 0,
@@ -167,10 +228,17 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
     listenerErrors: 0,
     messagesSent: 0,
     pingsSent: 0,
+    bundlesSent: 0,
+    bundledMessages: 0,
+    bundlesReceived: 0,
+    reportsInBundles: 0,
   };
 
   private constructor(options: ClusterNetOptions, links: LinkConfig[], nodes: ResolvedNode[], pingMs: number, timeoutMs: number) {
     super();
+    // A quarter of the shortest timer, as the fixed health tick was: reassemblies expire within
+    // their timeout + 25%.
+    this.#tickMs = Math.max(1, Math.min(pingMs, timeoutMs) / 4);
     this.nodeId = options.wire.nodeId;
     this.#wire = new Wire(options.wire);
     for (const node of nodes) this.#nodes.set(node.id, node);
@@ -178,6 +246,8 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
     this.#now = options.now ?? (() => performance.now());
     this.#log = options.log ?? ((message, error) => process.emitWarning(`${message}: ${String(error)}`, 'SanodeTransportWarning'));
     this.#onPeerIncarnation = options.onPeerIncarnation;
+    this.#bundle = options.bundle ?? true;
+    this.#bundleScratch = Buffer.allocUnsafe(this.#wire.maxUnfragmentedBytes);
     for (const [node, incarnation] of options.wire.incarnationFloors ?? []) this.#peerIncarnations.set(node, incarnation);
     this.#health = new LinkHealthMonitor({
       peers: this.#peerIds,
@@ -203,6 +273,7 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
       );
     }
     if (options.now !== undefined && typeof options.now !== 'function') throw new ConfigError('now', 'expected a function returning monotonic milliseconds');
+    if (options.bundle !== undefined && typeof options.bundle !== 'boolean') throw new ConfigError('bundle', `expected true or false, got ${String(options.bundle)}`);
     const net = new ClusterNet(options, links, nodes, pingMs, timeoutMs);
     try {
       for (let index = 0; index < links.length; index++) {
@@ -212,12 +283,9 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
       await net.close();
       throw error;
     }
-    // A quarter of the shortest timer: faults are seen within timeout + 25%, and the tick stays
-    // far below the stall threshold (timeout / 2) so a normal tick never looks like a stall.
-    const tickMs = Math.max(1, Math.min(pingMs, timeoutMs) / 4);
-    net.#timer = setInterval(net.#tick, tickMs);
-    net.#timer.unref();
-    // Ping at once: links become healthy one round trip after start, not one tick later.
+    // Ping at once: links become healthy one round trip after start, not one tick later. The
+    // tick arms the timer for the next time the health monitor has work (not a fixed period:
+    // at rest every wake-up of an idle process costs more than the work it does).
     net.#tick();
     return net;
   }
@@ -235,8 +303,125 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
     if (to === this.nodeId) return;
     const datagrams = this.#wire.seal([KIND_APP, to === 'all' ? DEST_ALL : to, message]);
     this.#counts.messagesSent += 1;
+    this.#transmit(to === 'all' ? this.#peerIds : [to], datagrams);
+  }
+
+  /**
+   * Sends the messages of one turn, in order. Consecutive messages for peers that unpack bundles
+   * go out packed, as many as fit in one unfragmented datagram (the wire's maxDatagramBytes):
+   * one encryption and one syscall per peer for the lot instead of one per message. A bundle
+   * goes to every peer any of its messages is for; each message carries its own destination and
+   * a peer drops what is not for it (counted as notForUs), as mcast mode always has. A message
+   * too large to share a datagram goes alone, after the bundle before it, so order holds.
+   *
+   * Throws SANODE_TRANSPORT_CLOSED after close. A message that cannot go (an unknown node, over
+   * maxMessageBytes, unencodable) is passed to `onError` with its index and the others still go;
+   * without `onError` the first such error is thrown once everything else was sent.
+   */
+  sendBatch(messages: readonly OutgoingMessage[], onError?: (error: unknown, index: number) => void): void {
+    if (this.#closed) throw new SanodeError('SANODE_TRANSPORT_CLOSED', 'sendBatch() after close(): this ClusterNet is closed; open a new one');
+    let firstError: { error: unknown } | undefined;
+    const fail = (error: unknown, index: number): void => {
+      if (onError !== undefined) onError(error, index);
+      else firstError ??= { error };
+    };
+    const bundle = new BundleBuilder(this.#wire.maxUnfragmentedBytes);
+    const flushBundle = (): void => {
+      if (bundle.count === 0) return;
+      try {
+        this.#sendBundle(bundle);
+      } catch (error) {
+        // Only an exhausted frame counter gets here (the size was checked); report it per message.
+        for (const index of bundle.indexes) fail(error, index);
+      }
+      bundle.clear();
+    };
+    for (let index = 0; index < messages.length; index++) {
+      const { to, msg } = messages[index]!;
+      if (to !== 'all' && !this.#nodes.has(to)) {
+        fail(new ConfigError('to', `node ${String(to)} is not in nodes; send to one of ${[...this.#nodes.keys()].join(', ')} or 'all'`), index);
+        continue;
+      }
+      if (to === this.nodeId) continue;
+      const peers = to === 'all' ? this.#peerIds : [to];
+      const dest = to === 'all' ? DEST_ALL : to;
+      try {
+        const item = this.#bundle && peers.every((peer) => this.#bundlePeers.has(peer)) ? this.#encodeItem(msg) : undefined;
+        if (item !== undefined && !bundle.fits(item)) flushBundle();
+        if (item === undefined || !bundle.fits(item)) {
+          // Not for bundles, or too large to share a datagram even alone: on its own, as send() does.
+          flushBundle();
+          const datagrams = this.#wire.seal([KIND_APP, dest, msg]);
+          this.#counts.messagesSent += 1;
+          this.#transmit(peers, datagrams);
+          continue;
+        }
+        bundle.add(item, dest, peers, index);
+      } catch (error) {
+        fail(error, index);
+      }
+    }
+    flushBundle();
+    if (firstError !== undefined) throw firstError.error;
+  }
+
+  /**
+   * A plain object goes as the list of its values under a shape (its keys) named once per
+   * bundle: totem's messages are small objects of a few shapes, and their keys were most of
+   * their bytes and of their decoding time. Anything else goes as it is.
+   */
+  #encodeItem(msg: unknown): BundleItem {
+    if (typeof msg === 'object' && msg !== null && Object.getPrototypeOf(msg) === Object.prototype) {
+      const keys = Object.keys(msg);
+      if (keys.length > 0 && keys.length <= SHAPE_KEYS_MAX && !keys.includes('__proto__')) {
+        const signature = keys.join('\0');
+        let shape = this.#shapes.get(signature);
+        if (shape === undefined) {
+          if (this.#shapes.size >= SHAPE_CACHE_MAX) this.#shapes.clear();
+          shape = { signature, keys, encoded: Uint8Array.from(this.#packr.pack(keys)) };
+          this.#shapes.set(signature, shape);
+        }
+        const values = new Array<unknown>(keys.length);
+        for (let k = 0; k < keys.length; k++) values[k] = (msg as Record<string, unknown>)[keys[k]!];
+        return { shape, body: this.#packr.pack(values) };
+      }
+    }
+    return { shape: undefined, body: this.#packr.pack(msg) };
+  }
+
+  /**
+   * Seals the bundle ([KIND_BUNDLE, 0, shapes, items, report?]) into one frame and sends it to
+   * its peers. With a single link, the link report a ping would carry (whom we hear) rides along
+   * when one is half due for a peer the bundle goes to: at rest the token's bundles then stand in
+   * for the pings, and each one not sent is a wake-up saved on both sides. With several links the
+   * wire decodes only the first copy of a frame, so a report could not tell which link it proves;
+   * there the pings go on their own, as before.
+   */
+  #sendBundle(bundle: BundleBuilder): void {
     const nowMs = this.#now();
-    const targets = to === 'all' ? this.#peerIds : [to];
+    const peers = [...bundle.targets];
+    let report: Uint8Array | undefined;
+    if (this.#links.length === 1 && peers.some((peer) => this.#health.reportWanted(peer, 0, nowMs))) {
+      report = this.#packr.pack(this.#health.heardOn(0, nowMs));
+      if (!bundle.fitsReport(report)) report = undefined;
+    }
+    const envelope = bundle.write(this.#bundleScratch, report);
+    if (report !== undefined) {
+      for (const peer of peers) this.#health.reportSent(peer, 0, nowMs);
+      this.#counts.reportsInBundles += 1;
+      // The ping the timer was armed for is not owed any more: re-arm, or it wakes us for nothing.
+      this.#armTimer(nowMs);
+    }
+    // The wire encrypts (or checksums) out of the scratch into a new frame: reusing it is safe.
+    const datagrams = this.#wire.sealEncoded(envelope);
+    this.#counts.bundlesSent += 1;
+    this.#counts.bundledMessages += bundle.count;
+    this.#counts.messagesSent += bundle.count;
+    this.#transmit(peers, datagrams);
+  }
+
+  #transmit(targets: readonly number[], datagrams: readonly Uint8Array[]): void {
+    const nowMs = this.#now();
     for (const link of this.#links) {
       if (link.config.mode === 'mcast') {
         if (targets.some((peer) => this.#health.sendLinks(peer).includes(link.index))) this.#sendGroup(link, datagrams, nowMs);
@@ -279,7 +464,7 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#timer !== undefined) clearInterval(this.#timer);
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     await Promise.allSettled(this.#links.map((link) => link.close()));
   }
@@ -299,12 +484,37 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
   readonly #tick = (): void => {
     if (this.#closed) return;
     const nowMs = this.#now();
+    const scheduledMs = this.#timerDueMs;
+    this.#timer = undefined;
+    this.#timerDueMs = Infinity;
+    try {
+      this.#pingAndJudge(nowMs, scheduledMs);
+    } finally {
+      this.#armTimer(nowMs);
+    }
+  };
+
+  /** Arms the one timer for the health monitor's next work, or sooner while reassemblies are pending. */
+  #armTimer(nowMs: number): void {
+    if (this.#closed) return;
+    let due = this.#health.nextDueMs();
+    if (this.#wire.pendingReassemblies > 0) due = Math.min(due, nowMs + this.#tickMs);
+    // At least 1 ms: a due time already past (a ping owed now) must not spin the loop.
+    const delayMs = Math.max(1, Math.min(due - nowMs, 2 ** 31 - 1));
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timerDueMs = nowMs + delayMs;
+    this.#timer = setTimeout(this.#tick, delayMs);
+    // The sockets keep the process alive while the net is open; this timer must not on its own.
+    this.#timer.unref();
+  }
+
+  #pingAndJudge(nowMs: number, scheduledMs: number): void {
     try {
       this.#wire.expire(nowMs);
     } catch (error) {
       this.#report('wire.expire threw', error);
     }
-    const { pings, changes } = this.#health.tick(nowMs);
+    const { pings, changes } = this.#health.tick(nowMs, Number.isFinite(scheduledMs) ? scheduledMs : undefined);
     for (const change of changes) this.#emitLink(change, nowMs);
     if (pings.length === 0) return;
     // One ping frame per link, each sent on that link only: a ping proves one link, and a copy
@@ -316,7 +526,7 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
       // it to us; a node that sends none (an older version) is judged on what we hear alone.
       let datagrams: Buffer[];
       try {
-        datagrams = this.#wire.seal([KIND_PING, DEST_ALL, this.#health.heardOn(link.index, nowMs)]);
+        datagrams = this.#wire.seal([KIND_PING, DEST_ALL, this.#health.heardOn(link.index, nowMs), this.#bundle ? CAP_BUNDLE : 0]);
       } catch (error) {
         // An exhausted frame counter must not throw out of a timer and end the process.
         this.#report('could not seal a link ping', error);
@@ -329,7 +539,7 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
         for (const ping of due) this.#sendPeer(link, ping.node, datagrams, nowMs);
       }
     }
-  };
+  }
 
   readonly #onDatagram = (datagram: Buffer, linkIndex: number, source: string): void => {
     if (this.#closed) return;
@@ -350,12 +560,23 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
         }
         this.#noteIncarnation(result.from, result.incarnation);
         this.#heard(result.from, linkIndex, nowMs);
-        this.#deliver(result.from, result.message, result.incarnation, linkIndex, nowMs);
+        {
+          const count = this.#deliver(result.from, result.message, result.incarnation, linkIndex, nowMs);
+          if (count === 0) return;
+          try {
+            this.emit('batch', count);
+          } catch (error) {
+            this.#counts.listenerErrors += 1;
+            this.#report(`a 'batch' listener threw after a datagram from node ${result.from}`, error);
+          }
+        }
         return;
       case 'partial':
         if (result.from === this.nodeId) return;
         this.#noteIncarnation(result.from, result.incarnation);
         this.#heard(result.from, linkIndex, nowMs);
+        // A reassembly now pending must be expired on time even if the health timer is far off.
+        if (this.#timerDueMs > nowMs + this.#tickMs) this.#armTimer(nowMs);
         return;
       case 'dropped':
         // A duplicate is the copy of a frame already accepted from another link: it proves
@@ -418,6 +639,8 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
   #noteIncarnation(from: number, incarnation: number): void {
     if (incarnation <= (this.#peerIncarnations.get(from) ?? 0)) return;
     this.#peerIncarnations.set(from, incarnation);
+    // A restarted peer may run another version: no bundles until its own ping says it takes them.
+    this.#bundlePeers.delete(from);
     try {
       this.#onPeerIncarnation?.(from, incarnation);
     } catch (error) {
@@ -430,26 +653,31 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
     if (change !== undefined) this.#emitLink(change, nowMs);
   }
 
-  #deliver(from: number, envelope: unknown, incarnation: number, linkIndex: number, nowMs: number): void {
+  /** Hands the application messages of one envelope to 'message' listeners; returns how many. */
+  #deliver(from: number, envelope: unknown, incarnation: number, linkIndex: number, nowMs: number): number {
     if (!Array.isArray(envelope) || typeof envelope[0] !== 'number' || typeof envelope[1] !== 'number') {
       this.#counts.malformed += 1;
-      return;
+      return 0;
     }
     const dest = envelope[1];
     if (dest !== DEST_ALL && dest !== this.nodeId) {
       this.#counts.notForUs += 1;
-      return;
+      return 0;
     }
     switch (envelope[0]) {
       case KIND_APP:
-        this.#counts.delivered += 1;
-        try {
-          this.emit('message', from, envelope[2], incarnation);
-        } catch (error) {
-          this.#counts.listenerErrors += 1;
-          this.#report(`a 'message' listener threw on a message from node ${from}`, error);
+        this.#emitMessage(from, envelope[2], incarnation);
+        return 1;
+      case KIND_BUNDLE: {
+        const count = this.#unbundle(from, envelope[2], envelope[3], incarnation);
+        // The report is judged only on a bundle that was well formed.
+        const report: unknown = envelope[4];
+        if (count >= 0 && Array.isArray(report)) {
+          const change = this.#health.reported(from, linkIndex, report.includes(this.nodeId), nowMs);
+          if (change !== undefined) this.#emitLink(change, nowMs);
         }
-        return;
+        return Math.max(0, count);
+      }
       case KIND_PING: {
         this.#counts.pingsReceived += 1;
         const report: unknown = envelope[2];
@@ -457,10 +685,58 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
           const change = this.#health.reported(from, linkIndex, report.includes(this.nodeId), nowMs);
           if (change !== undefined) this.#emitLink(change, nowMs);
         }
-        return;
+        if (typeof envelope[3] === 'number' && (envelope[3] & CAP_BUNDLE) !== 0) this.#bundlePeers.add(from);
+        else this.#bundlePeers.delete(from);
+        return 0;
       }
       default:
         this.#counts.malformed += 1;
+        return 0;
+    }
+  }
+
+  /**
+   * A bundle is checked whole before any of it is delivered: a malformed one (shapes that are
+   * not lists of distinct-enough key names, items that are not destination, shape, value
+   * triples, a shape index out of range or a value list of the wrong length) is one counted
+   * drop, and no part of it reaches the application. Returns the messages delivered, -1 for a
+   * malformed bundle.
+   */
+  #unbundle(from: number, shapes: unknown, items: unknown, incarnation: number): number {
+    if (!validBundle(shapes, items)) {
+      this.#counts.malformed += 1;
+      return -1;
+    }
+    this.#counts.bundlesReceived += 1;
+    let count = 0;
+    for (let k = 0; k < items.length; k += 3) {
+      const dest = items[k] as number;
+      if (dest !== DEST_ALL && dest !== this.nodeId) {
+        this.#counts.notForUs += 1;
+        continue;
+      }
+      const shape = items[k + 1] as number;
+      let message: unknown = items[k + 2];
+      if (shape >= 0) {
+        const keys = (shapes as string[][])[shape]!;
+        const values = message as unknown[];
+        const object: Record<string, unknown> = {};
+        for (let v = 0; v < keys.length; v++) object[keys[v]!] = values[v];
+        message = object;
+      }
+      this.#emitMessage(from, message, incarnation);
+      count++;
+    }
+    return count;
+  }
+
+  #emitMessage(from: number, message: unknown, incarnation: number): void {
+    this.#counts.delivered += 1;
+    try {
+      this.emit('message', from, message, incarnation);
+    } catch (error) {
+      this.#counts.listenerErrors += 1;
+      this.#report(`a 'message' listener threw on a message from node ${from}`, error);
     }
   }
 
@@ -499,4 +775,148 @@ export class ClusterNet extends EventEmitter<ClusterNetEvents> {
       // A broken logger must not take the receive loop down with it.
     }
   }
+}
+
+/** A non-negative integer as msgpack encodes it (positive fixint, uint8, uint16 or uint32). */
+function encodeUint(value: number): Uint8Array {
+  if (value < 0x80) return SMALL_UINTS[value]!;
+  if (value <= 0xff) return Uint8Array.of(0xcc, value);
+  if (value <= 0xffff) return Uint8Array.of(0xcd, value >>> 8, value & 0xff);
+  return Uint8Array.of(0xce, value >>> 24, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff);
+}
+
+const SMALL_UINTS: readonly Uint8Array[] = Array.from({ length: 0x80 }, (_, value) => Uint8Array.of(value));
+
+interface Shape {
+  readonly signature: string;
+  readonly keys: readonly string[];
+  /** msgpack of the key list, as it goes in a bundle's shapes. */
+  readonly encoded: Uint8Array;
+}
+
+interface BundleItem {
+  readonly shape: Shape | undefined;
+  /** msgpack of the value list (shaped) or of the message itself. */
+  readonly body: Uint8Array;
+}
+
+/**
+ * The open bundle of one sendBatch(): its shapes, its items as encoded parts, and its exact
+ * size, so adding an item never makes it larger than one unfragmented datagram.
+ */
+class BundleBuilder {
+  readonly indexes: number[] = [];
+  readonly targets = new Set<number>();
+  readonly #cap: number;
+  readonly #shapeIndex = new Map<string, number>();
+  readonly #shapes: Uint8Array[] = [];
+  readonly #parts: Uint8Array[] = [];
+  #bytes = 0;
+
+  constructor(maxEnvelopeBytes: number) {
+    this.#cap = maxEnvelopeBytes - BUNDLE_HEADER_MAX;
+  }
+
+  get count(): number {
+    return this.indexes.length;
+  }
+
+  /** Whether `item` still fits (a bundle always takes its first item if it fits alone). */
+  fits(item: BundleItem): boolean {
+    const newShape = item.shape !== undefined && !this.#shapeIndex.has(item.shape.signature);
+    if (newShape && this.#shapes.length >= BUNDLE_SHAPES_MAX) return false;
+    // dest (at most 5 bytes) + shape index (1 byte) + body, and the shape's keys if new here.
+    return this.#bytes + 6 + item.body.length + (newShape ? item.shape!.encoded.length : 0) <= this.#cap;
+  }
+
+  add(item: BundleItem, dest: number, peers: readonly number[], index: number): void {
+    let shape = -1;
+    if (item.shape !== undefined) {
+      const known = this.#shapeIndex.get(item.shape.signature);
+      if (known === undefined) {
+        shape = this.#shapes.length;
+        this.#shapeIndex.set(item.shape.signature, shape);
+        this.#shapes.push(item.shape.encoded);
+        this.#bytes += item.shape.encoded.length;
+      } else {
+        shape = known;
+      }
+    }
+    const destBytes = encodeUint(dest);
+    this.#parts.push(destBytes, shape < 0 ? NEGATIVE_ONE : SMALL_UINTS[shape]!, item.body);
+    this.#bytes += destBytes.length + 1 + item.body.length;
+    this.indexes.push(index);
+    for (const peer of peers) this.targets.add(peer);
+  }
+
+  /** Whether the encoded link report still fits as the envelope's fifth element. */
+  fitsReport(report: Uint8Array): boolean {
+    return this.#bytes + report.length <= this.#cap;
+  }
+
+  /** The envelope's msgpack bytes, written into `scratch` (at least maxEnvelopeBytes long). */
+  write(scratch: Buffer, report?: Uint8Array): Buffer {
+    let at = 0;
+    scratch[at++] = report === undefined ? 0x94 : 0x95;
+    scratch[at++] = KIND_BUNDLE;
+    scratch[at++] = DEST_ALL;
+    at = writeArrayHeader(scratch, at, this.#shapes.length);
+    for (const shape of this.#shapes) {
+      scratch.set(shape, at);
+      at += shape.length;
+    }
+    at = writeArrayHeader(scratch, at, this.#parts.length);
+    for (const part of this.#parts) {
+      scratch.set(part, at);
+      at += part.length;
+    }
+    if (report !== undefined) {
+      scratch.set(report, at);
+      at += report.length;
+    }
+    return scratch.subarray(0, at);
+  }
+
+  clear(): void {
+    this.indexes.length = 0;
+    this.targets.clear();
+    this.#shapeIndex.clear();
+    this.#shapes.length = 0;
+    this.#parts.length = 0;
+    this.#bytes = 0;
+  }
+}
+
+function writeArrayHeader(out: Buffer, at: number, length: number): number {
+  if (length < 16) {
+    out[at] = 0x90 | length;
+    return at + 1;
+  }
+  out[at] = 0xdc;
+  out[at + 1] = length >>> 8;
+  out[at + 2] = length & 0xff;
+  return at + 3;
+}
+
+const NEGATIVE_ONE = Uint8Array.of(0xff);
+
+/** The shape of a bundle's contents, checked before any of it is used. */
+function validBundle(shapes: unknown, items: unknown): items is unknown[] & { length: number } {
+  if (!Array.isArray(shapes) || !Array.isArray(items) || items.length === 0 || items.length % 3 !== 0) return false;
+  for (const keys of shapes) {
+    if (!Array.isArray(keys) || keys.length === 0 || keys.length > SHAPE_KEYS_MAX) return false;
+    // '__proto__' would set the rebuilt object's prototype instead of a field; no sender makes it.
+    for (const key of keys) if (typeof key !== 'string' || key === '__proto__') return false;
+  }
+  for (let k = 0; k < items.length; k += 3) {
+    const dest: unknown = items[k];
+    const shape: unknown = items[k + 1];
+    if (typeof dest !== 'number' || !Number.isInteger(dest) || dest < 0) return false;
+    if (typeof shape !== 'number' || !Number.isInteger(shape) || shape < -1 || shape >= shapes.length) return false;
+    if (shape >= 0) {
+      const values: unknown = items[k + 2];
+      if (!Array.isArray(values) || values.length !== (shapes[shape] as unknown[]).length) return false;
+    }
+  }
+  return true;
 }

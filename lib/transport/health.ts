@@ -20,7 +20,8 @@
  *   needed. Application traffic counts as a ping, except that a ping also carries our report of
  *   whom we hear, so a busy (peer, link) still gets one every `timeoutMs / 3`: three reports per
  *   timeout, so one lost report does not turn a good link faulty.
- * - A stall (the gap between two ticks above `stallMs`) suspends fault detection for that one tick:
+ * - A stall (the gap between two ticks above `stallMs`, or a tick that runs more than `stallMs`
+ *   after the time it was scheduled for) suspends fault detection for that one tick:
  *   the frames that queued in the socket while this process was frozen are read right after the
  *   timer phase, and must get a chance to count before a peer is declared silent. A link that
  *   really died during the stall is declared faulty by the next tick.
@@ -162,6 +163,23 @@ export class LinkHealthMonitor {
     return heard;
   }
 
+  /**
+   * Whether a report to `node` on `link` is at least half due: then one riding on a frame that
+   * goes there anyway (the transport's bundles) saves a ping of its own later.
+   */
+  reportWanted(node: number, link: number, nowMs: number): boolean {
+    const slot = this.#slot(node, link);
+    return slot >= 0 && nowMs - this.#lastPingMs[slot]! >= this.#reportEveryMs / 2;
+  }
+
+  /** A report went to `node` on `link` inside another frame: it counts as that slot's ping. */
+  reportSent(node: number, link: number, nowMs: number): void {
+    const slot = this.#slot(node, link);
+    if (slot < 0) return;
+    if (nowMs > this.#lastSentMs[slot]!) this.#lastSentMs[slot] = nowMs;
+    if (nowMs > this.#lastPingMs[slot]!) this.#lastPingMs[slot] = nowMs;
+  }
+
   /** Something was sent to `node` on `link`; it stands in for a ping. */
   sent(node: number, link: number, nowMs: number): void {
     const slot = this.#slot(node, link);
@@ -169,11 +187,37 @@ export class LinkHealthMonitor {
   }
 
   /**
-   * Advances time. The returned pings are taken as sent (the caller must send them now): that
-   * keeps a failing send from turning into a ping storm.
+   * The earliest time a tick has something to do: a ping falls due, or a healthy (peer, link)
+   * would turn faulty if nothing more is heard. A caller that ticks then, instead of on a fixed
+   * period, wakes only when there is work (at rest, a few times a second instead of forty) and
+   * sees a fault exactly at its timeout. Heard frames and sends only move these times later, so
+   * a timer armed for this value is never late; at worst it finds nothing to do and re-arms.
    */
-  tick(nowMs: number): HealthTick {
-    const stalled = nowMs - this.#lastTickMs > this.stallMs;
+  nextDueMs(): number {
+    let due = Infinity;
+    for (let slot = 0; slot < this.#healthy.length; slot++) {
+      const ping = Math.min(this.#lastSentMs[slot]! + this.pingMs, this.#lastPingMs[slot]! + this.#reportEveryMs);
+      if (ping < due) due = ping;
+      if (this.#healthy[slot] === 1) {
+        const silent = this.#lastHeardMs[slot]! + this.timeoutMs;
+        if (silent < due) due = silent;
+        if (this.#reports[slot] === 1) {
+          const unheard = this.#lastHeardByPeerMs[slot]! + this.timeoutMs;
+          if (unheard < due) due = unheard;
+        }
+      }
+    }
+    return due;
+  }
+
+  /**
+   * Advances time. The returned pings are taken as sent (the caller must send them now): that
+   * keeps a failing send from turning into a ping storm. `scheduledMs`: when the caller's timer
+   * was due; a tick that runs more than `stallMs` after it is a stall, like a long gap between
+   * ticks (which is all a fixed-period caller can tell).
+   */
+  tick(nowMs: number, scheduledMs?: number): HealthTick {
+    const stalled = nowMs - this.#lastTickMs > this.stallMs || (scheduledMs !== undefined && nowMs - scheduledMs > this.stallMs);
     this.#lastTickMs = nowMs;
     if (stalled) this.#stalls += 1;
     const pings: PingWork[] = [];

@@ -351,7 +351,15 @@ export class Wire {
    * it does not fit in maxDatagramBytes. Each frame takes the next counter value.
    */
   seal(message: unknown): Buffer[] {
-    const encoded = this.#packr.pack(message);
+    return this.sealEncoded(this.#packr.pack(message));
+  }
+
+  /**
+   * Seals bytes that are already one msgpack value (the receiver decodes them as one message),
+   * exactly as seal() seals its encoding. For callers that build a value out of parts encoded
+   * apart, like the transport's bundles, without encoding it twice. Same throws as seal().
+   */
+  sealEncoded(encoded: Uint8Array): Buffer[] {
     const length = encoded.length;
     if (length > this.maxMessageBytes) {
       throw new SanodeError(
@@ -418,6 +426,16 @@ export class Wire {
         this.#dropped[result.reason]++;
     }
     return result;
+  }
+
+  /** Messages being reassembled right now: while there are any, expire() has work to do. */
+  get pendingReassemblies(): number {
+    return this.#reassembler.pendingCount;
+  }
+
+  /** The most encoded bytes seal() puts in one datagram; one byte more and it fragments. */
+  get maxUnfragmentedBytes(): number {
+    return this.maxDatagramBytes - FRAME_OVERHEAD_BYTES;
   }
 
   /** Drops partial messages whose first fragment is reassemblyTimeoutMs old or older. */

@@ -4,7 +4,9 @@
  *
  * stdout events: {ev:'ready'} {ev:'view', seq, rep, members, atMs (epoch ms, comparable across processes)} {ev:'digest', delivered, hash}
  *                {ev:'sent', count} {ev:'latency', samplesMs:[…]} {ev:'stall', lateMs}
+ *                {ev:'load', sent, refused, samplesMs:[…]} {ev:'cpu', userMs, systemMs, rssBytes}
  * stdin commands: {cmd:'broadcast', count, size} {cmd:'digest'} {cmd:'leave'} {cmd:'latency', count, size, intervalMs}
+ *                 {cmd:'load', rate, durationMs, size} (paced broadcasts, latency of each) {cmd:'cpu'}
  */
 import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
@@ -18,6 +20,8 @@ export interface TotemProcessConfig {
   stateDir: string;
   profile: 'lan' | 'fast' | 'wan';
   key?: string; // hex; insecure when absent (tests only)
+  /** ClusterNet's bundling (default on); off measures one datagram per message, as before it. */
+  bundle?: boolean;
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as TotemProcessConfig;
@@ -40,6 +44,7 @@ const runtime = await TotemRuntime.start({
     },
     links: [{ mode: 'udpu', bindAddr: me.addrs[0]!, port: config.port }],
     nodes: config.nodes,
+    ...(config.bundle === undefined ? {} : { bundle: config.bundle }),
   },
 });
 
@@ -49,6 +54,9 @@ const LATENCY_MAGIC = 0x6c617463; // 'latc'
 const latencyStartedMs = new Map<number, number>();
 const latencySamplesMs: number[] = [];
 let latencyWanted = 0;
+const LOAD_MAGIC = 0x6c6f6164; // 'load'
+let loadStartedMs: Float64Array | undefined;
+const loadSamplesMs: number[] = [];
 
 runtime.on('view', (view) => {
   emit({ ev: 'view', seq: view.id.seq, rep: view.id.rep, members: view.members, atMs: performance.timeOrigin + performance.now() });
@@ -67,8 +75,42 @@ runtime.on('deliver', (d) => {
       latencySamplesMs.push(performance.now() - started);
       if (latencySamplesMs.length === latencyWanted) emit({ ev: 'latency', samplesMs: latencySamplesMs.splice(0) });
     }
+  } else if (d.sender === config.nodeId && loadStartedMs !== undefined && bytes.length >= 8 && bytes.readUInt32BE(0) === LOAD_MAGIC) {
+    const started = loadStartedMs[bytes.readUInt32BE(4)];
+    if (started !== undefined) loadSamplesMs.push(performance.now() - started);
   }
 });
+
+/**
+ * Broadcasts at `rate` messages/s for `durationMs` (catching up each millisecond, as a steady
+ * producer would), then reports the latency from broadcast() to this node's own delivery of
+ * every message. A refusal (queue full) is counted, not retried: the load is what was offered.
+ */
+async function runLoad(rate: number, durationMs: number, size: number): Promise<void> {
+  const total = Math.floor((rate * durationMs) / 1000);
+  loadStartedMs = new Float64Array(total);
+  loadSamplesMs.length = 0;
+  const payload = Buffer.alloc(Math.max(8, size), 9);
+  payload.writeUInt32BE(LOAD_MAGIC, 0);
+  let sent = 0;
+  let refused = 0;
+  const startMs = performance.now();
+  while (sent + refused < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - startMs) * rate) / 1000));
+    while (sent + refused < due) {
+      payload.writeUInt32BE(sent + refused, 4);
+      loadStartedMs[sent + refused] = performance.now();
+      // The runtime keeps the payload until it is sent: each message needs its own copy.
+      if (runtime.broadcast(Buffer.from(payload)).ok) sent += 1;
+      else refused += 1;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  const deadline = performance.now() + 10_000;
+  while (loadSamplesMs.length < sent && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  emit({ ev: 'load', sent, refused, samplesMs: loadSamplesMs.splice(0) });
+  loadStartedMs = undefined;
+}
 
 /** Queue `count` messages, waiting whenever the send queue is full (flow control pushes back). */
 async function broadcastMany(count: number, size: number): Promise<void> {
@@ -102,7 +144,7 @@ async function measureLatency(count: number, size: number, intervalMs: number): 
 
 const lines = createInterface({ input: process.stdin });
 lines.on('line', (line) => {
-  const command = JSON.parse(line) as { cmd: string; count?: number; size?: number; intervalMs?: number };
+  const command = JSON.parse(line) as { cmd: string; count?: number; size?: number; intervalMs?: number; rate?: number; durationMs?: number };
   switch (command.cmd) {
     case 'broadcast':
       void broadcastMany(command.count ?? 1, command.size ?? 64);
@@ -110,6 +152,14 @@ lines.on('line', (line) => {
     case 'latency':
       void measureLatency(command.count ?? 100, command.size ?? 64, command.intervalMs ?? 5);
       break;
+    case 'load':
+      void runLoad(command.rate ?? 1000, command.durationMs ?? 1000, command.size ?? 64);
+      break;
+    case 'cpu': {
+      const cpu = process.cpuUsage();
+      emit({ ev: 'cpu', userMs: cpu.user / 1000, systemMs: cpu.system / 1000, rssBytes: process.memoryUsage.rss() });
+      break;
+    }
     case 'digest':
       emit({ ev: 'digest', delivered, hash: digest.copy().digest('hex') });
       break;

@@ -100,6 +100,18 @@ describe('ClusterNet on loopback', () => {
       assert.ok(own.wire.dropped['unknown-node'] + own.ownFrames >= 1);
       assert.deepEqual(n3!.received.map((entry) => entry.message), [{ seq: 1 }, 'just for three']);
       await waitFor('every (peer, link) healthy', () => [n1!, n2!, n3!].every((node) => allHealthy(node.net)));
+      // A batch over mcast: one bundle to the group; each node keeps what is addressed to it, in order.
+      const before = { n2: n2!.received.length, n3: n3!.received.length };
+      n1!.net.sendBatch([
+        { to: 'all', msg: { kind: 10, seq: 2 } },
+        { to: 2, msg: { kind: 9, seq: 3 } },
+        { to: 3, msg: { kind: 8, seq: 4 } },
+        { to: 'all', msg: { kind: 10, seq: 5 } },
+      ]);
+      await waitFor('the bundle at nodes 2 and 3', () => n2!.received.length === before.n2 + 3 && n3!.received.length === before.n3 + 3);
+      assert.deepEqual(n2!.received.slice(before.n2).map((entry) => entry.message), [{ kind: 10, seq: 2 }, { kind: 9, seq: 3 }, { kind: 10, seq: 5 }]);
+      assert.deepEqual(n3!.received.slice(before.n3).map((entry) => entry.message), [{ kind: 10, seq: 2 }, { kind: 8, seq: 4 }, { kind: 10, seq: 5 }]);
+      assert.equal(n1!.net.stats().bundlesSent, 1, 'one bundle for the four messages');
     } finally {
       await closeCluster(cluster);
     }

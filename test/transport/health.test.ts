@@ -162,4 +162,49 @@ describe('link health monitor', () => {
     assert.throws(() => new LinkHealthMonitor({ peers: [2, 2], linkCount: 1, pingMs: 100, timeoutMs: 500, nowMs: 0 }), RangeError);
     assert.throws(() => new LinkHealthMonitor({ peers: [2], linkCount: 1, pingMs: 0, timeoutMs: 500, nowMs: 0 }), RangeError);
   });
+
+  it('nextDueMs is the next ping or possible fault; a timer armed for it sees each fault at its timeout', () => {
+    const health = monitor();
+    health.tick(1000); // first pings to everyone
+    assert.equal(health.nextDueMs(), 1100, 'nothing sent since: the next ping is pingMs away');
+    health.heard(2, 0, 1000);
+    health.heard(3, 0, 1000);
+    health.heard(3, 1, 1000);
+    // Traffic to every (peer, link): only the reports (every 500 / 3 ms) and the timeouts remain.
+    const traffic = (nowMs: number) => {
+      for (const node of [2, 3]) for (const link of [0, 1]) health.sent(node, link, nowMs);
+    };
+    traffic(1090);
+    assert.equal(health.nextDueMs(), 1000 + 500 / 3);
+    // Driven only at the times it names, with traffic in between (which moves some of them later,
+    // so a tick may find nothing to do): node 2's link 0, heard last at 1000, turns faulty
+    // exactly at 1500, and the reports still go every 500 / 3 ms.
+    const ticks: { atMs: number; pings: number; changes: string[] }[] = [];
+    for (let step = 0; step < 10; step++) {
+      const atMs = health.nextDueMs();
+      if (atMs > 1600) break;
+      traffic(atMs - 1);
+      health.heard(3, 0, atMs - 1);
+      health.heard(3, 1, atMs - 1);
+      const result = health.tick(atMs, atMs);
+      ticks.push({ atMs: Math.round(atMs), pings: result.pings.length, changes: result.changes.map((c) => `${c.node}/${c.link}:${c.healthy}`) });
+    }
+    assert.deepEqual(ticks.find((t) => t.changes.length > 0), { atMs: 1500, pings: 0, changes: ['2/0:false'] });
+    assert.ok(ticks.length <= 6, `at most a few wake-ups in 600 ms, got ${JSON.stringify(ticks)}`);
+    assert.deepEqual(ticks.filter((t) => t.pings > 0).map((t) => t.atMs), [1167, 1333, 1500]);
+  });
+
+  it('a tick that runs more than stallMs after it was scheduled is a stall: nothing turns faulty in it', () => {
+    const health = monitor();
+    health.heard(2, 0, 1000);
+    health.tick(1100);
+    // Scheduled for 1200, run at 1600 (the process was frozen); the gap since the last tick alone
+    // (500 ms) would say so too, so schedule the previous tick close: it is the lateness that counts.
+    health.tick(1590);
+    const late = health.tick(1600, 1200);
+    assert.equal(late.stalled, true);
+    assert.deepEqual(late.changes, [], 'silence during our own freeze proves nothing');
+    const next = health.tick(1610, 1610);
+    assert.deepEqual(next.changes, [{ node: 2, link: 0, healthy: false }]);
+  });
 });

@@ -69,9 +69,9 @@ export interface TransitionOutput {
 
 /**
  * Where one failover's time went, as the coordinator saw it (docs/resources.md, "Where a
- * failover's time goes"). Times are ms on the coordinator's monotonic clock, counted from
- * `lastProofMs`: the last token this node handled of a ring with the lost node (the fault came
- * after it), or, when it had none, its view change plus the unproven margin (`proven: false`).
+ * failover's time goes"). Times are ms on the coordinator's monotonic clock, counted from the
+ * last token this node handled of a ring with the lost node (the fault came after it), or, when
+ * it had none, from its view change plus the unproven margin (`proven: false`).
  */
 export interface FailoverReport {
   readonly node: string;

@@ -223,6 +223,13 @@ export interface Cib {
   adminEpoch: number;
   epoch: number;
   numUpdates: number;
+  /**
+   * The ring (totem view seq) in which the last change was applied; absent before the first.
+   * Changes are applied only in the quorate view they were proposed in, so the copy written in
+   * the newest ring holds the newest acknowledged writes: the state exchange prefers it to a
+   * copy with a higher version from an older ring (docs/cib.md, "Which copy wins").
+   */
+  lastWriteRing?: number;
   config: CibConfig;
   status: CibStatus;
 }

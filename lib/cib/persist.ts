@@ -19,9 +19,9 @@ import { CibError } from './validate.js';
 const FORMAT = 1;
 
 export function saveCib(path: string, cib: Cib): void {
-  const { adminEpoch, epoch, numUpdates, config, status } = cib;
+  const { adminEpoch, epoch, numUpdates, lastWriteRing, config, status } = cib;
   // Indented: an administrator reading it during an incident matters more than a few bytes.
-  writeDurableFile(path, `${JSON.stringify({ format: FORMAT, adminEpoch, epoch, numUpdates, config, status }, null, 2)}\n`);
+  writeDurableFile(path, `${JSON.stringify({ format: FORMAT, adminEpoch, epoch, numUpdates, lastWriteRing, config, status }, null, 2)}\n`);
 }
 
 /** The saved CIB, undefined when the file does not exist, a CibError when it is not a valid CIB. */
@@ -33,7 +33,9 @@ export function loadCib(path: string): Cib | undefined {
     const doc = parseJsonText(text) as Record<string, unknown>;
     if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new CibError(undefined, 'cib', 'the file must hold a JSON object');
     if (doc['format'] !== FORMAT) throw new CibError(undefined, 'format', `expected ${FORMAT}, got ${JSON.stringify(doc['format'])} (written by another sanode version, or damaged)`);
-    const cib = { adminEpoch: doc['adminEpoch'], epoch: doc['epoch'], numUpdates: doc['numUpdates'], config: doc['config'], status: doc['status'] };
+    const cib: Record<string, unknown> = { adminEpoch: doc['adminEpoch'], epoch: doc['epoch'], numUpdates: doc['numUpdates'], config: doc['config'], status: doc['status'] };
+    // Files written before lastWriteRing existed have none: such a copy counts as written before any ring.
+    if (doc['lastWriteRing'] !== undefined) cib['lastWriteRing'] = doc['lastWriteRing'];
     checkWholeCib(cib, 'cib');
     return cib;
   } catch (error) {

@@ -25,7 +25,7 @@
  * next exchange settles on.
  */
 import { createHash } from 'node:crypto';
-import type { NodeId, View, ViewId } from '../totem/types.js';
+import type { NodeId, SafeMark, View, ViewId } from '../totem/types.js';
 import {
   compareVersions,
   listPrimitives,
@@ -97,11 +97,17 @@ export type CibMessage =
    * decides alike; the proposer is told to propose again (outcome `retry`).
    */
   | { readonly t: 'change'; readonly id: string; readonly change: CibChange; readonly seq?: number; readonly rep?: number }
-  | { readonly t: 'announce'; readonly seq: number; readonly rep: number; readonly version: CibVersion; readonly digest: string }
+  /** `ring`: the copy's lastWriteRing (0 for none). */
+  | { readonly t: 'announce'; readonly seq: number; readonly rep: number; readonly version: CibVersion; readonly ring: number; readonly digest: string }
   | { readonly t: 'sync'; readonly seq: number; readonly rep: number; readonly cib: Cib };
 
 export type CibOutcome =
-  | { readonly requestId: string; readonly ok: true; readonly version: CibVersion }
+  /**
+   * `at`: the delivery that applied it (for a held change, the one that ended the exchange).
+   * Applied here is not yet durable: the driver acknowledges it once every member holds that
+   * delivery (docs/cib.md, "When a write is acknowledged").
+   */
+  | { readonly requestId: string; readonly ok: true; readonly version: CibVersion; readonly at: SafeMark | undefined }
   /** `retry`: not judged at all — the membership changed before it was ordered; propose it again if still wanted. */
   | { readonly requestId: string; readonly ok: false; readonly error: CibError; readonly retry?: boolean };
 
@@ -136,7 +142,7 @@ export interface CibReplicaOptions {
 interface Exchange {
   readonly viewId: ViewId;
   readonly members: readonly NodeId[];
-  readonly announced: Map<NodeId, { version: CibVersion; digest: string }>;
+  readonly announced: Map<NodeId, { version: CibVersion; ring: number; digest: string }>;
   /** Set once every member has announced and the copies differ: whose copy to adopt. */
   winner: NodeId | undefined;
 }
@@ -162,6 +168,8 @@ export class CibReplica {
   private readonly pending = new Map<string, ChangeMessage>();
   private nextRequest = 1;
   private ignoredMessages = 0;
+  /** The delivery being handled (see CibOutcome's `at`). */
+  private deliveryAt: SafeMark | undefined;
 
   private sends: CibMessage[] = [];
   private persist: Cib | undefined;
@@ -225,10 +233,12 @@ export class CibReplica {
       return;
     }
     this.exchange = { viewId: view.id, members: [...view.members], announced: new Map(), winner: undefined };
-    this.sends.push({ t: 'announce', seq: view.id.seq, rep: view.id.rep, version: this.version, digest: digestOf(this.cib) });
+    this.sends.push({ t: 'announce', seq: view.id.seq, rep: view.id.rep, version: this.version, ring: this.cib.lastWriteRing ?? 0, digest: digestOf(this.cib) });
   }
 
-  onDeliver(from: NodeId, body: unknown): void {
+  /** `at`: where totem placed this delivery (its ring and seq), to date the outcomes it settles. */
+  onDeliver(from: NodeId, body: unknown, at?: SafeMark): void {
+    this.deliveryAt = at;
     const message = parseCibMessage(body);
     if (message === undefined) {
       this.ignoredMessages++;
@@ -263,7 +273,7 @@ export class CibReplica {
       this.ignoredMessages++;
       return;
     }
-    ex.announced.set(from, { version: message.version, digest: message.digest });
+    ex.announced.set(from, { version: message.version, ring: message.ring, digest: message.digest });
     if (ex.announced.size < ex.members.length) return;
     let best: NodeId | undefined;
     let agree = true;
@@ -271,8 +281,8 @@ export class CibReplica {
     // Members are sorted ascending, so keeping the first of equals gives ties to the lowest id.
     for (const member of ex.members) {
       const a = ex.announced.get(member)!;
-      if (a.digest !== first.digest || compareVersionValues(a.version, first.version) !== 0) agree = false;
-      if (best === undefined || compareVersionValues(a.version, ex.announced.get(best)!.version) > 0) best = member;
+      if (a.digest !== first.digest || compareCopies(a, first) !== 0) agree = false;
+      if (best === undefined || compareCopies(a, ex.announced.get(best)!) > 0) best = member;
     }
     if (agree) return this.finishExchange(undefined);
     ex.winner = best;
@@ -299,7 +309,7 @@ export class CibReplica {
 
   private finishExchange(adopt: { cib: Cib; from: NodeId } | undefined): void {
     this.exchange = undefined;
-    if (adopt !== undefined && (compareVersions(adopt.cib, this.cib) !== 0 || digestOf(adopt.cib) !== digestOf(this.cib))) {
+    if (adopt !== undefined && (compareVersions(adopt.cib, this.cib) !== 0 || adopt.cib.lastWriteRing !== this.cib.lastWriteRing || digestOf(adopt.cib) !== digestOf(this.cib))) {
       this.cib = adopt.cib;
       this.persist = this.cib;
       this.changed.push({ version: this.version, cause: 'sync', from: adopt.from });
@@ -333,10 +343,11 @@ export class CibReplica {
       if (mine) this.outcomes.push({ requestId: message.id, ok: false, error: asCibError(error) });
       return;
     }
+    if (view !== undefined) next.lastWriteRing = view.seq;
     this.cib = next;
     this.persist = next;
     this.changed.push({ version: this.version, cause: 'change', from, requestId: message.id, change: message.change });
-    if (mine) this.outcomes.push({ requestId: message.id, ok: true, version: this.version });
+    if (mine) this.outcomes.push({ requestId: message.id, ok: true, version: this.version, at: this.deliveryAt });
   }
 }
 
@@ -545,13 +556,21 @@ export function checkWholeCib(cib: unknown, field: string): asserts cib is Cib {
   for (const name of ['adminEpoch', 'epoch', 'numUpdates']) {
     if (!Number.isSafeInteger(c[name]) || (c[name] as number) < 0) throw new CibError(undefined, `${field}.${name}`, 'must be a non-negative integer');
   }
+  if (c['lastWriteRing'] !== undefined && (!Number.isSafeInteger(c['lastWriteRing']) || (c['lastWriteRing'] as number) < 0)) {
+    throw new CibError(undefined, `${field}.lastWriteRing`, 'must be a non-negative integer (a ring seq), or absent');
+  }
   mustBeObject(c['config'], `${field}.config`, '{ nodes, resources, constraints }');
   validateConfig(c['config'] as CibConfig);
   validateStatus(c['status'] as CibStatus, c['config'] as CibConfig);
 }
 
-function compareVersionValues(a: CibVersion, b: CibVersion): number {
-  return a.adminEpoch - b.adminEpoch || a.epoch - b.epoch || a.numUpdates - b.numUpdates;
+/**
+ * Which announced copy the exchange keeps: the administrator's admin_epoch first, then the copy
+ * written in the newest ring, then the newest version (docs/cib.md, "Which copy wins"). Two copies
+ * last written in one ring are prefixes of that ring's agreed order, so there the longer wins.
+ */
+function compareCopies(a: { version: CibVersion; ring: number }, b: { version: CibVersion; ring: number }): number {
+  return a.version.adminEpoch - b.version.adminEpoch || a.ring - b.ring || a.version.epoch - b.version.epoch || a.version.numUpdates - b.version.numUpdates;
 }
 
 function sameViewId(a: ViewId, b: { seq: number; rep: number }): boolean {
@@ -599,7 +618,8 @@ export function parseCibMessage(body: unknown): CibMessage | undefined {
       return { t: 'change', id: m['id'], change: m['change'] as CibChange };
     case 'announce':
       if (!Number.isSafeInteger(m['seq']) || !Number.isSafeInteger(m['rep']) || !isVersion(m['version']) || typeof m['digest'] !== 'string') return undefined;
-      return { t: 'announce', seq: m['seq'] as number, rep: m['rep'] as number, version: m['version'], digest: m['digest'] };
+      if (!Number.isSafeInteger(m['ring']) || (m['ring'] as number) < 0) return undefined;
+      return { t: 'announce', seq: m['seq'] as number, rep: m['rep'] as number, version: m['version'], ring: m['ring'] as number, digest: m['digest'] };
     case 'sync':
       if (!Number.isSafeInteger(m['seq']) || !Number.isSafeInteger(m['rep']) || typeof m['cib'] !== 'object' || m['cib'] === null) return undefined;
       return { t: 'sync', seq: m['seq'] as number, rep: m['rep'] as number, cib: m['cib'] as Cib };

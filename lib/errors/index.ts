@@ -40,6 +40,8 @@ export type ErrorCode =
   | 'SANODE_SEND_QUEUE_FULL'
   | 'SANODE_NOT_JOINED'
   | 'SANODE_NO_QUORUM'
+  /** A CIB change was applied on this node but its ring broke before every member had it: it may be lost. */
+  | 'SANODE_CIB_OUTCOME_UNKNOWN'
   // executor
   | 'SANODE_UNKNOWN_RESOURCE'
   | 'SANODE_EXECUTOR_CLOSED'

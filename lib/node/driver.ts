@@ -39,7 +39,7 @@ import { NodeController, parseControlMessage, type ControlMessage } from '../con
 import type { FailoverReport } from '../controller/transition.js';
 import { holdoverAfterLeaseMs, leaseWindowMs, lostNodeDeadlineMs, unprovenLastProofMs, type LeaseTimers } from '../controller/timing.js';
 import type { LmsKnowledge, QuorumDecision } from '../quorum/index.js';
-import type { BroadcastResult, Delivery, NodeId, Send, TotemCore, TotemEvent, View, ViewId } from '../totem/types.js';
+import type { BroadcastResult, Delivery, NodeId, SafeMark, Send, TotemCore, TotemEvent, View, ViewId } from '../totem/types.js';
 import { CHANNEL, decodeChannel, encodeChannel, type Channel } from './channels.js';
 import { DEFAULT_MAX_LARGE_MESSAGE_BYTES, Defragmenter, fragmentCount, needsFragments, splitPayload } from './fragments.js';
 
@@ -173,6 +173,19 @@ export class NodeDriver {
   private lastSynced = false;
   /** Inside onView: quorum for the new view is not decided yet. */
   private installing = false;
+  /**
+   * API writes applied here but not yet held by every member of the ring that delivered them
+   * (agreed delivery can reach this node alone, just before it is cut off; see docs/cib.md).
+   */
+  private unsafeAcks: { at: SafeMark; event: NodeEvent }[] = [];
+  /** The newest safe mark of the current ring. */
+  private safe: SafeMark | undefined;
+  /**
+   * Writes whose ring ended before they were safe, judged by the view that followed it: known to
+   * last only if that view is quorate and all its members come straight from that ring (they
+   * delivered what this node delivered there, and a quorate partition is the only one that writes).
+   */
+  private inDoubt: { from: ViewId; view: View; transitional: readonly NodeId[] | undefined; acks: NodeEvent[] } | undefined;
 
   private persistRingSeq: number | undefined;
   private persistLms: LmsKnowledge | undefined;
@@ -407,6 +420,10 @@ export class NodeDriver {
         if (payload !== undefined) this.onDelivery(payload === d.payload ? d : { ...d, payload }, now);
       }
     }
+    if (out.safe !== undefined) {
+      this.safe = out.safe;
+      if (this.releaseSafeAcks()) any = true;
+    }
     if (out.tokenAcceptedMs !== undefined) {
       any = true;
       this.ringProofMs = now;
@@ -423,6 +440,11 @@ export class NodeDriver {
     // Installing is handling the new ring's first token here (the representative starts it as it
     // installs; the others install when it reaches them).
     this.ringProofMs = nowMs;
+    this.judgeInDoubt(false);
+    if (this.view !== undefined) {
+      this.inDoubt = { from: this.view.id, view, transitional, acks: this.unsafeAcks.map((a) => a.event) };
+      this.unsafeAcks = [];
+    }
     this.view = view;
     this.events.push({ type: 'view', view, transitional });
     // The replica first: until its exchange finishes, resources must not trust this copy. Changes
@@ -458,7 +480,7 @@ export class NodeDriver {
         return;
       }
       case CHANNEL.cib:
-        this.replica.onDeliver(delivery.sender, decoded.body);
+        this.replica.onDeliver(delivery.sender, decoded.body, delivery.seq === undefined ? undefined : { viewId: delivery.viewId, seq: delivery.seq });
         return;
       case CHANNEL.resources: {
         const message = parseResourceMessage(decoded.body);
@@ -484,6 +506,10 @@ export class NodeDriver {
       switch (event.type) {
         case 'quorum':
           this.events.push({ type: 'quorum', viewId: event.viewId, decision: event.decision });
+          if (this.inDoubt !== undefined && sameView(this.inDoubt.view.id, event.viewId)) {
+            const { view, transitional } = this.inDoubt;
+            this.judgeInDoubt(event.decision.quorate && view.members.every((m) => transitional?.includes(m) === true));
+          }
           // The next commit tells every member that this node comes from this primary component.
           if (event.decision.quorate) this.core.notePrimary?.(event.viewId.seq);
           this.res.onQuorum(event.decision.quorate, now);
@@ -560,7 +586,8 @@ export class NodeDriver {
       if (request.owner === 'api') {
         const requestId = this.aliases.get(outcome.requestId) ?? outcome.requestId;
         this.aliases.delete(outcome.requestId);
-        this.events.push(outcome.ok ? { type: 'cib-outcome', requestId, ok: true, version: outcome.version } : { type: 'cib-outcome', requestId, ok: false, error: outcome.error });
+        if (outcome.ok) this.ackWhenSafe(outcome.at, { type: 'cib-outcome', requestId, ok: true, version: outcome.version });
+        else this.events.push({ type: 'cib-outcome', requestId, ok: false, error: outcome.error });
       } else {
         if (!outcome.ok) this.error('SANODE_CIB_WRITE_FAILED', `recording on ${this.cibName ?? this.o.nodeName} failed: ${outcome.error.message}`);
         this.res.onProposal(request.tag, outcome.ok, this.nowMs);
@@ -665,6 +692,40 @@ export class NodeDriver {
     this.requests.set(requestId, request);
     this.proposedChanges.set(requestId, { change, force });
     return requestId;
+  }
+
+  /** Acknowledges an applied API write once it is safe (see unsafeAcks), or says it may be lost. */
+  private ackWhenSafe(at: SafeMark | undefined, event: NodeEvent): void {
+    if (at === undefined || (this.safe !== undefined && sameView(this.safe.viewId, at.viewId) && at.seq <= this.safe.seq)) {
+      this.events.push(event);
+    } else if (this.view !== undefined && sameView(this.view.id, at.viewId)) {
+      this.unsafeAcks.push({ at, event });
+    } else if (this.inDoubt !== undefined && sameView(this.inDoubt.from, at.viewId)) {
+      // Delivered by the old ring's recovery, as the new view was being installed.
+      this.inDoubt.acks.push(event);
+    } else {
+      this.events.push(outcomeUnknown(event));
+    }
+  }
+
+  private releaseSafeAcks(): boolean {
+    const safe = this.safe;
+    if (safe === undefined || this.unsafeAcks.length === 0) return false;
+    const still: { at: SafeMark; event: NodeEvent }[] = [];
+    for (const a of this.unsafeAcks) {
+      if (sameView(a.at.viewId, safe.viewId) && a.at.seq <= safe.seq) this.events.push(a.event);
+      else still.push(a);
+    }
+    const released = still.length < this.unsafeAcks.length;
+    this.unsafeAcks = still;
+    return released;
+  }
+
+  private judgeInDoubt(lasting: boolean): void {
+    const doubt = this.inDoubt;
+    if (doubt === undefined) return;
+    this.inDoubt = undefined;
+    for (const event of doubt.acks) this.events.push(lasting ? event : outcomeUnknown(event));
   }
 
   private failRequest(request: Request, id: string, error: SanodeError): void {
@@ -818,6 +879,20 @@ export class NodeDriver {
     this.reported.add(key);
     this.error(code, message);
   }
+}
+
+function sameView(a: ViewId, b: ViewId): boolean {
+  return a.seq === b.seq && a.rep === b.rep;
+}
+
+/** The rejection for a write applied here whose ring broke before every member had it. */
+function outcomeUnknown(event: NodeEvent): NodeEvent {
+  if (event.type !== 'cib-outcome' || !event.ok) return event;
+  const error = new SanodeError(
+    'SANODE_CIB_OUTCOME_UNKNOWN',
+    `the CIB change was applied here at ${event.version.adminEpoch}.${event.version.epoch}.${event.version.numUpdates}, but the membership changed before every member had it: it may be lost when the partitions heal; read the CIB (cluster.cib()) and make the change again if it is missing`,
+  );
+  return { type: 'cib-outcome', requestId: event.requestId, ok: false, error };
 }
 
 function placeholderName(id: NodeId): string {

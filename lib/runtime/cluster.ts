@@ -318,8 +318,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   /**
    * Changes the CIB cluster-wide. Rejects at once with a CibError (SANODE_INVALID_CIB) when the
    * change is invalid against this node's copy, before anything is sent; otherwise resolves with
-   * the new version once the change has been applied in agreed order and saved to this node's
-   * disk, or rejects with the CibError every node reached if a concurrent change made it invalid.
+   * the new version once the change has been applied in agreed order, saved to this node's disk
+   * and held by every member of the ring (docs/cib.md), or rejects with the CibError every node
+   * reached if a concurrent change made it invalid, or with SANODE_CIB_OUTCOME_UNKNOWN if the
+   * membership changed before the change was known to last.
    * Waits for a pending state exchange first, so it is judged against the group's copy.
    */
   async updateCib(change: CibChange, options: { force?: boolean } = {}): Promise<CibVersion> {

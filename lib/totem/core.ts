@@ -39,6 +39,7 @@ import { validateTotemConfig } from './config.js';
 import type {
   BroadcastResult,
   NodeId,
+  SafeMark,
   Send,
   TotemConfig,
   TotemCore,
@@ -179,6 +180,10 @@ export class TotemNode implements TotemCore {
   private pendingPersist: number | undefined;
   /** See TotemOutput.tokenAcceptedMs. */
   private tokenAcceptedMs: number | undefined;
+  /** See TotemOutput.safe: the newest mark not yet taken. */
+  private safeMark: SafeMark | undefined;
+  /** The highest seq of the installed ring already reported safe. */
+  private safeReported = 0;
   private readonly counters: Record<string, number> = {};
 
   private maxRingSeqSeen: number;
@@ -340,11 +345,13 @@ export class TotemNode implements TotemCore {
       events: this.events,
       persist: this.pendingPersist === undefined ? undefined : { ringSeq: this.pendingPersist },
       tokenAcceptedMs: this.tokenAcceptedMs,
+      safe: this.safeMark,
     };
     this.sends = [];
     this.events = [];
     this.pendingPersist = undefined;
     this.tokenAcceptedMs = undefined;
+    this.safeMark = undefined;
     return out;
   }
 
@@ -1098,6 +1105,7 @@ export class TotemNode implements TotemCore {
       if (b === this.me) this.heardAtMs.delete(a);
     }
     this.ring = r;
+    this.safeReported = 0;
     this.state = 'operational';
     this.episode = undefined;
     this.attempt = undefined;
@@ -1135,6 +1143,13 @@ export class TotemNode implements TotemCore {
     }
     // Nobody else can ever ask for these: keep none.
     r.messages.clear();
+    this.markSafe(r, r.aru);
+  }
+
+  private markSafe(r: RingState, seq: number): void {
+    if (seq <= this.safeReported) return;
+    this.safeReported = seq;
+    this.safeMark = { viewId: r.id, seq };
   }
 
   private deliverContiguous(r: RingState, limit: number): void {
@@ -1145,7 +1160,7 @@ export class TotemNode implements TotemCore {
       r.aru++;
       this.events.push({
         type: 'deliver',
-        delivery: { viewId: r.id, sender: msg.sender, senderIncarnation: msg.inc, msgId: msg.msgId, payload: msg.payload },
+        delivery: { viewId: r.id, sender: msg.sender, senderIncarnation: msg.inc, msgId: msg.msgId, payload: msg.payload, seq: msg.seq },
       });
       this.count('delivered');
     }
@@ -1225,6 +1240,7 @@ export class TotemNode implements TotemCore {
 
     const safe = Math.min(...t.arus);
     for (const s of r.messages.keys()) if (s <= safe) r.messages.delete(s);
+    this.markSafe(r, safe);
     if (t.rtr.length > 0 || this.sendQueue.length > 0 || safe < t.seq) activity = true;
 
     t.busy = r.myIndex === 0 ? activity : wasBusy || activity;

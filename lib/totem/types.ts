@@ -51,6 +51,17 @@ export interface Delivery {
   /** Sender-local id returned by `broadcast()`; (sender, senderIncarnation, msgId) is unique. */
   readonly msgId: number;
   readonly payload: Uint8Array;
+  /**
+   * Its place in the order of its ring (viewId's ring), for comparing with TotemOutput.safe.
+   * Optional only for drivers and tests that build deliveries by hand.
+   */
+  readonly seq?: number;
+}
+
+/** "Every member of ring `viewId` holds every message of that ring up to `seq`." */
+export interface SafeMark {
+  readonly viewId: ViewId;
+  readonly seq: number;
 }
 
 export type TotemEvent =
@@ -87,6 +98,14 @@ export interface TotemOutput {
    * from this time. Duplicated and stale tokens never set it.
    */
   readonly tokenAcceptedMs?: number | undefined;
+  /**
+   * Set when more of the installed ring became safe since the last takeOutput(): every member
+   * has received, delivered and (by the driver contract, before it passed the token on) acted on
+   * each message of that ring up to this seq. Agreed delivery comes before this, as soon as this
+   * node holds every lower message; a cut-off member may have delivered what nobody else has.
+   * A ring of one is safe as it delivers.
+   */
+  readonly safe?: SafeMark | undefined;
 }
 
 export interface TotemTimers {

@@ -50,6 +50,9 @@ describe('CIB persistence', () => {
     assert.deepEqual(loadCib(path), cib);
     saveCib(path, cibAt(5));
     assert.deepEqual(loadCib(path), cibAt(5));
+    // The ring of the last write decides state exchanges (docs/cib.md), so it must survive a restart.
+    saveCib(path, { ...cibAt(6), lastWriteRing: 41 });
+    assert.equal(loadCib(path)?.lastWriteRing, 41);
   });
 
   it('a corrupt or invalid file is a typed error naming the file, never an empty CIB', () => {
@@ -69,6 +72,8 @@ describe('CIB persistence', () => {
     loadFails(path, /unknown resource "missing"/);
     writeFileSync(path, JSON.stringify({ ...JSON.parse(good), epoch: -1 }));
     loadFails(path, /epoch: must be a non-negative integer/);
+    writeFileSync(path, JSON.stringify({ ...JSON.parse(good), lastWriteRing: 'seven' }));
+    loadFails(path, /lastWriteRing: must be a non-negative integer/);
   });
 
   it('a temporary file left by a crash before the rename is ignored', () => {

@@ -255,22 +255,46 @@ describe('CIB replica', () => {
     assert.deepEqual(g.disks.get(3), g.cib(1), 'the joiner persisted the copy it adopted');
   });
 
-  it('after a partition heals the newest version wins on every node', () => {
+  it('after a partition heals the newest version wins on every node when both copies were written in one ring', () => {
     const g = new Group([1, 2, 3], nodesConfig());
     g.install([1, 2, 3]);
+    g.propose(1, { op: 'set-resource', resource: primitive('first') });
     g.deliver();
-    g.install([1, 2], [3]);
-    g.propose(1, { op: 'set-resource', resource: primitive('majority-a') });
-    g.propose(2, { op: 'set-resource', resource: primitive('majority-b') });
-    g.propose(3, { op: 'set-resource', resource: primitive('minority') });
+    // Node 3 stops before the ring's second change reaches it: its copy is a shorter prefix.
+    g.crash(3);
+    g.propose(2, { op: 'set-resource', resource: primitive('second') });
     g.deliver();
+    g.boot(3);
+    assert.equal(g.cib(3).lastWriteRing, g.cib(1).lastWriteRing, 'both copies were last written in one ring');
     g.install([1, 2, 3]);
     g.deliver();
     assertIdentical(g, [1, 2, 3]);
-    assert.deepEqual(g.cib(3).config.resources.map((r) => r.id), ['majority-a', 'majority-b']);
+    assert.deepEqual(g.cib(3).config.resources.map((r) => r.id), ['first', 'second']);
   });
 
-  it('two partitions that reach the same version with different contents converge on the lowest node id', () => {
+  it('the copy written in the newest ring wins over a higher version from an older ring', () => {
+    const g = new Group([1, 2, 3], nodesConfig());
+    g.install([1, 2, 3]);
+    g.deliver();
+    // The seeds' shape (simulator seed 5646): node 3 wrote twice in its ring, then was cut off;
+    // nodes 1 and 2 formed a newer ring and wrote once there. Theirs is the later history.
+    g.install([3]);
+    g.propose(3, { op: 'set-resource', resource: primitive('old-ring-a') });
+    g.propose(3, { op: 'set-resource', resource: primitive('old-ring-b') });
+    g.deliver();
+    g.install([1, 2]);
+    g.propose(1, { op: 'set-resource', resource: primitive('new-ring') });
+    g.deliver();
+    assert.ok(g.version(3).epoch > g.version(1).epoch, 'the older ring reached the higher version');
+    assert.ok((g.cib(1).lastWriteRing ?? 0) > (g.cib(3).lastWriteRing ?? 0));
+    g.install([1, 2, 3]);
+    g.deliver();
+    assertIdentical(g, [1, 2, 3]);
+    assert.deepEqual(g.cib(3).config.resources.map((r) => r.id), ['new-ring']);
+    assert.equal(g.cib(3).lastWriteRing, g.cib(1).lastWriteRing, 'the adopted copy keeps the ring it was written in');
+  });
+
+  it('two partitions that reach the same version with different contents converge on the copy of the newer ring', () => {
     const g = new Group([1, 2, 3], nodesConfig());
     g.install([1], [2, 3]);
     g.propose(1, { op: 'set-resource', resource: primitive('from-1') });
@@ -280,7 +304,8 @@ describe('CIB replica', () => {
     g.install([1, 2, 3]);
     g.deliver();
     assertIdentical(g, [1, 2, 3]);
-    assert.deepEqual(g.cib(2).config.resources.map((r) => r.id), ['from-1']);
+    // install() numbers the rings in the order given: [2, 3]'s is the newer one.
+    assert.deepEqual(g.cib(2).config.resources.map((r) => r.id), ['from-3']);
   });
 
   it('an admin_epoch bump makes its configuration win over one with more config changes', () => {

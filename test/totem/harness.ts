@@ -62,6 +62,8 @@ interface SimNode {
   readonly tokensAcceptedMs: number[];
   /** Every token message this node received, as sent (to replay one as a duplicate). */
   readonly tokensReceived: unknown[];
+  /** The safe marks the core reported (TotemOutput.safe), in order. */
+  readonly safeMarks: { view: string; seq: number }[];
 }
 
 export const viewKey = (id: ViewId): string => `${id.seq}/${id.rep}`;
@@ -89,6 +91,8 @@ export class Net {
   private readonly viewMembers = new Map<string, string>();
   /** (node, incarnation, view key) → delivered keys, for agreed order and virtual synchrony. */
   readonly perView = new Map<string, string[]>();
+  /** "node|view" → the highest ring seq that node delivered in that view. */
+  private readonly deliveredSeq = new Map<string, number>();
   /** "prev->next" → per-node delivered set in prev (virtual synchrony). */
   private readonly transitions: { node: NodeId; prev: string; next: string; delivered: string[] }[] = [];
 
@@ -106,7 +110,7 @@ export class Net {
     for (const id of this.ids) {
       this.nodes.set(id, {
         id, core: undefined, incarnation: 0, persistedRingSeq: 0, pausedUntilMs: 0,
-        views: [], deliveries: [], current: undefined, tokensAcceptedMs: [], tokensReceived: [],
+        views: [], deliveries: [], current: undefined, tokensAcceptedMs: [], tokensReceived: [], safeMarks: [],
       });
     }
   }
@@ -201,7 +205,25 @@ export class Net {
     }
     for (const ev of out.events) {
       if (ev.type === 'view') this.onView(n, ev.view);
-      else this.onDeliver(n, ev.delivery.viewId, `${ev.delivery.sender}.${ev.delivery.senderIncarnation}.${ev.delivery.msgId}`, ev.delivery.sender);
+      else {
+        this.onDeliver(n, ev.delivery.viewId, `${ev.delivery.sender}.${ev.delivery.senderIncarnation}.${ev.delivery.msgId}`, ev.delivery.sender);
+        const dk = `${n.id}|${viewKey(ev.delivery.viewId)}`;
+        if (ev.delivery.seq !== (this.deliveredSeq.get(dk) ?? 0) + 1) this.fail(`n${n.id} delivered seq ${ev.delivery.seq} after ${this.deliveredSeq.get(dk) ?? 0} in ${viewKey(ev.delivery.viewId)}`);
+        this.deliveredSeq.set(dk, ev.delivery.seq ?? 0);
+      }
+    }
+    if (out.safe !== undefined) this.onSafe(n, viewKey(out.safe.viewId), out.safe.seq);
+  }
+
+  /** A safe mark must be true when it is reported: every member has delivered up to it. */
+  private onSafe(n: SimNode, vk: string, seq: number): void {
+    const last = n.safeMarks[n.safeMarks.length - 1];
+    if (last !== undefined && last.view === vk && seq <= last.seq) this.fail(`n${n.id} reported safe ${seq} in ${vk} after ${last.seq}`);
+    n.safeMarks.push({ view: vk, seq });
+    if (vk !== n.current) this.fail(`n${n.id} reported safe in ${vk} while in ${n.current}`);
+    for (const member of (this.viewMembers.get(vk) ?? '').split(',').filter((m) => m !== '').map(Number)) {
+      const delivered = this.deliveredSeq.get(`${member}|${vk}`) ?? 0;
+      if (delivered < seq) this.fail(`n${n.id} reported ${vk} safe up to ${seq}, but member n${member} had delivered only up to ${delivered}`);
     }
   }
 
@@ -374,6 +396,10 @@ export class Net {
   }
 
   /** Lease-renewal signals the core of `id` emitted, and the tokens it received (for replays). */
+  safeMarks(id: NodeId): readonly { view: string; seq: number }[] {
+    return this.nodes.get(id)!.safeMarks;
+  }
+
   tokens(id: NodeId): { acceptedMs: readonly number[]; received: readonly { from: NodeId; msg: unknown }[] } {
     const n = this.nodes.get(id)!;
     return { acceptedMs: n.tokensAcceptedMs, received: n.tokensReceived as { from: NodeId; msg: unknown }[] };

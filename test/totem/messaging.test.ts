@@ -109,3 +109,35 @@ test('many seeds: partitions, crashes and loss never break the guarantees, and t
     assert.deepEqual(net.checkOrderAndSynchrony(), [], `seed ${seed}`);
   }
 });
+
+test('the safe mark: reported only once every member has delivered up to it, and it reaches every message', () => {
+  // The harness fails the run if any mark is reported before every member delivered that far.
+  const net = new Net({ nodes: 4, seed: 15, loss: 0.1, dup: 0.05, delayMinMs: 0.2, delayMaxMs: 6 });
+  net.startAll();
+  net.runUntilTrue(() => net.agreeOn(net.ids), 5000);
+  const views = net.ids.map((id) => net.viewCount(id));
+  for (let round = 0; round < 30; round++) {
+    for (const id of net.ids) net.broadcast(id, `r${round}-n${id}`);
+    net.run(2);
+  }
+  net.run(3000);
+  noProblems(net);
+  assert.deepEqual(net.ids.map((id) => net.viewCount(id)), views, 'one ring throughout, so its seqs count every message');
+  const view = net.view(1)!;
+  const key = `${view.id.seq}/${view.id.rep}`;
+  for (const id of net.ids) {
+    const marks = net.safeMarks(id).filter((m) => m.view === key);
+    assert.ok(marks.length > 1, `n${id} reported the mark as it grew`);
+    assert.equal(marks[marks.length - 1]!.seq, 120, `n${id}: all 120 messages of the ring became safe`);
+  }
+});
+
+test('the safe mark: a ring of one is safe as it delivers', () => {
+  const net = new Net({ nodes: 1, seed: 16 });
+  net.startAll();
+  net.runUntilTrue(() => net.agreeOn(net.ids), 2000);
+  for (let i = 0; i < 3; i++) net.broadcast(1, `m${i}`);
+  net.run(10);
+  noProblems(net);
+  assert.deepEqual(net.safeMarks(1).map((m) => m.seq), [1, 2, 3]);
+});

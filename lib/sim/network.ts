@@ -80,6 +80,11 @@ export class SimNetwork {
     return this.prng.int(this.model.latencyUsMin, this.model.latencyUsMax);
   }
 
+  /** No partition and no cut in effect (loss and duplication may still be). */
+  get whole(): boolean {
+    return this.groupOf.size === 0 && this.cuts.size === 0;
+  }
+
   describe(): string {
     const groups = new Map<number, NodeId[]>();
     for (const [n, g] of this.groupOf) groups.set(g, [...(groups.get(g) ?? []), n]);

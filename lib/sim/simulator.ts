@@ -1205,7 +1205,8 @@ class Simulation {
         if (graceful) {
           this.note('fault', `n${n.id}/${n.incarnation} leaves gracefully`);
           n.leaving = true;
-          this.observe({ type: 'leave', timeUs: this.nowUs, node: n.id, incarnation: n.incarnation, resources: n.driver?.activeResources ?? [] });
+          const disturbed = !this.network.whole || up.some((m) => m.paused);
+          this.observe({ type: 'leave', timeUs: this.nowUs, node: n.id, incarnation: n.incarnation, resources: n.driver?.activeResources ?? [], disturbed });
           // As Cluster.leave(): resources move away, the term is released, then the ring is told
           // (the 'left' event); the process stops a moment after that.
           this.step(n, (d, nowMs) => d.leave(nowMs));

@@ -62,7 +62,8 @@ export type Observation =
   /** A CIB write of the simulated operator was acknowledged to it (applied in agreed order and persisted there). */
   | { readonly type: 'cib-ack'; readonly timeUs: number; readonly node: NodeId; readonly incarnation: number; readonly attribute: string }
   /** A graceful leave begins; `resources`: what the node believes it runs. */
-  | { readonly type: 'leave'; readonly timeUs: number; readonly node: NodeId; readonly incarnation: number; readonly resources: readonly string[] }
+  /** `disturbed`: a partition or cut, or a frozen node, was in effect as the leave began. */
+  | { readonly type: 'leave'; readonly timeUs: number; readonly node: NodeId; readonly incarnation: number; readonly resources: readonly string[]; readonly disturbed: boolean }
   /** A fault other than a graceful leave was injected (partition, cut, crash, pause). */
   | { readonly type: 'fault'; readonly timeUs: number; readonly what: string };
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   createAgreedOrderChecker,
+  createHandOffChecker,
   createIntegrityChecker,
   createLivenessChecker,
   createSelfDeliveryChecker,
@@ -187,5 +188,31 @@ describe('liveness checker', () => {
   it('reports a message broadcast in the final view that some live node never delivered', () => {
     const s = healthy().broadcast(3, 2).deliver(3, 3, 2).deliver(1, 3, 2);
     assert.match(check(createLivenessChecker(), s, s.end())[0]!, /3\/1#2, broadcast in the final view 1\.1, was never delivered by node 2\/1/);
+  });
+});
+
+describe('hand-off checker', () => {
+  const bounds = { tokenTimeoutMs: 400, backoffBaseMs: 500, handOffMs: 1_000 };
+  /** n2 leaves holding `vip`, stops it at 1 s, and n1 starts it `gapMs` later. */
+  const leaveThenStart = (gapMs: number, disturbed: boolean): (string | undefined)[] => {
+    const c = createHandOffChecker(bounds);
+    const ms = (t: number): number => t * 1000;
+    return [
+      c.observe({ type: 'leave', timeUs: ms(900), node: 2, incarnation: 1, resources: ['vip'], disturbed }),
+      c.observe({ type: 'rsc-active', timeUs: ms(1_000), node: 2, rsc: 'vip', active: false, why: 'stopped' }),
+      c.observe({ type: 'rsc-active', timeUs: ms(1_000 + gapMs), node: 1, rsc: 'vip', active: true, why: 'start begins' }),
+      c.finish({ timeUs: ms(10_000), stableFromUs: 0, live: [] }),
+    ].filter((p) => p !== undefined);
+  };
+
+  it('reports a resource of a graceful leaver that starts elsewhere later than the bound', () => {
+    assert.deepEqual(leaveThenStart(900, false), []);
+    const problems = leaveThenStart(1_500, false);
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, /n2 left gracefully at 900\.000ms: vip stopped there at 1000\.000ms but started on n1 only at 2500\.000ms, over the hand-off bound of 1000ms/);
+  });
+
+  it('does not judge a leave made while a partition, cut or freeze was in effect (seed 7389)', () => {
+    assert.deepEqual(leaveThenStart(1_500, true), []);
   });
 });

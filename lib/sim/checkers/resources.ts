@@ -140,8 +140,11 @@ export function createHandOffChecker(bounds: RunBounds): Checker {
     observe(obs: Observation): string | undefined {
       switch (obs.type) {
         case 'leave':
-          // Two leaves at once, or a leave during another, are judged by the other checkers only.
-          pending = pending === undefined && obs.resources.length > 0 ? { node: obs.node, sinceUs: obs.timeUs, resources: new Map(obs.resources.map((r) => [r, undefined])) } : undefined;
+          // Two leaves at once, or a leave during another, are judged by the other checkers only;
+          // so is a leave made while a partition, cut or freeze is in effect: the leave itself may
+          // not reach the others (seed 7389: every packet of the leaver was cut), and then they
+          // rightly wait out its lost-node deadline.
+          pending = pending === undefined && obs.resources.length > 0 && !obs.disturbed ? { node: obs.node, sinceUs: obs.timeUs, resources: new Map(obs.resources.map((r) => [r, undefined])) } : undefined;
           return undefined;
         case 'fault':
           pending = undefined;

@@ -147,6 +147,11 @@ export interface RenewerOptions {
   readonly table: string;
   readonly value: bigint;
   readonly now: () => number;
+  /**
+   * Until when (on `now`'s clock) this node's resource lease holds; no renewal is sent at or after
+   * it. Without it only halt() stops renewals.
+   */
+  readonly leaseUntil?: () => number;
   /** installScript's text: sent first, as one transaction (one line). */
   readonly install: string;
 }
@@ -159,6 +164,9 @@ export type RenewerState = 'renewing' | 'halted' | 'lapsed';
  * child dies. A tick more than leaseMs / 2 after the one before means this process did not run
  * for a while and its node's resource lease may have run out meanwhile: that tick sends nothing
  * (the runtime's own lease check, overdue too, runs before the next tick and halts us).
+ * With `leaseUntil`, every renewal is sent only while the node's resource lease holds, so the
+ * element dies at most 2 × leaseMs after that lease ends whether or not the node's self-stop ever
+ * gets to halt us (the holdover the agent declares).
  */
 export class NftRenewer {
   readonly intervalMs: number;
@@ -174,6 +182,8 @@ export class NftRenewer {
   private ackWaiters: (() => void)[] = [];
   /** Ticks not renewed because they came more than leaseMs / 2 after the one before. */
   stallsSkipped = 0;
+  /** Ticks not renewed because the node's resource lease had ended (RenewerOptions.leaseUntil). */
+  leaseGated = 0;
   /** Renewals the kernel accepted: the first is start's own. */
   acked = 0;
   /** When the last accepted renewal was written (its element lives leaseMs from when nft ran it). */
@@ -289,6 +299,11 @@ export class NftRenewer {
       // Skipped, not renewed: the runtime's lease check, due during the stall, runs before the
       // next tick and halts this renewer if the node's lease ran out meanwhile.
       this.stallsSkipped += 1;
+      return;
+    }
+    if (this.o.leaseUntil !== undefined && now >= this.o.leaseUntil()) {
+      // Not halted: a token can still renew the node's lease, and the element may still be live.
+      this.leaseGated += 1;
       return;
     }
     // One renewal at a time (see the module comment); a slow nft skips ticks.

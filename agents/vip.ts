@@ -56,6 +56,11 @@ export interface VipOptions {
   commandTimeoutMs?: number;
   /** The nft program (Debian package nftables); default `nft` on PATH. */
   nftPath?: string;
+  /**
+   * Until when (on `now`'s clock) this node's resource lease holds: nft leases are renewed only
+   * before it (the runtime passes the node driver's lease). Default: no such gate.
+   */
+  leaseUntil?: () => number;
 }
 
 /** The vip agent, plus the hook the runtime calls when its node's resource lease is gone. */
@@ -299,7 +304,7 @@ export function vip(defaults: VipParams = {}, options: VipOptions = {}): VipAgen
     await checkNft();
     renewers.get(renewerKey(config))?.halt('started again');
     const argv = config.netns ? ['ip', 'netns', 'exec', config.netns, nftPath, '-e', '-i'] : [nftPath, '-e', '-i'];
-    const renewer = new NftRenewer({ argv, guard: g.guard, table: g.table, value: g.value, now, install: installScript(g.guard, g.table, g.value) });
+    const renewer = new NftRenewer({ argv, guard: g.guard, table: g.table, value: g.value, now, install: installScript(g.guard, g.table, g.value), ...(options.leaseUntil === undefined ? {} : { leaseUntil: options.leaseUntil }) });
     renewers.set(renewerKey(config), renewer);
     try {
       await renewer.waitForAck(1, Math.min(commandTimeoutMs, NFT_INSTALL_TIMEOUT_MS));

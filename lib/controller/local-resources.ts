@@ -411,6 +411,19 @@ export class LocalResources {
     this.step(nowMs);
   }
 
+  /**
+   * Until when this node's resources may act (its ms): the end of its lease, Infinity where nothing
+   * ends it (alone and quorate, or no-quorum-policy ignore or freeze), -Infinity once it is
+   * stopping everything. Kernel leases (the vip agent's nft lease) are renewed only before it.
+   */
+  get leaseUntilMs(): number {
+    const policy = this.cib?.config.properties?.noQuorumPolicy ?? 'stop';
+    if (policy === 'ignore' || policy === 'freeze') return Infinity;
+    if (this.stopAll !== undefined || !this.quorate) return -Infinity;
+    if (this.alone) return Infinity;
+    return this.lastProofMs + this.o.leaseWindowMs;
+  }
+
   /** When tick must run next: the lease while resources run here, a monitor, a coordinator deadline. */
   nextDeadlineMs(): number | undefined {
     let next: number | undefined;

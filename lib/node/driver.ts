@@ -248,6 +248,11 @@ export class NodeDriver {
     return this.res.activeHere;
   }
 
+  /** Until when (this driver's ms) this node's resources may act: LocalResources.leaseUntilMs. */
+  get resourceLeaseUntilMs(): number {
+    return this.closed ? -Infinity : this.res.leaseUntilMs;
+  }
+
   get totem(): TotemCore {
     return this.core;
   }

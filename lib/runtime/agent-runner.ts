@@ -29,7 +29,9 @@ export class AgentRunner {
   private readonly custom: Readonly<Record<string, ResourceAgent<never>>>;
   private readonly builtins: Record<string, ResourceAgent<never>>;
   private readonly registered = new Map<string, string>();
-  private readonly vipAgent: VipAgent = vip();
+  /** The node's resource lease end (performance.now() ms); see setLeaseGate. */
+  private leaseUntil: () => number = () => Infinity;
+  private readonly vipAgent: VipAgent = vip({}, { leaseUntil: () => this.leaseUntil() });
   private closed = false;
   /** The resource each registered parameter object belongs to (agents see only the parameters). */
   private readonly resourceOf = new WeakMap<object, string>();
@@ -78,6 +80,11 @@ export class AgentRunner {
   /** Where coded reports go (the cluster's 'error' event); process warnings until set. */
   setReporter(reporter: (report: SanodeError) => void): void {
     this.reporter = reporter;
+  }
+
+  /** VIP nft leases are renewed only before `until()` (the node driver's resource lease end). */
+  setLeaseGate(until: () => number): void {
+    this.leaseUntil = until;
   }
 
   /**

@@ -186,6 +186,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.net.on('link', (status) => this.emit('link', status));
     this.net.on('warning', (warning) => this.emit('warning', warning));
     this.agents.setReporter((report) => this.report(report));
+    this.agents.setLeaseGate(() => this.driver.resourceLeaseUntilMs);
     this.flush();
   }
 

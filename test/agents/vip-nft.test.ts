@@ -163,6 +163,44 @@ test('IPv4: a holder that stops renewing (lease lost) goes dark for TCP and ARP 
   }
 });
 
+test('renewals stop at the end of the node\'s resource lease without a halt: the VIP goes dark within the holdover from it, and renews again once the lease is renewed in time', async (t) => {
+  if (skipIf(t, await unavailable())) return;
+  const l = await makeLab();
+  const { lab, holder, nic } = l;
+  // The node driver's lease as the runtime passes it (AgentRunner.setLeaseGate): here, a test clock.
+  let leaseUntil = Infinity;
+  const agent = vip({ ip: `${IPV4.vip}/24`, nic, netns: holder, leaseMs: LEASE_MS, announce: 'none' }, { leaseUntil: () => leaseUntil });
+  try {
+    await agent.start(ctx());
+    await assertServed(l, IPV4, 'while the lease holds');
+    const renewer = agent.renewerFor({})!;
+    // A brief gap in the lease, shorter than the nft lease: renewals pause and resume, nothing lapses.
+    leaseUntil = performance.now();
+    await sleep(LEASE_MS / 2);
+    const gatedInGap = renewer.leaseGated;
+    leaseUntil = Infinity;
+    await sleep(LEASE_MS);
+    assert.ok(gatedInGap > 0, 'ticks inside the gap sent no renewal');
+    assert.equal(renewer.state, 'renewing');
+    assert.equal(await tcpAnswers(l.peer, IPV4.vip), true, 'served again once the lease was renewed in time');
+
+    // The lease ends and nobody halts the renewer (the node's self-stop never ran).
+    const endedAt = performance.now();
+    leaseUntil = endedAt;
+    const bound = agent.holdoverMs!({})!;
+    await sleep(Math.max(0, endedAt + bound - performance.now()));
+    assert.equal(renewer.state, 'renewing', 'not halted: only the gate stopped the renewals');
+    assert.ok(renewer.leaseGated > gatedInGap, 'ticks after the lease end sent no renewal');
+    assert.equal(await hasAddress(holder, IPV4.vip), true, 'the address is still there (valid_lft is the backstop)');
+    assert.equal(await tcpAnswers(l.peer, IPV4.vip), false, `TCP still answered ${Math.round(performance.now() - endedAt)} ms after the lease ended (bound ${bound} ms)`);
+    assert.equal(await arpAnswers(l.peer, l.peerNic, IPV4.vip), false, 'ARP for the VIP still answered after the holdover');
+    await agent.stop(ctx());
+  } finally {
+    agent.haltLeases('test over');
+    await lab.cleanup();
+  }
+});
+
 test('IPv6: after the lease, neighbour solicitations for the VIP go unanswered and TCP is dropped', async (t) => {
   if (skipIf(t, await unavailable())) return;
   const l = await makeLab();
@@ -292,6 +330,31 @@ test('runtime: AgentRunner.leaseLost (called on SANODE_SELF_STOP) stops the rene
     assert.equal((await runner.run(op(2, 'monitor'))).rc, OCF.ERR_GENERIC, 'monitor sees the lapsed guard');
     assert.equal((await runner.run(op(3, 'stop'))).rc, OCF.SUCCESS);
     assert.deepEqual(await tables(holder), []);
+  } finally {
+    await runner.close();
+    await lab.cleanup();
+  }
+});
+
+test('runtime: AgentRunner.setLeaseGate (the node driver\'s resource lease) ends the renewals of its VIPs at the lease end, with no self-stop', async (t) => {
+  if (skipIf(t, await unavailable())) return;
+  const { lab, holder, peer, nic } = await makeLab();
+  const runner = new AgentRunner(undefined);
+  let leaseUntil = Infinity;
+  runner.setLeaseGate(() => leaseUntil);
+  const primitive: PrimitiveConfig = {
+    kind: 'primitive',
+    id: 'vip1',
+    agent: { class: 'sanode', type: 'vip' },
+    params: { ip: '10.232.0.104/24', nic, netns: holder, leaseMs: String(LEASE_MS), announce: 'none' },
+  };
+  try {
+    assert.equal((await runner.run({ opId: 1, rsc: 'vip1', op: 'start', intervalMs: 0, timeoutMs: 20_000, primitive })).rc, OCF.SUCCESS);
+    await sleep(LEASE_MS * 2);
+    assert.equal(await tcpAnswers(peer, '10.232.0.104'), true, 'renewed while the lease holds');
+    leaseUntil = performance.now();
+    await sleep(runner.holdoverMs(primitive)!);
+    assert.equal(await tcpAnswers(peer, '10.232.0.104'), false, 'renewals went on past the node\'s lease');
   } finally {
     await runner.close();
     await lab.cleanup();

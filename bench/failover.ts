@@ -7,9 +7,12 @@
  * on one bridge, VIP 10.77.0.100/24, an HTTP server behind it, a client sending a GET through the
  * VIP every 10 ms (300 ms timeout), and a watcher in every node namespace recording every moment
  * the VIP is there. Implementations (`--impls`):
- *   - sanode-lan, sanode-fast: group `web` = `vip` (monitor 1 s, valid_lft 3 s, and by default
- *     the agent's nftables lease, `leaseMs` RECOMMENDED_LEASE_MS; `--vip-lease valid_lft` for the
- *     address lease alone) + the server under the `process` agent, on the `lan` or `fast` profile;
+ *   - sanode-lan, sanode-fast: the `vip` agent (monitor 1 s, valid_lft 3 s, and by default the
+ *     agent's nftables lease, `leaseMs` RECOMMENDED_LEASE_MS; `--vip-lease valid_lft` for the
+ *     address lease alone) and the server under the `process` agent, on the `lan` or `fast`
+ *     profile. `--service clone` (default): the server runs on every node (a clone, on 0.0.0.0)
+ *     and the VIP is colocated with it, as keepalived runs it here; `--service group`: group
+ *     `web` = VIP then the server bound to it, so the server starts only where the VIP moves;
  *   - keepalived-1, keepalived-0.01: Debian's keepalived, VRRPv3 with unicast peers, advert_int 1
  *     (its default) or 0.01 (its fastest), the server running on every node
  *     (test/helpers/keepalived.ts).
@@ -43,7 +46,8 @@
  *
  * Options: --runs N (rounds, default 10)  --impls sanode-lan,sanode-fast,keepalived-1,keepalived-0.01
  *          --faults kill,stop-2s,stop-6s,cut,partition,move  --vip-lease nft|valid_lft (default nft)
- *          --lease-ms N (the nft lease, default RECOMMENDED_LEASE_MS)  --verbose  --keep (the lab dir)
+ *          --lease-ms N (the nft lease, default RECOMMENDED_LEASE_MS)  --service clone|group (default clone)
+ *          --verbose  --keep (the lab dir)
  */
 import { rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -72,6 +76,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '10' },
     'vip-lease': { type: 'string', default: 'nft' },
     'lease-ms': { type: 'string', default: String(RECOMMENDED_LEASE_MS) },
+    service: { type: 'string', default: 'clone' },
     verbose: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
@@ -89,6 +94,9 @@ if (!Number.isSafeInteger(runs) || runs < 1) throw new Error(`--runs: expected a
 if (values['vip-lease'] !== 'nft' && values['vip-lease'] !== 'valid_lft') throw new Error(`--vip-lease: expected nft or valid_lft, got '${values['vip-lease']}'`);
 const vipLeaseMs = values['vip-lease'] === 'nft' ? Number(values['lease-ms']) : undefined;
 if (vipLeaseMs !== undefined && !(Number.isSafeInteger(vipLeaseMs) && vipLeaseMs > 0)) throw new Error(`--lease-ms: expected a positive integer, got '${values['lease-ms']}'`);
+
+if (values.service !== 'clone' && values.service !== 'group') throw new Error(`--service: expected clone or group, got '${values.service}'`);
+const serviceLayout: 'clone' | 'group' = values.service;
 
 const nowMs = (): number => performance.timeOrigin + performance.now();
 const WAIT_MS = 60_000;
@@ -164,7 +172,7 @@ class SanodeDriver implements Driver {
   constructor(readonly profile: Profile) {}
   async start(): Promise<void> {
     await lab.resetNodes();
-    lab.useCluster({ profile: this.profile, leaseSeconds: LEASE_SECONDS, vipLeaseMs, monitorMs: 1000 });
+    lab.useCluster({ profile: this.profile, leaseSeconds: LEASE_SECONDS, vipLeaseMs, monitorMs: 1000, serviceLayout });
     lab.startAll();
   }
   async settle(): Promise<number> {
@@ -358,7 +366,7 @@ const results: RunResult[] = [];
 const failures: string[] = [];
 const failedIn = new Map<string, number>();
 const fmt = (ms: number | undefined): string => (ms === undefined || !Number.isFinite(ms) ? '-' : ms.toFixed(0));
-console.error(`bench:failover: ${impls.join(', ')} × ${faults.join(', ')} × ${runs} rounds; sanode VIP lease: ${vipLeaseMs === undefined ? `valid_lft ${LEASE_SECONDS} s` : `nft ${vipLeaseMs} ms + valid_lft ${LEASE_SECONDS} s`}; lab ${lab.netns.prefix} in ${lab.dir}`);
+console.error(`bench:failover: ${impls.join(', ')} × ${faults.join(', ')} × ${runs} rounds; sanode VIP lease: ${vipLeaseMs === undefined ? `valid_lft ${LEASE_SECONDS} s` : `nft ${vipLeaseMs} ms + valid_lft ${LEASE_SECONDS} s`}; sanode service: ${serviceLayout}; lab ${lab.netns.prefix} in ${lab.dir}`);
 try {
   await lab.setup();
   lab.startClient();
@@ -423,7 +431,7 @@ for (const impl of impls) {
     rows.push([fault, rs.length, fmt(med), fmt(p99), fmt(max), `${two.length} (${fmt(two.reduce((s, r) => s + r.vipTwoNodesMs, 0))} ms)`, `${dual.length}`]);
   }
   if (rows.length === 0) continue;
-  console.log(`\n${impl}${impl.startsWith('sanode') ? ` (VIP lease ${vipLeaseMs === undefined ? `valid_lft ${LEASE_SECONDS} s` : `nft ${vipLeaseMs} ms`})` : ''}: client-observed outage`);
+  console.log(`\n${impl}${impl.startsWith('sanode') ? ` (VIP lease ${vipLeaseMs === undefined ? `valid_lft ${LEASE_SECONDS} s` : `nft ${vipLeaseMs} ms`}, service ${serviceLayout})` : ''}: client-observed outage`);
   console.log(formatTable(['fault', 'runs', 'median ms', 'p99 ms', 'max ms', 'runs with VIP on two nodes', 'runs answered by two nodes'], rows));
 }
 
@@ -461,5 +469,5 @@ if (phaseRows.length > 0) {
   console.log(formatTable(['impl', 'fault', 'runs', 'view on survivors', 'VIP start done', 'VIP up (watcher)', 'first answer'], phaseRows));
 }
 if (failures.length > 0) console.log(`\nfailed runs (${failures.length}):\n${failures.join('\n')}`);
-console.log(`\n${JSON.stringify({ vipLeaseMs: vipLeaseMs ?? null, leaseSeconds: LEASE_SECONDS, results })}`);
+console.log(`\n${JSON.stringify({ vipLeaseMs: vipLeaseMs ?? null, leaseSeconds: LEASE_SECONDS, serviceLayout, results })}`);
 process.exitCode = failures.length > 0 || results.some((r) => r.impl.startsWith('sanode') && r.answeredByTwo > 0) ? 1 : 0;

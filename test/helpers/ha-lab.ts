@@ -53,7 +53,7 @@ import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import { NetnsLab, netnsUnavailable, run } from './netns.js';
 import { ProcessCluster, type ProcessEvent } from './process-cluster.js';
-import type { CibConfig } from '../../lib/cib/model.js';
+import { INFINITY, type CibConfig, type OpConfig, type PrimitiveConfig } from '../../lib/cib/model.js';
 
 export const SUBNET = '10.77.0';
 export const VIP = `${SUBNET}.100`;
@@ -93,6 +93,12 @@ export interface HaLabOptions {
   prefix?: string;
   /** Each node's leader callback reports `leader-tick` this often (cluster-process.ts). */
   leaderTickMs?: number;
+  /**
+   * 'group' (default): group `web` = VIP then the server bound to it, so the server moves with
+   * the VIP. 'clone': the server (on 0.0.0.0) runs on every node as clone `web-app-clone` and the
+   * VIP is colocated with it, as keepalived's users run a service: only the address moves.
+   */
+  serviceLayout?: 'group' | 'clone';
 }
 
 export interface ClientSample {
@@ -318,7 +324,7 @@ export class HaLab {
    * Another cluster of sanode processes in the same namespaces, with other settings (a profile,
    * a VIP lease), nodes not started. Call resetNodes() first so nothing of the last one is left.
    */
-  useCluster(settings: Pick<HaLabOptions, 'profile' | 'leaseSeconds' | 'vipLeaseMs' | 'monitorMs' | 'selfStopMs'>): void {
+  useCluster(settings: Pick<HaLabOptions, 'profile' | 'leaseSeconds' | 'vipLeaseMs' | 'monitorMs' | 'selfStopMs' | 'serviceLayout'>): void {
     Object.assign(this.options, settings);
     this.profile = this.options.profile ?? 'lan';
     this.cluster = this.newCluster();
@@ -365,13 +371,67 @@ export class HaLab {
   cibConfig(): CibConfig {
     const monitorMs = this.options.monitorMs ?? 1000;
     const lease = this.options.leaseSeconds ?? 3;
-    return {
-      properties: { noQuorumPolicy: 'stop', stonithEnabled: false },
+    const ops: OpConfig[] = [
+      { name: 'start', intervalMs: 0, timeoutMs: 20_000 },
+      { name: 'stop', intervalMs: 0, timeoutMs: 20_000 },
+      { name: 'monitor', intervalMs: monitorMs, timeoutMs: 10_000 },
+    ];
+    const vipResource: PrimitiveConfig = {
+      kind: 'primitive',
+      id: 'web-ip',
+      agent: { class: 'sanode', type: 'vip' },
+      params: {
+        ip: VIP,
+        cidrNetmask: '24',
+        nic: this.nic,
+        leaseSeconds: String(lease),
+        arpCount: '1',
+        ...(this.options.vipLeaseMs === undefined ? {} : { leaseMs: String(this.options.vipLeaseMs) }),
+      },
+      ops,
+    };
+    const base = {
+      properties: { noQuorumPolicy: 'stop' as const, stonithEnabled: false },
       rscDefaults: {
         resourceStickiness: this.options.resourceStickiness ?? 100,
         migrationThreshold: this.options.migrationThreshold ?? 2,
       },
       nodes: NODE_IDS.map((id) => ({ id: String(id), name: nodeName(id) })),
+    };
+    if (this.options.serviceLayout === 'clone') {
+      return {
+        ...base,
+        resources: [
+          vipResource,
+          {
+            kind: 'clone',
+            id: 'web-app-clone',
+            child: {
+              kind: 'primitive',
+              id: 'web-app',
+              agent: { class: 'sanode', type: 'process' },
+              // Reached only through the VIP's kernel lease: a lost node's copy serves nobody.
+              meta: { holdoverMs: 0 },
+              params: {
+                command: process.execPath,
+                args: `${this.serverPath} 0.0.0.0 ${HTTP_PORT} ${SUBNET}`,
+                healthUrl: `http://127.0.0.1:${HTTP_PORT}/`,
+                stopTimeoutMs: '2000',
+                checkTimeoutMs: '1000',
+                checkIntervalMs: '50',
+              },
+              ops,
+            },
+          },
+        ],
+        constraints: [
+          { kind: 'colocation', id: 'web-ip-with-app', rsc: 'web-ip', withRsc: 'web-app-clone', score: INFINITY },
+          { kind: 'order', id: 'web-app-then-ip', first: 'web-app-clone', then: 'web-ip', orderKind: 'Optional' },
+        ],
+      };
+    }
+    return {
+      ...base,
       resources: [
         {
           kind: 'group',

@@ -466,12 +466,13 @@ export function vip(defaults: VipParams = {}, options: VipOptions = {}): VipAgen
       } catch {
         return undefined; // start refuses these parameters, so nothing can be held
       }
-      // The nft lease, counted from the moment its node's resource lease ended: up to leaseMs / 2
-      // of renewals a late tick may still send (a later one counts as a stall and is refused),
-      // then the last renewal's element (leaseMs) and the one renewal that may be in flight, which
-      // the kernel accepts only while the previous element lives (another leaseMs), plus the
-      // kernel's clock granularity. docs/agents.md has the argument.
-      if (leaseMs !== undefined) return Math.ceil(2.5 * leaseMs) + NFT_SLACK_MS;
+      // The nft lease, counted from the moment its node's resource lease ended: the last renewal's
+      // element (leaseMs) and the one renewal that may be in flight, which the kernel accepts
+      // only while the previous element lives (another leaseMs), plus the kernel's clock
+      // granularity. Without the lease gate (options.leaseUntil) renewals stop only when the
+      // node's self-stop halts them, and up to leaseMs / 2 of late ticks may still renew before
+      // that (a later one counts as a stall and is refused). docs/agents.md has the argument.
+      if (leaseMs !== undefined) return Math.ceil((options.leaseUntil === undefined ? 2.5 : 2) * leaseMs) + NFT_SLACK_MS;
       // No lease ('forever'): only the node's stop removes the address (and fencing a dead one).
       return leaseSeconds === undefined ? undefined : leaseSeconds * 1000 + 1000;
     },

@@ -369,4 +369,8 @@ test('leaseMs: parsed and bounded; holdoverMs is the nft bound when on and the v
   assert.equal(agent.holdoverMs!({ leaseMs: 0, leaseSeconds: 5 }), 6000);
   assert.equal(agent.holdoverMs!({ leaseMs: 'off', leaseSeconds: 'forever' }), undefined, 'no lease: only the node stops it (selfStopMs counts)');
   assert.equal(agent.holdoverMs!({ leaseMs: 'soon' }), undefined, 'start refuses it, so nothing is held');
+  // With the lease gate the last renewal is sent before the node's lease ends: no late ticks to allow for.
+  const gated = vip({ ip: '10.232.0.100/24', nic: 'lo' }, { leaseUntil: () => Infinity });
+  assert.equal(gated.holdoverMs!({ leaseMs: 400 }), 825);
+  assert.equal(new AgentRunner(undefined).holdoverMs({ kind: 'primitive', id: 'v', agent: { class: 'sanode', type: 'vip' }, params: { ip: '10.232.0.100/24', leaseMs: '400' } }), 825, 'the runtime\'s vip agent is gated');
 });

@@ -215,4 +215,21 @@ describe('hand-off checker', () => {
   it('does not judge a leave made while a partition, cut or freeze was in effect (seed 7389)', () => {
     assert.deepEqual(leaveThenStart(1_500, true), []);
   });
+
+  it('does not judge a leave cut short by the leaver\'s crash, but still judges one whose leaver stops after stopping everything (seed 8207)', () => {
+    const run = (crashBeforeStop: boolean): (string | undefined)[] => {
+      const c = createHandOffChecker(bounds);
+      const ms = (t: number): number => t * 1000;
+      const steps = [
+        c.observe({ type: 'leave', timeUs: ms(900), node: 2, incarnation: 1, resources: ['vip'], disturbed: false }),
+        ...(crashBeforeStop ? [c.observe({ type: 'crash', timeUs: ms(950), node: 2, incarnation: 1 })] : []),
+        c.observe({ type: 'rsc-active', timeUs: ms(1_000), node: 2, rsc: 'vip', active: false, why: crashBeforeStop ? 'its kernel lease ran out' : 'stopped' }),
+        ...(crashBeforeStop ? [] : [c.observe({ type: 'crash', timeUs: ms(1_010), node: 2, incarnation: 1 })]),
+        c.observe({ type: 'rsc-active', timeUs: ms(3_000), node: 1, rsc: 'vip', active: true, why: 'start begins' }),
+      ];
+      return steps.filter((p) => p !== undefined);
+    };
+    assert.deepEqual(run(true), []);
+    assert.equal(run(false).length, 1, 'a leaver that stopped its VIP and then exited still owes the hand-off');
+  });
 });

@@ -149,6 +149,12 @@ export function createHandOffChecker(bounds: RunBounds): Checker {
         case 'fault':
           pending = undefined;
           return undefined;
+        case 'crash':
+          // The leaver's process ended before it had stopped everything (the simulator ends
+          // leaving nodes when the liveness phase begins, seed 8207): the rest of its resources
+          // are a crashed node's, waited out by the lost-node deadline, not handed off.
+          if (pending !== undefined && obs.node === pending.node && [...pending.resources.values()].some((downUs) => downUs === undefined)) pending = undefined;
+          return undefined;
         case 'quorum':
           // The leave took the rest below quorum (a node was down already): nobody may take over.
           if (pending !== undefined && obs.node !== pending.node && !obs.quorate) pending = undefined;

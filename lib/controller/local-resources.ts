@@ -452,7 +452,12 @@ export class LocalResources {
 
   private step(nowMs: number): void {
     this.lastNowMs = Math.max(this.lastNowMs, nowMs);
-    if (!this.o.manage) return;
+    if (!this.o.manage) {
+      // Nothing runs here to move away, but a leave must still say it is done (it waited for the
+      // runtime's 30 s guard instead).
+      this.progressLeave(nowMs);
+      return;
+    }
     // A node alone in its view is its whole ring: there is no token to wait for and nobody who
     // could take its resources over (only twoNode or a one-node cluster makes that view quorate).
     if (this.alone && this.quorate) this.lastProofMs = Math.max(this.lastProofMs, nowMs);

@@ -164,7 +164,9 @@ export class NodeDriver {
   private nextLocalId = 1;
   private readonly releasesPending = new Set<number>();
   private readonly settledEpochs = new Set<number>();
-  private leaving: { phase: 'resources' | 'release' | 'done'; releaseSentMs?: number; releaseEpoch?: number; releaseDelivered?: boolean } | undefined;
+  private leaving: { phase: 'resources' | 'release' | 'done'; releaseSinceMs?: number; releaseSentMs?: number; releaseEpoch?: number; releaseDelivered?: boolean } | undefined;
+  /** Where the latest message this node sent was delivered (a leaver waits until it is safe). */
+  private ownLatest: SafeMark | undefined;
   private closed = false;
   private readonly outbox: Uint8Array[] = [];
   private readonly defragmenter: Defragmenter;
@@ -421,6 +423,7 @@ export class NodeDriver {
       } else {
         // A large message is handed on at the place in the order of its last fragment.
         const d = event.delivery;
+        if (d.sender === this.nodeId && d.seq !== undefined) this.ownLatest = { viewId: d.viewId, seq: d.seq };
         const payload = this.defragmenter.accept(d.sender, d.payload, d.senderIncarnation);
         if (payload !== undefined) this.onDelivery(payload === d.payload ? d : { ...d, payload }, now);
       }
@@ -428,6 +431,7 @@ export class NodeDriver {
     if (out.safe !== undefined) {
       this.safe = out.safe;
       if (this.releaseSafeAcks()) any = true;
+      if (this.leaving?.phase === 'release') this.checkLeave(now);
     }
     if (out.tokenAcceptedMs !== undefined) {
       any = true;
@@ -768,6 +772,7 @@ export class NodeDriver {
   private onResourcesLeft(): void {
     if (this.leaving?.phase !== 'resources') return;
     this.leaving.phase = 'release';
+    this.leaving.releaseSinceMs = this.nowMs;
     // A leader's release comes out of this (and goes out once its callbacks have settled).
     this.ctl.leave();
     this.drainController();
@@ -775,14 +780,18 @@ export class NodeDriver {
   }
 
   /**
-   * Leaves the ring once the release (if this node led) has been delivered here — so the
-   * successor has it too and need not wait out the lease — or RELEASE_WAIT_MS after sending it.
+   * Leaves the ring once the release (if this node led) has been delivered here and everything
+   * this node sent is safe — so the others have its last stop records and its release, and need
+   * not wait out its lost-node deadline or its lease — or RELEASE_WAIT_MS after either began.
+   * Delivered here is not enough: agreed order delivers a node's own message before anyone else
+   * has it (simulator seed 11013: the leaver's stop record never reached the others).
    */
   private checkLeave(nowMs: number): void {
     const l = this.leaving;
     if (l === undefined || l.phase !== 'release') return;
     if (this.releasesPending.size > 0) return; // the leader callbacks have not settled yet
     if (l.releaseSentMs !== undefined && !l.releaseDelivered && nowMs < l.releaseSentMs + RELEASE_WAIT_MS) return;
+    if (!this.ownSendsSafe() && nowMs < (l.releaseSinceMs ?? nowMs) + RELEASE_WAIT_MS) return;
     l.phase = 'done';
     this.core.leave(nowMs);
     this.events.push({ type: 'left' });
@@ -790,9 +799,22 @@ export class NodeDriver {
 
   private releaseDeadlineMs(): number | undefined {
     const l = this.leaving;
-    if (l?.phase !== 'release' || l.releaseSentMs === undefined || l.releaseDelivered) return undefined;
-    const at = l.releaseSentMs + RELEASE_WAIT_MS;
-    return at > this.nowMs ? at : undefined;
+    if (l?.phase !== 'release') return undefined;
+    let at: number | undefined;
+    if (l.releaseSentMs !== undefined && !l.releaseDelivered) at = l.releaseSentMs + RELEASE_WAIT_MS;
+    if (l.releaseSinceMs !== undefined && !this.ownSendsSafe()) at = Math.max(at ?? 0, l.releaseSinceMs + RELEASE_WAIT_MS);
+    return at !== undefined && at > this.nowMs ? at : undefined;
+  }
+
+  /**
+   * Every member of the current ring holds what this node last sent there. A message delivered
+   * in an earlier ring is as settled as it will get: the view change carried it to the members
+   * that came along, and the state exchange and probes reconcile the rest.
+   */
+  private ownSendsSafe(): boolean {
+    const own = this.ownLatest;
+    if (own === undefined || this.view === undefined || !sameView(own.viewId, this.view.id)) return true;
+    return this.safe !== undefined && sameView(this.safe.viewId, own.viewId) && this.safe.seq >= own.seq;
   }
 
   /** A release promises the callbacks have finished: send it only once they have. */

@@ -61,6 +61,12 @@ interface Unit {
   promoted?: Map<string, number>;
   /** A clone's final node scores (its instances' stickiness is never in them): the base of promotion. */
   promotionWeights?: Weights;
+  /**
+   * Its own scores (locations, stickiness, failures) before nodes that cannot run resources are
+   * taken out: whether a node is allowed at all, as Pacemaker's allowed-node weights say, apart
+   * from whether the node is available now.
+   */
+  allowed?: Weights;
 }
 
 export interface Placement {
@@ -250,6 +256,7 @@ function initBase(ctx: Ctx, u: Unit, own: readonly LocationConstraint[], inherit
     for (const n of ctx.view.nodes) if (!allowed.has(n.name)) u.base.set(n.name, -INFINITY);
   }
   applyStickinessAndFailures(ctx, u);
+  u.allowed = new Map(u.base);
   for (const n of ctx.view.nodes) if (!canRunResources(n)) u.base.set(n.name, -INFINITY);
   const p = u.prims[0]!;
   const roleStopped = u.prims.some((x) => x.meta.targetRole === 'Stopped' && u.kind === 'clone') || p.meta.targetRole === 'Stopped';
@@ -487,15 +494,31 @@ interface Instance {
   failed: boolean;
   promotedNow: boolean;
   node?: string;
+  /** Some node's history belongs to this instance (running there, or known to be stopped). */
+  seen: boolean;
 }
 
-/** The promotion attribute (`master-<primitive>`, summed over a cloned group) on a node. */
-function promotionAttr(u: Unit, node: NodeView): number | undefined {
-  const child = u.clone!.child;
-  const members = child.kind === 'primitive' ? [child.id] : child.members.map((m) => m.id);
+/**
+ * Whether a member's promotion attribute on a node counts for an instance (Pacemaker's
+ * promotion_score_applies): always where the instance runs; where no instance runs, if the
+ * resource's state there is known (a probe says it is stopped); anywhere for an instance no
+ * history belongs to. Otherwise a running instance would be drawn by scores from nodes nobody
+ * has looked at yet; and once every node has probed, a score on a node without an instance draws
+ * every instance, as in Pacemaker.
+ */
+function promotionCounts(ctx: Ctx, p: PrimitiveState, inst: Instance, node: string): boolean {
+  if (inst.current === node) return true;
+  const activeHere = p.active.some((a) => a.node === node && ctx.nodeByName.get(node)!.online);
+  if (!activeHere && p.known.includes(node)) return true;
+  return !inst.seen;
+}
+
+/** The promotion attribute (`master-<primitive>`, summed over a cloned group) that counts for an instance on a node. */
+function promotionAttr(ctx: Ctx, u: Unit, inst: Instance, node: NodeView): number | undefined {
   let sum: number | undefined;
-  for (const id of members) {
-    const raw = node.attrs[`master-${id}`];
+  for (const p of u.prims) {
+    if (!promotionCounts(ctx, p, inst, node.name)) continue;
+    const raw = node.attrs[`master-${p.info.primitive.id}`];
     const value = raw === undefined ? Number.NaN : Number.parseInt(raw, 10);
     if (Number.isFinite(value)) sum = addScores(sum ?? 0, value);
   }
@@ -521,7 +544,7 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
   };
   for (const n of ctx.view.nodes) {
     for (const a of u.prims[0]!.active) {
-      if (a.node === n.name && n.online) instances.push({ current: a.node, failed: a.failed, promotedNow: a.role === 'Promoted' });
+      if (a.node === n.name && n.online) instances.push({ current: a.node, failed: a.failed, promotedNow: a.role === 'Promoted', seen: true });
     }
   }
   u.instanceList = instances;
@@ -536,9 +559,17 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
     return;
   }
   // Pacemaker has clone-max instances, numbered as it reads the status node by node: a running
-  // one beyond that is an orphan and stops.
-  instances.splice(max);
-  for (let i = instances.length; i < max; i++) instances.push({ failed: false, promotedNow: false });
+  // one beyond that is an orphan and stops, unless it is blocked (nothing may be done to it).
+  const orphans = instances.splice(max);
+  // The history of a node where it does not run goes to the first instance not yet running at
+  // that point of the reading, so only the first new instance can own one: a node after the
+  // last running instance (Pacemaker's find_anonymous_clone). The others have no history.
+  const first = u.prims[0]!;
+  const order = ctx.view.nodes.map((n) => n.name);
+  const lastActive = Math.max(-1, ...instances.map((i) => order.indexOf(i.current!)));
+  const firstNewSeen = first.known.some((n) => order.indexOf(n) > lastActive && !first.active.some((a) => a.node === n));
+  const firstNew = instances.length;
+  for (let i = firstNew; i < max; i++) instances.push({ failed: false, promotedNow: false, seen: i === firstNew && firstNewSeen });
   const cloneW = u.promotionWeights ?? w;
   const promotable = u.clone!.meta?.promotable === true;
   const sticky = new Map<string, number>();
@@ -550,8 +581,8 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
     // clone moves a running instance away.
     if (score < 0) return -INFINITY;
     if (inst.current === node.name && (ctx.symmetric || score > -INFINITY)) score = addScores(score, sticky.get(node.name) ?? 0);
-    if (promotable && (inst.current === undefined || inst.current === node.name)) {
-      const attr = promotionAttr(u, node);
+    if (promotable) {
+      const attr = promotionAttr(ctx, u, inst, node);
       if (attr !== undefined && attr > 0) score = addScores(score, attr);
     }
     return score;
@@ -573,13 +604,15 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
   // running before new, on a node that can run resources, healthy before failed; then instance
   // number (running ones are numbered in node order).
   const nodeOrder = new Map(ctx.view.nodes.map((n, i) => [n.name, i]));
-  const disallowed = (i: Instance): boolean => i.current !== undefined && scoreFor(i, ctx.nodeByName.get(i.current)!) < 0;
+  // Allowed as Pacemaker's instance weights say before availability: an instance on a node
+  // that is merely unavailable (standby) is not "disallowed" and keeps its place in the order.
+  const disallowed = (i: Instance): boolean => i.current !== undefined && (u.allowed?.get(i.current) ?? 0) < 0;
   const priority = (i: Instance): number => {
     if (!promotable) return 0;
     let best = 0;
     for (const n of ctx.view.nodes) {
-      if (!canRunResources(n) || (i.current !== undefined && i.current !== n.name)) continue;
-      best = Math.max(best, promotionAttr(u, n) ?? 0);
+      if (!canRunResources(n)) continue;
+      best = Math.max(best, promotionAttr(ctx, u, i, n) ?? 0);
     }
     return best;
   };
@@ -620,6 +653,11 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
     add(inst, inst.current);
     placed++;
   }
+  for (const inst of orphans) {
+    if (!blockedOn.has(inst.current!)) continue;
+    add(inst, inst.current!);
+    instances.push(inst);
+  }
   const pass2: Instance[] = [];
   for (const inst of instances) {
     if (inst.node !== undefined || placed >= max) continue;
@@ -651,11 +689,10 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
  * where it runs, or a new one; one that moves to a node without history for the resource gets
  * none (pacemaker only trusts scores from nodes where it has probed the resource).
  */
-function instancePriority(config: CibConfig, u: Unit, inst: Instance, node: NodeView): number {
+function instancePriority(ctx: Ctx, config: CibConfig, u: Unit, inst: Instance, node: NodeView): number {
   const child = u.clone!.child;
   const ids = new Set([u.id, child.id, ...(child.kind === 'group' ? child.members.map((m) => m.id) : [])]);
-  const counts = inst.current === undefined || inst.current === node.name;
-  let total = (counts ? promotionAttr(u, node) : undefined) ?? -1;
+  let total = promotionAttr(ctx, u, inst, node) ?? -1;
   for (const c of config.constraints ?? []) {
     if (c.kind !== 'location' || c.role !== 'Promoted' || !ids.has(c.rsc)) continue;
     if (c.node === node.name) total = addScores(total, c.score ?? 0);
@@ -689,7 +726,7 @@ function choosePromoted(config: CibConfig, ctx: Ctx, u: Unit, opts: PlaceOptions
   const candidates: { node: string; score: number; current: boolean }[] = [];
   for (const inst of placedInstances) {
     const node = inst.node!;
-    const own = instancePriority(config, u, inst, ctx.nodeByName.get(node)!);
+    const own = instancePriority(ctx, config, u, inst, ctx.nodeByName.get(node)!);
     if (own < 0) continue;
     candidates.push({ node, score: addScores(weights.get(node)!, own), current: inst.promotedNow });
   }

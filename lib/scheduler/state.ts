@@ -68,6 +68,12 @@ export interface PrimitiveState {
    * and its stickiness does not apply.
    */
   seenOffline: string[];
+  /**
+   * Nodes, in configuration order, whose history says what the resource's state there is
+   * (running or not: a probe counts). Pacemaker trusts a promotion score only from such nodes
+   * once the resource has been seen anywhere.
+   */
+  known: string[];
   /** A failure with on-fail=stop: keep it stopped everywhere. */
   forceStop: boolean;
   /** Nodes where a failure with on-fail=standby is still in the history. */
@@ -246,10 +252,12 @@ export function readPrimitive(cib: Cib, info: PrimitiveInfo, nodes: NodeView[], 
   const active: ActiveState[] = [];
   const lasting: { node: string; onFail: OnFail }[] = [];
   const seenOffline: string[] = [];
+  const known: string[] = [];
   const failCount = new Map<string, number>();
   for (const node of nodes) {
     const rs = cib.status.nodes[node.name]?.resources?.[id];
     if (rs === undefined) continue;
+    if ((node.online || stonith) && rs.ops.some((o) => o.rc !== RC_PENDING)) known.push(node.name);
     const fc = rs.failCount ?? 0;
     const expired = meta.failureTimeoutMs > 0 && rs.lastFailureMs !== undefined && rs.lastFailureMs + meta.failureTimeoutMs <= nowMs;
     // Pacemaker marks the instance that failed as ignoring failures, but the threshold is then
@@ -281,6 +289,7 @@ export function readPrimitive(cib: Cib, info: PrimitiveInfo, nodes: NodeView[], 
     blocked: maintenance || !meta.isManaged || blockedWhole,
     blockedOn: info.clone === undefined ? [] : blockedHere,
     seenOffline,
+    known,
     forceStop: lasting.some((l) => l.onFail === 'stop'),
     standbyOn: lasting.filter((l) => l.onFail === 'standby').map((l) => l.node),
     opDefaults: cib.config.opDefaults ?? {},

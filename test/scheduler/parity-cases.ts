@@ -13,6 +13,8 @@ import {
   type PrimitiveConfig,
   type Role,
 } from '../../lib/cib/model.js';
+import { expandColocationSets } from '../../lib/cib/sets.js';
+import type { SetConstraint } from './scenarios.js';
 
 export const PARITY_NOW_MS = 1_700_000_000_000;
 
@@ -22,6 +24,8 @@ export interface ParityCase {
   quorate: boolean;
   /** Primitive id -> sorted "node:role" entries. */
   expected: Record<string, string[]>;
+  /** Set constraints as Pacemaker is given them; `cib` holds their expansion (lib/cib/sets.ts). */
+  sets?: SetConstraint[];
 }
 
 const agent = { class: 'ocf', provider: 'pacemaker', type: 'Dummy' } as const;
@@ -51,6 +55,13 @@ function running(promoted = false, failedMonitor = false): { ops: OpRecord[]; fa
   ops.push({ op: 'monitor', intervalMs: 10_000, rc: 1, timeMs: PARITY_NOW_MS - 30_000, callId: ++callId });
   return { ops, failCount: 1, lastFailureMs: PARITY_NOW_MS - 30_000 };
 }
+
+/** A probe's answer: the resource is known not to run on that node. */
+function probedStopped(): { ops: OpRecord[] } {
+  return { ops: [{ op: 'monitor', intervalMs: 0, rc: 7, timeMs: PARITY_NOW_MS - 600_000, callId: ++callId }] };
+}
+
+const apartSet: SetConstraint = { kind: 'colocation', id: 'apart', score: -INFINITY, sets: [{ resources: ['a', 'b', 'c'] }] };
 
 function cib(config: Partial<CibConfig>, status: Record<string, NodeStatus> = {}, nodeCount = 3): Cib {
   return {
@@ -359,5 +370,60 @@ export const PARITY_CASES: ParityCase[] = [
     ),
     quorate: true,
     expected: { a: ['n1:Started'], b: ['n1:Started'], c: [] },
+  },
+  {
+    name: 'a promotion score counts on a node where the resource is known stopped and no instance runs, not on one never probed',
+    cib: cib(
+      { resources: [clone('pc', 'p', { promotable: true, cloneMax: 1 })], rscDefaults: { resourceStickiness: 1 } },
+      {
+        n1: { state: 'online', attributes: { 'master-p': '5' }, resources: { p: running() } },
+        n2: { state: 'online', attributes: { 'master-p': '80' }, resources: { p: probedStopped() } },
+        n3: { state: 'online', attributes: { 'master-p': '90' } },
+      },
+    ),
+    quorate: true,
+    expected: { p: ['n2:Promoted'] },
+  },
+  {
+    name: 'a blocked instance beyond clone-max is an orphan that cannot be stopped: it stays',
+    cib: cib(
+      { resources: [{ kind: 'clone', id: 'pc', child: prim('p', { ops: [{ name: 'monitor', intervalMs: 10_000, timeoutMs: 20_000, onFail: 'block' }] }), meta: { cloneMax: 1 } }] },
+      { n1: { state: 'online', resources: { p: running() } }, n2: { state: 'online', resources: { p: running(false, true) } } },
+    ),
+    quorate: true,
+    expected: { p: ['n1:Started', 'n2:Started'] },
+  },
+  {
+    name: 'no-quorum-policy=freeze: an instance on a standby node moves before a new instance could take the only free node',
+    cib: cib(
+      {
+        properties: { stonithEnabled: false, noQuorumPolicy: 'freeze' },
+        nodes: [
+          { id: '1', name: 'n1', standby: true },
+          { id: '2', name: 'n2' },
+        ],
+        resources: [clone('pc', 'p')],
+        rscDefaults: { resourceStickiness: 100 },
+        constraints: [{ kind: 'location', id: 'l', rsc: 'pc', node: 'n2', score: 300 }],
+      },
+      { n1: { state: 'online', resources: { p: running() } } },
+    ),
+    quorate: false,
+    expected: { p: ['n2:Started'] },
+  },
+  {
+    name: 'a sequential colocation set with -INFINITY keeps every member apart from every earlier one, not just its neighbour',
+    cib: cib({
+      resources: [prim('a'), prim('b'), prim('c')],
+      constraints: [
+        { kind: 'location', id: 'a-n1', rsc: 'a', node: 'n1', score: 100 },
+        { kind: 'location', id: 'b-n2', rsc: 'b', node: 'n2', score: 100 },
+        { kind: 'location', id: 'c-n1', rsc: 'c', node: 'n1', score: 50 },
+        ...expandColocationSets(apartSet.id, apartSet.score!, apartSet.sets),
+      ],
+    }),
+    sets: [apartSet],
+    quorate: true,
+    expected: { a: ['n1:Started'], b: ['n2:Started'], c: ['n3:Started'] },
   },
 ];

@@ -27,6 +27,10 @@ interface Coloc {
   score: number;
   /** with-rsc-role: only the primary's instances in this role count (a promotable primary). */
   priRole?: ColocRole;
+  /** The resource the constraint names as primary (a group, not the member that stands for it). */
+  priName: string;
+  /** Pacemaker's variant order for it: clone 2, group 1, primitive 0. */
+  priRank: number;
 }
 
 interface Unit {
@@ -153,8 +157,8 @@ function buildUnits(config: CibConfig, view: ClusterView, opts: PlaceOptions): C
     ctx.units.set(id, u);
     return u;
   };
-  const link = (dep: Unit, pri: Unit, score: number, id: string, priRole?: ColocRole): void => {
-    const c: Coloc = { id, dep, pri, score, ...(priRole === undefined || priRole === 'Started' ? {} : { priRole }) };
+  const link = (dep: Unit, pri: Unit, score: number, id: string, priRole?: ColocRole, priName = pri.id, priRank = pri.kind === 'clone' ? 2 : 0): void => {
+    const c: Coloc = { id, dep, pri, score, priName, priRank, ...(priRole === undefined || priRole === 'Started' ? {} : { priRole }) };
     dep.thisWith.push(c);
     pri.withThis.push(c);
   };
@@ -215,7 +219,20 @@ function buildUnits(config: CibConfig, view: ClusterView, opts: PlaceOptions): C
     // A role only narrows a colocation with a promotable clone; with anything else every
     // instance is Started, which is what an unqualified colocation means.
     const role = primary.clone?.meta?.promotable === true ? c.withRscRole : undefined;
-    link(dep, primary, c.score, c.id, role);
+    const named = config.resources.find((r) => r.id === c.withRsc);
+    link(dep, primary, c.score, c.id, role, primary.kind === 'clone' ? primary.id : c.withRsc, primary.kind === 'clone' ? 2 : named?.kind === 'group' ? 1 : 0);
+  }
+  // Pacemaker applies a resource's colocations in its own order (cmp_primary_priority): primary
+  // priority first, then clones before groups before primitives, promotable clones first, then
+  // by the primary's name. It matters: each finite one is dropped if it would leave no node.
+  const rank = (c: Coloc): [number, number, number] => [-c.pri.priority, -c.priRank, c.pri.clone?.meta?.promotable === true ? 0 : 1];
+  for (const u of ctx.units.values()) {
+    u.thisWith.sort((a, b) => {
+      const ra = rank(a);
+      const rb = rank(b);
+      for (let i = 0; i < ra.length; i++) if (ra[i] !== rb[i]) return ra[i]! - rb[i]!;
+      return a.priName < b.priName ? -1 : a.priName > b.priName ? 1 : 0;
+    });
   }
   return ctx;
 }
@@ -416,6 +433,10 @@ function applyColocation(ctx: Ctx, w: Weights, c: Coloc): void {
     }
     return;
   }
+  if (c.pri.kind === 'clone' && c.score > 0 && c.score < INFINITY) {
+    applyFiniteCloneColocation(ctx, w, c);
+    return;
+  }
   const where = new Set(c.pri.nodes ?? []);
   if (where.size === 0 && c.score < 0) return; // away from something that is not running
   const work: Weights = new Map(w);
@@ -427,6 +448,28 @@ function applyColocation(ctx: Ctx, w: Weights, c: Coloc): void {
   }
   // An optional colocation that would leave nowhere to run is dropped rather than obeyed.
   if (Math.abs(c.score) >= INFINITY || available(ctx, work)) for (const [k, v] of work) w.set(k, v);
+}
+
+/**
+ * A finite positive colocation with a clone counts once per instance, as Pacemaker applies it to
+ * each instance in turn: one placed on a node adds the score there; one that could not be placed
+ * anywhere takes the score off every node (like a colocation with a resource that is not running).
+ * Each step is dropped if it would leave nowhere to run. So a clone short of instances pushes its
+ * dependents away a little, which decides whether a dependent that must also be elsewhere runs.
+ */
+function applyFiniteCloneColocation(ctx: Ctx, w: Weights, c: Coloc): void {
+  const placed: string[] = [];
+  for (const [node, k] of c.pri.instances ?? []) for (let i = 0; i < k; i++) placed.push(node);
+  const missing = Math.max(0, cloneLimits(ctx, c.pri).max - placed.length);
+  const steps: (string | undefined)[] = [...placed, ...Array.from({ length: missing }, () => undefined)];
+  for (const node of steps) {
+    const work: Weights = new Map(w);
+    for (const [n, score] of work) {
+      if (node === undefined) work.set(n, addScores(score, -c.score));
+      else if (n === node) work.set(n, addScores(score, c.score));
+    }
+    if (available(ctx, work)) for (const [k, v] of work) w.set(k, v);
+  }
 }
 
 /**

@@ -93,9 +93,16 @@ function planTargets(config: CibConfig, view: ClusterView, placed: Placement): P
     const p = view.primitives.get(id);
     return p !== undefined && ((p.blocked && p.active.some((a) => a.failed)) || p.blockedOn.length > 0);
   };
+  // Without its inverse (symmetrical=false) a Mandatory order only makes the start of "then"
+  // unrunnable while "first" cannot run (Pacemaker's asymmetrical ordering): what already runs
+  // healthy where placement keeps it needs no start, so it stays.
+  const runsHealthy = (id: string, node: string): boolean => {
+    const a = view.primitives.get(id)?.active.find((x) => x.node === node);
+    return a !== undefined && !a.failed && (view.nodes.find((n) => n.name === node)?.online ?? false);
+  };
   for (let changed = true; changed; ) {
     changed = false;
-    for (const { firsts, thens, interleave, firstPromoted } of chains) {
+    for (const { firsts, thens, interleave, firstPromoted, symmetrical } of chains) {
       const firstRuns = firsts.every((f) => (target.get(f)?.size ?? 0) > 0 && !stuck(f) && (!firstPromoted || [...target.get(f)!.values()].includes('Promoted')));
       if (firstRuns && interleave) {
         // An interleaved instance waits only for the other clone's instance on its own node.
@@ -103,7 +110,7 @@ function planTargets(config: CibConfig, view: ClusterView, placed: Placement): P
           const tgt = target.get(t);
           if (tgt === undefined || pinned(t)) continue;
           for (const node of [...tgt.keys()]) {
-            if (firsts.every((f) => target.get(f)!.has(node))) continue;
+            if (firsts.every((f) => target.get(f)!.has(node)) || (!symmetrical && runsHealthy(t, node))) continue;
             tgt.delete(node);
             changed = true;
           }
@@ -111,8 +118,11 @@ function planTargets(config: CibConfig, view: ClusterView, placed: Placement): P
       }
       if (firstRuns) continue;
       for (const t of thens) {
-        if ((target.get(t)?.size ?? 0) > 0 && !pinned(t)) {
-          target.set(t, new Map());
+        const tgt = target.get(t);
+        if (tgt === undefined || tgt.size === 0 || pinned(t)) continue;
+        for (const node of [...tgt.keys()]) {
+          if (!symmetrical && runsHealthy(t, node)) continue;
+          tgt.delete(node);
           changed = true;
         }
       }
@@ -128,8 +138,10 @@ function planTargets(config: CibConfig, view: ClusterView, placed: Placement): P
   };
   for (let changed = true; changed; ) {
     changed = false;
-    for (const { firsts, thens } of chains) {
-      if (!firsts.some(disturbed)) continue;
+    for (const { firsts, thens, symmetrical } of chains) {
+      // Only a symmetrical order restarts "then" with "first"; an asymmetrical one leaves a
+      // running "then" alone (its start is not needed).
+      if (!symmetrical || !firsts.some(disturbed)) continue;
       for (const t of thens) {
         if (restart.has(t) || pinned(t)) continue;
         restart.add(t);
@@ -147,6 +159,8 @@ interface Chain {
   interleave: boolean;
   /** "promote first then start then": then needs a promoted instance of first, not just one. */
   firstPromoted?: boolean;
+  /** With its inverse (the default): "then" also stops and restarts with "first". */
+  symmetrical: boolean;
 }
 
 /** Mandatory start orders as (firsts, thens) primitive sets, including group-internal ones. */
@@ -158,15 +172,23 @@ function mandatoryChains(config: CibConfig): Chain[] {
     if (g === undefined) continue;
     // Members of a cloned group pair up per node, like an interleaved clone.
     const perNode = r.kind === 'clone';
-    for (let i = 1; i < g.members.length; i++) chains.push({ firsts: [g.members[i - 1]!.id], thens: [g.members[i]!.id], interleave: perNode });
+    for (let i = 1; i < g.members.length; i++) chains.push({ firsts: [g.members[i - 1]!.id], thens: [g.members[i]!.id], interleave: perNode, symmetrical: true });
   }
+  // Pacemaker keeps only the first ordering between the same two actions (the flags of any two
+  // share "optional", so order_actions drops the later one as a duplicate): an Optional order
+  // written before a Mandatory one for the same pair leaves the pair optional.
+  const seen = new Set<string>();
   for (const c of config.constraints ?? []) {
-    if (c.kind !== 'order' || (c.orderKind ?? 'Mandatory') !== 'Mandatory') continue;
+    if (c.kind !== 'order') continue;
+    const pair = `${c.first}\u0000${c.firstAction ?? 'start'}\u0000${c.then}\u0000${c.thenAction ?? c.firstAction ?? 'start'}`;
+    if (seen.has(pair)) continue;
+    seen.add(pair);
+    if ((c.orderKind ?? 'Mandatory') !== 'Mandatory') continue;
     const firstAction = c.firstAction ?? 'start';
     if ((firstAction !== 'start' && firstAction !== 'promote') || (c.thenAction ?? firstAction) !== 'start') continue;
     const interleave = clones.has(c.first) && clones.get(c.then)?.meta?.interleave === true;
     const firstPromoted = firstAction === 'promote' && clones.get(c.first)?.meta?.promotable === true;
-    chains.push({ firsts: membersOf(config, c.first), thens: membersOf(config, c.then), interleave, ...(firstPromoted ? { firstPromoted } : {}) });
+    chains.push({ firsts: membersOf(config, c.first), thens: membersOf(config, c.then), interleave, symmetrical: c.symmetrical ?? true, ...(firstPromoted ? { firstPromoted } : {}) });
   }
   return chains;
 }

@@ -426,4 +426,52 @@ export const PARITY_CASES: ParityCase[] = [
     quorate: true,
     expected: { a: ['n1:Started'], b: ['n2:Started'], c: ['n3:Started'] },
   },
+  {
+    name: 'an asymmetrical Mandatory order after a resource that cannot run blocks only starts: what runs stays, nothing new starts',
+    cib: cib(
+      {
+        resources: [prim('a', { meta: { targetRole: 'Stopped' } }), clone('bc', 'b', { cloneMax: 2 }), prim('c'), prim('d')],
+        constraints: [
+          { kind: 'order', id: 'a-bc', first: 'a', then: 'bc', orderKind: 'Mandatory', symmetrical: false },
+          { kind: 'order', id: 'a-c', first: 'a', then: 'c', orderKind: 'Mandatory', symmetrical: false },
+          { kind: 'order', id: 'a-d', first: 'a', then: 'd', orderKind: 'Mandatory', symmetrical: false },
+        ],
+        rscDefaults: { resourceStickiness: 100 },
+      },
+      { n1: { state: 'online', resources: { b: running(), c: running() } }, n2: { state: 'online', resources: { b: running() } } },
+    ),
+    quorate: true,
+    expected: { a: [], b: ['n1:Started', 'n2:Started'], c: ['n1:Started'], d: [] },
+  },
+  {
+    name: 'an Optional order written before a Mandatory one between the same actions leaves them optional',
+    cib: cib(
+      {
+        resources: [prim('a', { meta: { targetRole: 'Stopped' } }), prim('b')],
+        constraints: [
+          { kind: 'order', id: 'opt', first: 'a', then: 'b', orderKind: 'Optional' },
+          { kind: 'order', id: 'mand', first: 'a', then: 'b', orderKind: 'Mandatory' },
+        ],
+        rscDefaults: { resourceStickiness: 100 },
+      },
+      { n1: { state: 'online', resources: { b: running() } } },
+    ),
+    quorate: true,
+    expected: { a: [], b: ['n1:Started'] },
+  },
+  {
+    name: 'a finite colocation with a clone counts per instance: an instance that cannot run takes its score off every node',
+    cib: cib({
+      resources: [clone('pc', 'p', { cloneMax: 2 }), prim('d'), prim('e')],
+      constraints: [
+        { kind: 'location', id: 'pc-not-n2', rsc: 'pc', node: 'n2', score: -INFINITY },
+        { kind: 'location', id: 'pc-not-n3', rsc: 'pc', node: 'n3', score: -INFINITY },
+        { kind: 'location', id: 'e-n2', rsc: 'e', node: 'n2', score: INFINITY },
+        { kind: 'colocation', id: 'd-with-e', rsc: 'd', withRsc: 'e', score: INFINITY },
+        { kind: 'colocation', id: 'd-with-pc', rsc: 'd', withRsc: 'pc', score: 500 },
+      ],
+    }),
+    quorate: true,
+    expected: { p: ['n1:Started'], d: [], e: ['n2:Started'] },
+  },
 ];

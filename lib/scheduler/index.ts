@@ -69,7 +69,13 @@ function planTargets(config: CibConfig, view: ClusterView, placed: Placement): P
   }
   // A group stops from its last member down, each stop waiting for the one after it: behind a
   // blocked (or unmanaged) member that stop never comes, so the members before it on its node
-  // keep running where they are, whatever placement wanted (as Pacemaker's stops stay unrunnable).
+  // keep running where they are, whatever placement or orders want, and a failed one is not
+  // recovered either (as Pacemaker's stops stay unrunnable). They are held: no action at all.
+  const held = new Set<string>();
+  // Resources whose start cannot run (Pacemaker's unrunnable start) while they keep running:
+  // held where placement did not want them, or pinned behind a "first" that cannot run. What is
+  // ordered after them cannot start either.
+  const startBlocked = new Set<string>();
   for (const r of config.resources) {
     if (r.kind !== 'group') continue;
     r.members.forEach((m, i) => {
@@ -80,14 +86,16 @@ function planTargets(config: CibConfig, view: ClusterView, placed: Placement): P
         for (const earlier of r.members.slice(0, i)) {
           const q = view.primitives.get(earlier.id)!;
           const here = q.active.find((x) => x.node === a.node);
-          if (here === undefined || q.blocked || here.failed) continue;
+          if (here === undefined || q.blocked) continue;
+          if (!(target.get(earlier.id)?.has(a.node) ?? false)) startBlocked.add(earlier.id);
           target.set(earlier.id, new Map([[a.node, here.role]]));
+          held.add(earlier.id);
         }
       }
     });
   }
   const chains = mandatoryChains(config);
-  const pinned = (id: string): boolean => view.primitives.get(id)?.blocked ?? false;
+  const pinned = (id: string): boolean => (view.primitives.get(id)?.blocked ?? false) || held.has(id);
   // A failed resource that may not be touched cannot (re)start, so nothing may follow it.
   const stuck = (id: string): boolean => {
     const p = view.primitives.get(id);
@@ -103,7 +111,7 @@ function planTargets(config: CibConfig, view: ClusterView, placed: Placement): P
   for (let changed = true; changed; ) {
     changed = false;
     for (const { firsts, thens, interleave, firstPromoted, symmetrical } of chains) {
-      const firstRuns = firsts.every((f) => (target.get(f)?.size ?? 0) > 0 && !stuck(f) && (!firstPromoted || [...target.get(f)!.values()].includes('Promoted')));
+      const firstRuns = firsts.every((f) => (target.get(f)?.size ?? 0) > 0 && !stuck(f) && !startBlocked.has(f) && (!firstPromoted || [...target.get(f)!.values()].includes('Promoted')));
       if (firstRuns && interleave) {
         // An interleaved instance waits only for the other clone's instance on its own node.
         for (const t of thens) {
@@ -119,7 +127,14 @@ function planTargets(config: CibConfig, view: ClusterView, placed: Placement): P
       if (firstRuns) continue;
       for (const t of thens) {
         const tgt = target.get(t);
-        if (tgt === undefined || tgt.size === 0 || pinned(t)) continue;
+        if (tgt === undefined || tgt.size === 0) continue;
+        if (pinned(t)) {
+          if (!startBlocked.has(t) && (symmetrical || [...tgt.keys()].some((node) => !runsHealthy(t, node)))) {
+            startBlocked.add(t);
+            changed = true;
+          }
+          continue;
+        }
         for (const node of [...tgt.keys()]) {
           if (!symmetrical && runsHealthy(t, node)) continue;
           tgt.delete(node);
@@ -131,7 +146,7 @@ function planTargets(config: CibConfig, view: ClusterView, placed: Placement): P
   const restart = new Set<string>();
   const disturbed = (id: string): boolean => {
     const p = view.primitives.get(id);
-    if (p === undefined || p.blocked) return false;
+    if (p === undefined || p.blocked || held.has(id)) return false;
     const tgt = target.get(id) ?? new Map();
     // A blocked instance is left alone: it neither stops nor restarts anything after it.
     return p.active.some((a) => !p.blockedOn.includes(a.node) && (a.failed || !tgt.has(a.node) || restart.has(id)));
@@ -149,7 +164,7 @@ function planTargets(config: CibConfig, view: ClusterView, placed: Placement): P
       }
     }
   }
-  return { target, restart };
+  return { target, restart, hold: held };
 }
 
 interface Chain {

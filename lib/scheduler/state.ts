@@ -249,6 +249,14 @@ export function readPrimitive(cib: Cib, info: PrimitiveInfo, nodes: NodeView[], 
   const maintenance = cib.config.properties?.maintenanceMode ?? false;
   const meta = effectiveMeta(cib, info);
   const id = info.primitive.id;
+  // A failure that blocks (an op configured with on-fail=block, not an op default) never expires:
+  // Pacemaker ignores the failure-timeout "because it conflicts with on-fail=block".
+  const blockOps = (info.primitive.ops ?? []).filter((o) => o.onFail === 'block');
+  const blockFailure = nodes.some((node) => {
+    const rs = cib.status.nodes[node.name]?.resources?.[id];
+    return (rs?.failCount ?? 0) > 0 && rs!.ops.some((op) => op.rc !== OCF_SUCCESS && op.rc !== RC_PENDING && !(op.op === 'monitor' && op.rc === OCF_RUNNING_PROMOTED) && blockOps.some((o) => o.name === op.op && o.intervalMs === op.intervalMs));
+  });
+  if (blockFailure) meta.failureTimeoutMs = 0;
   const active: ActiveState[] = [];
   const lasting: { node: string; onFail: OnFail }[] = [];
   const seenOffline: string[] = [];

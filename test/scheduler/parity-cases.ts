@@ -474,4 +474,60 @@ export const PARITY_CASES: ParityCase[] = [
     quorate: true,
     expected: { p: ['n1:Started'], d: [], e: ['n2:Started'] },
   },
+  {
+    name: 'a failure of an op with on-fail=block never expires: failure-timeout is ignored, the resource stays blocked',
+    cib: cib(
+      {
+        resources: [prim('b', { meta: { failureTimeoutMs: 60_000 }, ops: [{ name: 'monitor', intervalMs: 10_000, timeoutMs: 20_000, onFail: 'block' }] })],
+        constraints: [{ kind: 'location', id: 'ban-n1', rsc: 'b', node: 'n1', score: -INFINITY }],
+      },
+      {
+        n1: {
+          state: 'online',
+          resources: {
+            b: {
+              ops: [
+                { op: 'start', intervalMs: 0, rc: 0, timeMs: PARITY_NOW_MS - 600_000, callId: 950 },
+                { op: 'monitor', intervalMs: 10_000, rc: 1, timeMs: PARITY_NOW_MS - 120_000, callId: 951 },
+              ],
+              failCount: 1,
+              lastFailureMs: PARITY_NOW_MS - 120_000,
+            },
+          },
+        },
+      },
+    ),
+    quorate: true,
+    expected: { b: ['n1:Started'] },
+  },
+  {
+    name: 'a failed group member before a blocked one is neither moved nor recovered: its stop waits for the blocked one',
+    cib: cib(
+      {
+        rscDefaults: { resourceStickiness: 0, migrationThreshold: 1 },
+        resources: [
+          {
+            kind: 'group',
+            id: 'g',
+            members: [prim('a'), prim('b'), prim('c', { ops: [{ name: 'monitor', intervalMs: 10_000, timeoutMs: 20_000, onFail: 'block' }] })],
+          },
+        ],
+      },
+      { n1: { state: 'online', resources: { a: running(false, true), b: running(), c: running(false, true) } } },
+    ),
+    quorate: true,
+    expected: { a: ['n1:Started'], b: ['n1:Started'], c: ['n1:Started'] },
+  },
+  {
+    name: 'a group member held in place by an unmanaged one after it cannot start, so the members after that stop',
+    cib: cib(
+      {
+        resources: [{ kind: 'group', id: 'g', members: [prim('a', { meta: { targetRole: 'Stopped' } }), prim('b', { meta: { isManaged: false } }), prim('c')] }],
+        rscDefaults: { resourceStickiness: 100 },
+      },
+      { n1: { state: 'online', resources: { a: running(), b: running(), c: running() } } },
+    ),
+    quorate: true,
+    expected: { a: ['n1:Started'], b: ['n1:Started'], c: [] },
+  },
 ];

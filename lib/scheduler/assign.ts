@@ -528,7 +528,10 @@ function mergeDependent(ctx: Ctx, dep: Unit, w: Weights, factor: number, visitin
 
 function cloneLimits(ctx: Ctx, u: Unit): { max: number; perNode: number } {
   const m = u.clone!.meta ?? {};
-  return { max: m.cloneMax ?? ctx.view.nodes.length, perNode: m.cloneNodeMax ?? 1 };
+  // Every sanode clone is anonymous (globally-unique is not supported), and Pacemaker 2.1.5 runs an
+  // anonymous clone at most once per node: it resets clone-node-max > 1 to 1 ("anonymous clones
+  // support only one instance per node").
+  return { max: m.cloneMax ?? ctx.view.nodes.length, perNode: Math.min(1, m.cloneNodeMax ?? 1) };
 }
 
 /** One clone instance: where it runs now (if anywhere) and where it was placed. */

@@ -125,8 +125,8 @@ export const PARITY_CASES: ParityCase[] = [
     expected: { p: ['n1:Unpromoted', 'n2:Promoted', 'n3:Unpromoted'] },
   },
   {
-    // Pacemaker keeps one history per node for an anonymous clone, so its output shows a node
-    // once; sanode runs a primitive at most once per node and reports it the same way.
+    // Pacemaker 2.1.5 resets clone-node-max > 1 to 1 for an anonymous clone: one instance per
+    // node, so two nodes give two instances, both promoted.
     name: 'promoted-max and promoted-node-max bound promotion in all and per node; a node shows once',
     cib: cib(
       { resources: [clone('pc', 'p', { promotable: true, cloneMax: 4, cloneNodeMax: 2, promotedMax: 3, promotedNodeMax: 2 })] },
@@ -529,5 +529,17 @@ export const PARITY_CASES: ParityCase[] = [
     ),
     quorate: true,
     expected: { a: ['n1:Started'], b: ['n1:Started'], c: [] },
+  },
+  {
+    name: 'an anonymous clone runs at most one instance per node whatever clone-node-max says, so instances spread',
+    cib: cib(
+      {
+        resources: [clone('pc', 'p', { cloneMax: 3, cloneNodeMax: 2 })],
+        constraints: [{ kind: 'location', id: 'l', rsc: 'pc', node: 'n2', score: INFINITY }],
+      },
+      { n2: { state: 'online', resources: { p: running() } }, n3: { state: 'online', resources: { p: running() } } },
+    ),
+    quorate: true,
+    expected: { p: ['n1:Started', 'n2:Started', 'n3:Started'] },
   },
 ];

@@ -765,16 +765,19 @@ function choosePromoted(config: CibConfig, ctx: Ctx, u: Unit, opts: PlaceOptions
     return promoted;
   }
   const weights: Weights = new Map(u.promotionWeights ?? u.final ?? u.base);
-  // Resources colocated with the promoted instance weigh in on where it is: one that must be with
-  // it pulls promotion to the nodes it prefers, one that must not be pushes it away from them.
+  // Each instance that may be promoted adds its own priority to the clone's score on its node
+  // first (Pacemaker's add_sort_index_to_node_weight); then resources colocated with the promoted
+  // instance weigh in on where it is: one that must be with it pulls promotion to the nodes it
+  // prefers, one that must not be pushes it away, but never below zero (Pacemaker merges them
+  // non-negatively: a positive node that would go negative keeps 1 point, a zero one stays 0).
+  const owns = placedInstances.map((inst) => ({ inst, own: instancePriority(ctx, config, u, inst, ctx.nodeByName.get(inst.node!)!) }));
+  for (const { inst, own } of owns) if (own >= 0) weights.set(inst.node!, addScores(weights.get(inst.node!)!, own));
   const promotedNow = new Set((u.instanceList ?? []).filter((i) => i.promotedNow && i.current !== undefined).map((i) => i.current!));
-  for (const c of u.withThis) if (c.priRole === 'Promoted' && c.dep !== u) mergeDependent(ctx, c.dep, weights, c.score / INFINITY, new Set([u]), promotedNow);
+  for (const c of u.withThis) if (c.priRole === 'Promoted' && c.dep !== u) mergeDependent(ctx, c.dep, weights, c.score / INFINITY, new Set([u]), promotedNow, true);
   const candidates: { node: string; score: number; current: boolean }[] = [];
-  for (const inst of placedInstances) {
-    const node = inst.node!;
-    const own = instancePriority(ctx, config, u, inst, ctx.nodeByName.get(node)!);
+  for (const { inst, own } of owns) {
     if (own < 0) continue;
-    candidates.push({ node, score: addScores(weights.get(node)!, own), current: inst.promotedNow });
+    candidates.push({ node: inst.node!, score: weights.get(inst.node!)!, current: inst.promotedNow });
   }
   candidates.sort((a, b) => b.score - a.score || Number(b.current) - Number(a.current) || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
   const max = m.promotedMax ?? 1;

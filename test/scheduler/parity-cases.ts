@@ -542,4 +542,20 @@ export const PARITY_CASES: ParityCase[] = [
     quorate: true,
     expected: { p: ['n1:Started', 'n2:Started', 'n3:Started'] },
   },
+  {
+    name: 'a resource kept off the promoted instance cannot push promotion below zero: its INFINITY preference leaves the node one point',
+    cib: cib(
+      {
+        resources: [clone('pc', 'p', { promotable: true }), prim('r')],
+        constraints: [
+          { kind: 'location', id: 'r-n1', rsc: 'r', node: 'n1', score: INFINITY },
+          { kind: 'colocation', id: 'r-not-with-promoted', rsc: 'r', withRsc: 'pc', score: -INFINITY, withRscRole: 'Promoted' },
+        ],
+      },
+      { n1: { state: 'online', attributes: { 'master-p': '100' }, resources: { r: running() } } },
+      2,
+    ),
+    quorate: true,
+    expected: { p: ['n1:Promoted', 'n2:Unpromoted'], r: ['n2:Started'] },
+  },
 ];

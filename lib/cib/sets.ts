@@ -7,10 +7,12 @@
  * Emits: plain colocation and order constraints with ids `<constraint id>-<n>`.
  * Must never: invent an ordering or colocation the sets do not state.
  *
- * The meaning, from Pacemaker Explained ("Resource Sets"): in a sequential colocation set each
- * member is placed with the member before it; between two sets the first member of the earlier
- * set depends on the last member of the later one (a non-sequential side contributes every
- * member). A non-sequential colocation set with a negative score keeps every pair apart. In a
+ * The meaning, from Pacemaker Explained ("Resource Sets") and as Pacemaker 2.1.5 unpacks them: in
+ * a sequential colocation set each member is placed with the member before it, or, with a
+ * negative score, kept apart from every member before it (a chain of anti-colocations would let
+ * the first and third share a node); a non-sequential set colocates nothing within itself.
+ * Between two sets the first member of the earlier set depends on the last member of the later
+ * one (a non-sequential side contributes every member). In a
  * sequential order set each member comes after the one before it; between two sets the last
  * member of the earlier set (every member when non-sequential) comes before the first of the
  * later one (every member when non-sequential).
@@ -48,10 +50,10 @@ export function expandColocationSets(id: string, score: Score, sets: readonly Re
     });
   };
   for (const s of sets) {
-    if (sequential(s)) {
-      for (let i = 1; i < s.resources.length; i++) add(s.resources[i]!, s.role, s.resources[i - 1]!, s.role);
-    } else if (score < 0) {
-      for (let i = 0; i < s.resources.length; i++) for (let j = i + 1; j < s.resources.length; j++) add(s.resources[i]!, s.role, s.resources[j]!, s.role);
+    if (!sequential(s)) continue;
+    for (let i = 1; i < s.resources.length; i++) {
+      if (score >= 0) add(s.resources[i]!, s.role, s.resources[i - 1]!, s.role);
+      else for (let j = 0; j < i; j++) add(s.resources[i]!, s.role, s.resources[j]!, s.role);
     }
   }
   for (let k = 1; k < sets.length; k++) {

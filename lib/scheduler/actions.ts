@@ -62,6 +62,8 @@ type Target = Map<string, Exclude<Role, 'Stopped'>>;
 export interface Plan {
   target: Map<string, Target>;
   restart: Set<string>;
+  /** Left exactly as they are (a group member whose stop waits for a blocked one after it). */
+  hold: Set<string>;
 }
 
 export function buildActions(config: CibConfig, view: ClusterView, plan: Plan): Action[] {
@@ -70,7 +72,7 @@ export function buildActions(config: CibConfig, view: ClusterView, plan: Plan): 
   for (const n of view.nodes) if (n.fence) fences.set(n.name, add(b, { kind: 'fence', node: n.name }));
   const nodeOnline = new Map(view.nodes.map((n) => [n.name, n.online && !n.fence]));
   for (const p of view.primitives.values()) {
-    if (p.blocked) continue;
+    if (p.blocked || plan.hold.has(p.info.primitive.id)) continue;
     primitiveActions(b, p, plan.target.get(p.info.primitive.id) ?? new Map(), plan.restart.has(p.info.primitive.id), nodeOnline, fences);
   }
   orderGroups(b, config);

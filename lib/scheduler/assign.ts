@@ -27,6 +27,10 @@ interface Coloc {
   score: number;
   /** with-rsc-role: only the primary's instances in this role count (a promotable primary). */
   priRole?: ColocRole;
+  /** The resource the constraint names as primary (a group, not the member that stands for it). */
+  priName: string;
+  /** Pacemaker's variant order for it: clone 2, group 1, primitive 0. */
+  priRank: number;
 }
 
 interface Unit {
@@ -61,6 +65,12 @@ interface Unit {
   promoted?: Map<string, number>;
   /** A clone's final node scores (its instances' stickiness is never in them): the base of promotion. */
   promotionWeights?: Weights;
+  /**
+   * Its own scores (locations, stickiness, failures) before nodes that cannot run resources are
+   * taken out: whether a node is allowed at all, as Pacemaker's allowed-node weights say, apart
+   * from whether the node is available now.
+   */
+  allowed?: Weights;
 }
 
 export interface Placement {
@@ -147,8 +157,8 @@ function buildUnits(config: CibConfig, view: ClusterView, opts: PlaceOptions): C
     ctx.units.set(id, u);
     return u;
   };
-  const link = (dep: Unit, pri: Unit, score: number, id: string, priRole?: ColocRole): void => {
-    const c: Coloc = { id, dep, pri, score, ...(priRole === undefined || priRole === 'Started' ? {} : { priRole }) };
+  const link = (dep: Unit, pri: Unit, score: number, id: string, priRole?: ColocRole, priName = pri.id, priRank = pri.kind === 'clone' ? 2 : 0): void => {
+    const c: Coloc = { id, dep, pri, score, priName, priRank, ...(priRole === undefined || priRole === 'Started' ? {} : { priRole }) };
     dep.thisWith.push(c);
     pri.withThis.push(c);
   };
@@ -209,7 +219,20 @@ function buildUnits(config: CibConfig, view: ClusterView, opts: PlaceOptions): C
     // A role only narrows a colocation with a promotable clone; with anything else every
     // instance is Started, which is what an unqualified colocation means.
     const role = primary.clone?.meta?.promotable === true ? c.withRscRole : undefined;
-    link(dep, primary, c.score, c.id, role);
+    const named = config.resources.find((r) => r.id === c.withRsc);
+    link(dep, primary, c.score, c.id, role, primary.kind === 'clone' ? primary.id : c.withRsc, primary.kind === 'clone' ? 2 : named?.kind === 'group' ? 1 : 0);
+  }
+  // Pacemaker applies a resource's colocations in its own order (cmp_primary_priority): primary
+  // priority first, then clones before groups before primitives, promotable clones first, then
+  // by the primary's name. It matters: each finite one is dropped if it would leave no node.
+  const rank = (c: Coloc): [number, number, number] => [-c.pri.priority, -c.priRank, c.pri.clone?.meta?.promotable === true ? 0 : 1];
+  for (const u of ctx.units.values()) {
+    u.thisWith.sort((a, b) => {
+      const ra = rank(a);
+      const rb = rank(b);
+      for (let i = 0; i < ra.length; i++) if (ra[i] !== rb[i]) return ra[i]! - rb[i]!;
+      return a.priName < b.priName ? -1 : a.priName > b.priName ? 1 : 0;
+    });
   }
   return ctx;
 }
@@ -250,6 +273,7 @@ function initBase(ctx: Ctx, u: Unit, own: readonly LocationConstraint[], inherit
     for (const n of ctx.view.nodes) if (!allowed.has(n.name)) u.base.set(n.name, -INFINITY);
   }
   applyStickinessAndFailures(ctx, u);
+  u.allowed = new Map(u.base);
   for (const n of ctx.view.nodes) if (!canRunResources(n)) u.base.set(n.name, -INFINITY);
   const p = u.prims[0]!;
   const roleStopped = u.prims.some((x) => x.meta.targetRole === 'Stopped' && u.kind === 'clone') || p.meta.targetRole === 'Stopped';
@@ -409,6 +433,10 @@ function applyColocation(ctx: Ctx, w: Weights, c: Coloc): void {
     }
     return;
   }
+  if (c.pri.kind === 'clone' && c.score > 0 && c.score < INFINITY) {
+    applyFiniteCloneColocation(ctx, w, c);
+    return;
+  }
   const where = new Set(c.pri.nodes ?? []);
   if (where.size === 0 && c.score < 0) return; // away from something that is not running
   const work: Weights = new Map(w);
@@ -420,6 +448,28 @@ function applyColocation(ctx: Ctx, w: Weights, c: Coloc): void {
   }
   // An optional colocation that would leave nowhere to run is dropped rather than obeyed.
   if (Math.abs(c.score) >= INFINITY || available(ctx, work)) for (const [k, v] of work) w.set(k, v);
+}
+
+/**
+ * A finite positive colocation with a clone counts once per instance, as Pacemaker applies it to
+ * each instance in turn: one placed on a node adds the score there; one that could not be placed
+ * anywhere takes the score off every node (like a colocation with a resource that is not running).
+ * Each step is dropped if it would leave nowhere to run. So a clone short of instances pushes its
+ * dependents away a little, which decides whether a dependent that must also be elsewhere runs.
+ */
+function applyFiniteCloneColocation(ctx: Ctx, w: Weights, c: Coloc): void {
+  const placed: string[] = [];
+  for (const [node, k] of c.pri.instances ?? []) for (let i = 0; i < k; i++) placed.push(node);
+  const missing = Math.max(0, cloneLimits(ctx, c.pri).max - placed.length);
+  const steps: (string | undefined)[] = [...placed, ...Array.from({ length: missing }, () => undefined)];
+  for (const node of steps) {
+    const work: Weights = new Map(w);
+    for (const [n, score] of work) {
+      if (node === undefined) work.set(n, addScores(score, -c.score));
+      else if (n === node) work.set(n, addScores(score, c.score));
+    }
+    if (available(ctx, work)) for (const [k, v] of work) w.set(k, v);
+  }
 }
 
 /**
@@ -478,7 +528,10 @@ function mergeDependent(ctx: Ctx, dep: Unit, w: Weights, factor: number, visitin
 
 function cloneLimits(ctx: Ctx, u: Unit): { max: number; perNode: number } {
   const m = u.clone!.meta ?? {};
-  return { max: m.cloneMax ?? ctx.view.nodes.length, perNode: m.cloneNodeMax ?? 1 };
+  // Every sanode clone is anonymous (globally-unique is not supported), and Pacemaker 2.1.5 runs an
+  // anonymous clone at most once per node: it resets clone-node-max > 1 to 1 ("anonymous clones
+  // support only one instance per node").
+  return { max: m.cloneMax ?? ctx.view.nodes.length, perNode: Math.min(1, m.cloneNodeMax ?? 1) };
 }
 
 /** One clone instance: where it runs now (if anywhere) and where it was placed. */
@@ -487,15 +540,31 @@ interface Instance {
   failed: boolean;
   promotedNow: boolean;
   node?: string;
+  /** Some node's history belongs to this instance (running there, or known to be stopped). */
+  seen: boolean;
 }
 
-/** The promotion attribute (`master-<primitive>`, summed over a cloned group) on a node. */
-function promotionAttr(u: Unit, node: NodeView): number | undefined {
-  const child = u.clone!.child;
-  const members = child.kind === 'primitive' ? [child.id] : child.members.map((m) => m.id);
+/**
+ * Whether a member's promotion attribute on a node counts for an instance (Pacemaker's
+ * promotion_score_applies): always where the instance runs; where no instance runs, if the
+ * resource's state there is known (a probe says it is stopped); anywhere for an instance no
+ * history belongs to. Otherwise a running instance would be drawn by scores from nodes nobody
+ * has looked at yet; and once every node has probed, a score on a node without an instance draws
+ * every instance, as in Pacemaker.
+ */
+function promotionCounts(ctx: Ctx, p: PrimitiveState, inst: Instance, node: string): boolean {
+  if (inst.current === node) return true;
+  const activeHere = p.active.some((a) => a.node === node && ctx.nodeByName.get(node)!.online);
+  if (!activeHere && p.known.includes(node)) return true;
+  return !inst.seen;
+}
+
+/** The promotion attribute (`master-<primitive>`, summed over a cloned group) that counts for an instance on a node. */
+function promotionAttr(ctx: Ctx, u: Unit, inst: Instance, node: NodeView): number | undefined {
   let sum: number | undefined;
-  for (const id of members) {
-    const raw = node.attrs[`master-${id}`];
+  for (const p of u.prims) {
+    if (!promotionCounts(ctx, p, inst, node.name)) continue;
+    const raw = node.attrs[`master-${p.info.primitive.id}`];
     const value = raw === undefined ? Number.NaN : Number.parseInt(raw, 10);
     if (Number.isFinite(value)) sum = addScores(sum ?? 0, value);
   }
@@ -521,7 +590,7 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
   };
   for (const n of ctx.view.nodes) {
     for (const a of u.prims[0]!.active) {
-      if (a.node === n.name && n.online) instances.push({ current: a.node, failed: a.failed, promotedNow: a.role === 'Promoted' });
+      if (a.node === n.name && n.online) instances.push({ current: a.node, failed: a.failed, promotedNow: a.role === 'Promoted', seen: true });
     }
   }
   u.instanceList = instances;
@@ -536,9 +605,17 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
     return;
   }
   // Pacemaker has clone-max instances, numbered as it reads the status node by node: a running
-  // one beyond that is an orphan and stops.
-  instances.splice(max);
-  for (let i = instances.length; i < max; i++) instances.push({ failed: false, promotedNow: false });
+  // one beyond that is an orphan and stops, unless it is blocked (nothing may be done to it).
+  const orphans = instances.splice(max);
+  // The history of a node where it does not run goes to the first instance not yet running at
+  // that point of the reading, so only the first new instance can own one: a node after the
+  // last running instance (Pacemaker's find_anonymous_clone). The others have no history.
+  const first = u.prims[0]!;
+  const order = ctx.view.nodes.map((n) => n.name);
+  const lastActive = Math.max(-1, ...instances.map((i) => order.indexOf(i.current!)));
+  const firstNewSeen = first.known.some((n) => order.indexOf(n) > lastActive && !first.active.some((a) => a.node === n));
+  const firstNew = instances.length;
+  for (let i = firstNew; i < max; i++) instances.push({ failed: false, promotedNow: false, seen: i === firstNew && firstNewSeen });
   const cloneW = u.promotionWeights ?? w;
   const promotable = u.clone!.meta?.promotable === true;
   const sticky = new Map<string, number>();
@@ -550,8 +627,8 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
     // clone moves a running instance away.
     if (score < 0) return -INFINITY;
     if (inst.current === node.name && (ctx.symmetric || score > -INFINITY)) score = addScores(score, sticky.get(node.name) ?? 0);
-    if (promotable && (inst.current === undefined || inst.current === node.name)) {
-      const attr = promotionAttr(u, node);
+    if (promotable) {
+      const attr = promotionAttr(ctx, u, inst, node);
       if (attr !== undefined && attr > 0) score = addScores(score, attr);
     }
     return score;
@@ -573,13 +650,15 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
   // running before new, on a node that can run resources, healthy before failed; then instance
   // number (running ones are numbered in node order).
   const nodeOrder = new Map(ctx.view.nodes.map((n, i) => [n.name, i]));
-  const disallowed = (i: Instance): boolean => i.current !== undefined && scoreFor(i, ctx.nodeByName.get(i.current)!) < 0;
+  // Allowed as Pacemaker's instance weights say before availability: an instance on a node
+  // that is merely unavailable (standby) is not "disallowed" and keeps its place in the order.
+  const disallowed = (i: Instance): boolean => i.current !== undefined && (u.allowed?.get(i.current) ?? 0) < 0;
   const priority = (i: Instance): number => {
     if (!promotable) return 0;
     let best = 0;
     for (const n of ctx.view.nodes) {
-      if (!canRunResources(n) || (i.current !== undefined && i.current !== n.name)) continue;
-      best = Math.max(best, promotionAttr(u, n) ?? 0);
+      if (!canRunResources(n)) continue;
+      best = Math.max(best, promotionAttr(ctx, u, i, n) ?? 0);
     }
     return best;
   };
@@ -620,6 +699,11 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
     add(inst, inst.current);
     placed++;
   }
+  for (const inst of orphans) {
+    if (!blockedOn.has(inst.current!)) continue;
+    add(inst, inst.current!);
+    instances.push(inst);
+  }
   const pass2: Instance[] = [];
   for (const inst of instances) {
     if (inst.node !== undefined || placed >= max) continue;
@@ -651,11 +735,10 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
  * where it runs, or a new one; one that moves to a node without history for the resource gets
  * none (pacemaker only trusts scores from nodes where it has probed the resource).
  */
-function instancePriority(config: CibConfig, u: Unit, inst: Instance, node: NodeView): number {
+function instancePriority(ctx: Ctx, config: CibConfig, u: Unit, inst: Instance, node: NodeView): number {
   const child = u.clone!.child;
   const ids = new Set([u.id, child.id, ...(child.kind === 'group' ? child.members.map((m) => m.id) : [])]);
-  const counts = inst.current === undefined || inst.current === node.name;
-  let total = (counts ? promotionAttr(u, node) : undefined) ?? -1;
+  let total = promotionAttr(ctx, u, inst, node) ?? -1;
   for (const c of config.constraints ?? []) {
     if (c.kind !== 'location' || c.role !== 'Promoted' || !ids.has(c.rsc)) continue;
     if (c.node === node.name) total = addScores(total, c.score ?? 0);
@@ -682,16 +765,19 @@ function choosePromoted(config: CibConfig, ctx: Ctx, u: Unit, opts: PlaceOptions
     return promoted;
   }
   const weights: Weights = new Map(u.promotionWeights ?? u.final ?? u.base);
-  // Resources colocated with the promoted instance weigh in on where it is: one that must be with
-  // it pulls promotion to the nodes it prefers, one that must not be pushes it away from them.
+  // Each instance that may be promoted adds its own priority to the clone's score on its node
+  // first (Pacemaker's add_sort_index_to_node_weight); then resources colocated with the promoted
+  // instance weigh in on where it is: one that must be with it pulls promotion to the nodes it
+  // prefers, one that must not be pushes it away, but never below zero (Pacemaker merges them
+  // non-negatively: a positive node that would go negative keeps 1 point, a zero one stays 0).
+  const owns = placedInstances.map((inst) => ({ inst, own: instancePriority(ctx, config, u, inst, ctx.nodeByName.get(inst.node!)!) }));
+  for (const { inst, own } of owns) if (own >= 0) weights.set(inst.node!, addScores(weights.get(inst.node!)!, own));
   const promotedNow = new Set((u.instanceList ?? []).filter((i) => i.promotedNow && i.current !== undefined).map((i) => i.current!));
-  for (const c of u.withThis) if (c.priRole === 'Promoted' && c.dep !== u) mergeDependent(ctx, c.dep, weights, c.score / INFINITY, new Set([u]), promotedNow);
+  for (const c of u.withThis) if (c.priRole === 'Promoted' && c.dep !== u) mergeDependent(ctx, c.dep, weights, c.score / INFINITY, new Set([u]), promotedNow, true);
   const candidates: { node: string; score: number; current: boolean }[] = [];
-  for (const inst of placedInstances) {
-    const node = inst.node!;
-    const own = instancePriority(config, u, inst, ctx.nodeByName.get(node)!);
+  for (const { inst, own } of owns) {
     if (own < 0) continue;
-    candidates.push({ node, score: addScores(weights.get(node)!, own), current: inst.promotedNow });
+    candidates.push({ node: inst.node!, score: weights.get(inst.node!)!, current: inst.promotedNow });
   }
   candidates.sort((a, b) => b.score - a.score || Number(b.current) - Number(a.current) || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
   const max = m.promotedMax ?? 1;

@@ -69,7 +69,13 @@ function planTargets(config: CibConfig, view: ClusterView, placed: Placement): P
   }
   // A group stops from its last member down, each stop waiting for the one after it: behind a
   // blocked (or unmanaged) member that stop never comes, so the members before it on its node
-  // keep running where they are, whatever placement wanted (as Pacemaker's stops stay unrunnable).
+  // keep running where they are, whatever placement or orders want, and a failed one is not
+  // recovered either (as Pacemaker's stops stay unrunnable). They are held: no action at all.
+  const held = new Set<string>();
+  // Resources whose start cannot run (Pacemaker's unrunnable start) while they keep running:
+  // held where placement did not want them, or pinned behind a "first" that cannot run. What is
+  // ordered after them cannot start either.
+  const startBlocked = new Set<string>();
   for (const r of config.resources) {
     if (r.kind !== 'group') continue;
     r.members.forEach((m, i) => {
@@ -80,30 +86,39 @@ function planTargets(config: CibConfig, view: ClusterView, placed: Placement): P
         for (const earlier of r.members.slice(0, i)) {
           const q = view.primitives.get(earlier.id)!;
           const here = q.active.find((x) => x.node === a.node);
-          if (here === undefined || q.blocked || here.failed) continue;
+          if (here === undefined || q.blocked) continue;
+          if (!(target.get(earlier.id)?.has(a.node) ?? false)) startBlocked.add(earlier.id);
           target.set(earlier.id, new Map([[a.node, here.role]]));
+          held.add(earlier.id);
         }
       }
     });
   }
   const chains = mandatoryChains(config);
-  const pinned = (id: string): boolean => view.primitives.get(id)?.blocked ?? false;
+  const pinned = (id: string): boolean => (view.primitives.get(id)?.blocked ?? false) || held.has(id);
   // A failed resource that may not be touched cannot (re)start, so nothing may follow it.
   const stuck = (id: string): boolean => {
     const p = view.primitives.get(id);
     return p !== undefined && ((p.blocked && p.active.some((a) => a.failed)) || p.blockedOn.length > 0);
   };
+  // Without its inverse (symmetrical=false) a Mandatory order only makes the start of "then"
+  // unrunnable while "first" cannot run (Pacemaker's asymmetrical ordering): what already runs
+  // healthy where placement keeps it needs no start, so it stays.
+  const runsHealthy = (id: string, node: string): boolean => {
+    const a = view.primitives.get(id)?.active.find((x) => x.node === node);
+    return a !== undefined && !a.failed && (view.nodes.find((n) => n.name === node)?.online ?? false);
+  };
   for (let changed = true; changed; ) {
     changed = false;
-    for (const { firsts, thens, interleave, firstPromoted } of chains) {
-      const firstRuns = firsts.every((f) => (target.get(f)?.size ?? 0) > 0 && !stuck(f) && (!firstPromoted || [...target.get(f)!.values()].includes('Promoted')));
+    for (const { firsts, thens, interleave, firstPromoted, symmetrical } of chains) {
+      const firstRuns = firsts.every((f) => (target.get(f)?.size ?? 0) > 0 && !stuck(f) && !startBlocked.has(f) && (!firstPromoted || [...target.get(f)!.values()].includes('Promoted')));
       if (firstRuns && interleave) {
         // An interleaved instance waits only for the other clone's instance on its own node.
         for (const t of thens) {
           const tgt = target.get(t);
           if (tgt === undefined || pinned(t)) continue;
           for (const node of [...tgt.keys()]) {
-            if (firsts.every((f) => target.get(f)!.has(node))) continue;
+            if (firsts.every((f) => target.get(f)!.has(node)) || (!symmetrical && runsHealthy(t, node))) continue;
             tgt.delete(node);
             changed = true;
           }
@@ -111,8 +126,18 @@ function planTargets(config: CibConfig, view: ClusterView, placed: Placement): P
       }
       if (firstRuns) continue;
       for (const t of thens) {
-        if ((target.get(t)?.size ?? 0) > 0 && !pinned(t)) {
-          target.set(t, new Map());
+        const tgt = target.get(t);
+        if (tgt === undefined || tgt.size === 0) continue;
+        if (pinned(t)) {
+          if (!startBlocked.has(t) && (symmetrical || [...tgt.keys()].some((node) => !runsHealthy(t, node)))) {
+            startBlocked.add(t);
+            changed = true;
+          }
+          continue;
+        }
+        for (const node of [...tgt.keys()]) {
+          if (!symmetrical && runsHealthy(t, node)) continue;
+          tgt.delete(node);
           changed = true;
         }
       }
@@ -121,15 +146,17 @@ function planTargets(config: CibConfig, view: ClusterView, placed: Placement): P
   const restart = new Set<string>();
   const disturbed = (id: string): boolean => {
     const p = view.primitives.get(id);
-    if (p === undefined || p.blocked) return false;
+    if (p === undefined || p.blocked || held.has(id)) return false;
     const tgt = target.get(id) ?? new Map();
     // A blocked instance is left alone: it neither stops nor restarts anything after it.
     return p.active.some((a) => !p.blockedOn.includes(a.node) && (a.failed || !tgt.has(a.node) || restart.has(id)));
   };
   for (let changed = true; changed; ) {
     changed = false;
-    for (const { firsts, thens } of chains) {
-      if (!firsts.some(disturbed)) continue;
+    for (const { firsts, thens, symmetrical } of chains) {
+      // Only a symmetrical order restarts "then" with "first"; an asymmetrical one leaves a
+      // running "then" alone (its start is not needed).
+      if (!symmetrical || !firsts.some(disturbed)) continue;
       for (const t of thens) {
         if (restart.has(t) || pinned(t)) continue;
         restart.add(t);
@@ -137,7 +164,7 @@ function planTargets(config: CibConfig, view: ClusterView, placed: Placement): P
       }
     }
   }
-  return { target, restart };
+  return { target, restart, hold: held };
 }
 
 interface Chain {
@@ -147,6 +174,8 @@ interface Chain {
   interleave: boolean;
   /** "promote first then start then": then needs a promoted instance of first, not just one. */
   firstPromoted?: boolean;
+  /** With its inverse (the default): "then" also stops and restarts with "first". */
+  symmetrical: boolean;
 }
 
 /** Mandatory start orders as (firsts, thens) primitive sets, including group-internal ones. */
@@ -158,15 +187,23 @@ function mandatoryChains(config: CibConfig): Chain[] {
     if (g === undefined) continue;
     // Members of a cloned group pair up per node, like an interleaved clone.
     const perNode = r.kind === 'clone';
-    for (let i = 1; i < g.members.length; i++) chains.push({ firsts: [g.members[i - 1]!.id], thens: [g.members[i]!.id], interleave: perNode });
+    for (let i = 1; i < g.members.length; i++) chains.push({ firsts: [g.members[i - 1]!.id], thens: [g.members[i]!.id], interleave: perNode, symmetrical: true });
   }
+  // Pacemaker keeps only the first ordering between the same two actions (the flags of any two
+  // share "optional", so order_actions drops the later one as a duplicate): an Optional order
+  // written before a Mandatory one for the same pair leaves the pair optional.
+  const seen = new Set<string>();
   for (const c of config.constraints ?? []) {
-    if (c.kind !== 'order' || (c.orderKind ?? 'Mandatory') !== 'Mandatory') continue;
+    if (c.kind !== 'order') continue;
+    const pair = `${c.first}\u0000${c.firstAction ?? 'start'}\u0000${c.then}\u0000${c.thenAction ?? c.firstAction ?? 'start'}`;
+    if (seen.has(pair)) continue;
+    seen.add(pair);
+    if ((c.orderKind ?? 'Mandatory') !== 'Mandatory') continue;
     const firstAction = c.firstAction ?? 'start';
     if ((firstAction !== 'start' && firstAction !== 'promote') || (c.thenAction ?? firstAction) !== 'start') continue;
     const interleave = clones.has(c.first) && clones.get(c.then)?.meta?.interleave === true;
     const firstPromoted = firstAction === 'promote' && clones.get(c.first)?.meta?.promotable === true;
-    chains.push({ firsts: membersOf(config, c.first), thens: membersOf(config, c.then), interleave, ...(firstPromoted ? { firstPromoted } : {}) });
+    chains.push({ firsts: membersOf(config, c.first), thens: membersOf(config, c.then), interleave, symmetrical: c.symmetrical ?? true, ...(firstPromoted ? { firstPromoted } : {}) });
   }
   return chains;
 }

@@ -68,6 +68,12 @@ export interface PrimitiveState {
    * and its stickiness does not apply.
    */
   seenOffline: string[];
+  /**
+   * Nodes, in configuration order, whose history says what the resource's state there is
+   * (running or not: a probe counts). Pacemaker trusts a promotion score only from such nodes
+   * once the resource has been seen anywhere.
+   */
+  known: string[];
   /** A failure with on-fail=stop: keep it stopped everywhere. */
   forceStop: boolean;
   /** Nodes where a failure with on-fail=standby is still in the history. */
@@ -243,13 +249,23 @@ export function readPrimitive(cib: Cib, info: PrimitiveInfo, nodes: NodeView[], 
   const maintenance = cib.config.properties?.maintenanceMode ?? false;
   const meta = effectiveMeta(cib, info);
   const id = info.primitive.id;
+  // A failure that blocks (an op configured with on-fail=block, not an op default) never expires:
+  // Pacemaker ignores the failure-timeout "because it conflicts with on-fail=block".
+  const blockOps = (info.primitive.ops ?? []).filter((o) => o.onFail === 'block');
+  const blockFailure = nodes.some((node) => {
+    const rs = cib.status.nodes[node.name]?.resources?.[id];
+    return (rs?.failCount ?? 0) > 0 && rs!.ops.some((op) => op.rc !== OCF_SUCCESS && op.rc !== RC_PENDING && !(op.op === 'monitor' && op.rc === OCF_RUNNING_PROMOTED) && blockOps.some((o) => o.name === op.op && o.intervalMs === op.intervalMs));
+  });
+  if (blockFailure) meta.failureTimeoutMs = 0;
   const active: ActiveState[] = [];
   const lasting: { node: string; onFail: OnFail }[] = [];
   const seenOffline: string[] = [];
+  const known: string[] = [];
   const failCount = new Map<string, number>();
   for (const node of nodes) {
     const rs = cib.status.nodes[node.name]?.resources?.[id];
     if (rs === undefined) continue;
+    if ((node.online || stonith) && rs.ops.some((o) => o.rc !== RC_PENDING)) known.push(node.name);
     const fc = rs.failCount ?? 0;
     const expired = meta.failureTimeoutMs > 0 && rs.lastFailureMs !== undefined && rs.lastFailureMs + meta.failureTimeoutMs <= nowMs;
     // Pacemaker marks the instance that failed as ignoring failures, but the threshold is then
@@ -281,6 +297,7 @@ export function readPrimitive(cib: Cib, info: PrimitiveInfo, nodes: NodeView[], 
     blocked: maintenance || !meta.isManaged || blockedWhole,
     blockedOn: info.clone === undefined ? [] : blockedHere,
     seenOffline,
+    known,
     forceStop: lasting.some((l) => l.onFail === 'stop'),
     standbyOn: lasting.filter((l) => l.onFail === 'standby').map((l) => l.node),
     opDefaults: cib.config.opDefaults ?? {},

@@ -4,7 +4,6 @@
  * every transition), so a first step that differs but ends in the same place counts as agreement,
  * and a scheduler that keeps moving something does not.
  */
-import { listPrimitives } from '../../lib/cib/model.js';
 import { runPacemaker } from './pacemaker.js';
 import { LEVELS, generateScenario, type Scenario } from './scenarios.js';
 import { settleSanode } from './settle.js';
@@ -34,21 +33,6 @@ export function sanodePlacement(s: Scenario): { placement: Record<string, string
   return { placement, ties: settled.ties, converged: settled.converged };
 }
 
-/**
- * Pacemaker records an anonymous clone's history once per node, so with clone-node-max > 1 the
- * output CIB cannot say how many instances run on a node or which one is promoted: compare the
- * nodes only.
- */
-function comparable(s: Scenario, placement: Record<string, string[]>): Record<string, string[]> {
-  const out: Record<string, string[]> = { ...placement };
-  for (const info of listPrimitives(s.cib.config)) {
-    if ((info.clone?.meta?.cloneNodeMax ?? 1) <= 1) continue;
-    const id = info.primitive.id;
-    out[id] = [...new Set((out[id] ?? []).map((e) => e.split(':')[0]!))].sort();
-  }
-  return out;
-}
-
 export function compareSeed(seed: number): Comparison {
   const scenario = generateScenario(seed);
   const ours = sanodePlacement(scenario);
@@ -69,8 +53,10 @@ export function compareSeed(seed: number): Comparison {
 
 /** "id: sanode [..] pacemaker [..]" for every primitive placed differently. */
 export function comparePlacements(scenario: Scenario, oursRaw: Record<string, string[]>, theirsRaw: Record<string, string[]>): string[] {
-  const ours = comparable(scenario, oursRaw);
-  const theirs = comparable(scenario, theirsRaw);
+  // Both run an anonymous clone at most once per node (Pacemaker resets clone-node-max > 1 to 1),
+  // so placements compare entry by entry, roles included.
+  const ours = oursRaw;
+  const theirs = theirsRaw;
   const differences: string[] = [];
   const ids = new Set([...Object.keys(ours), ...Object.keys(theirs)]);
   for (const id of [...ids].sort()) {

@@ -13,6 +13,8 @@ import {
   type PrimitiveConfig,
   type Role,
 } from '../../lib/cib/model.js';
+import { expandColocationSets } from '../../lib/cib/sets.js';
+import type { SetConstraint } from './scenarios.js';
 
 export const PARITY_NOW_MS = 1_700_000_000_000;
 
@@ -22,6 +24,8 @@ export interface ParityCase {
   quorate: boolean;
   /** Primitive id -> sorted "node:role" entries. */
   expected: Record<string, string[]>;
+  /** Set constraints as Pacemaker is given them; `cib` holds their expansion (lib/cib/sets.ts). */
+  sets?: SetConstraint[];
 }
 
 const agent = { class: 'ocf', provider: 'pacemaker', type: 'Dummy' } as const;
@@ -51,6 +55,13 @@ function running(promoted = false, failedMonitor = false): { ops: OpRecord[]; fa
   ops.push({ op: 'monitor', intervalMs: 10_000, rc: 1, timeMs: PARITY_NOW_MS - 30_000, callId: ++callId });
   return { ops, failCount: 1, lastFailureMs: PARITY_NOW_MS - 30_000 };
 }
+
+/** A probe's answer: the resource is known not to run on that node. */
+function probedStopped(): { ops: OpRecord[] } {
+  return { ops: [{ op: 'monitor', intervalMs: 0, rc: 7, timeMs: PARITY_NOW_MS - 600_000, callId: ++callId }] };
+}
+
+const apartSet: SetConstraint = { kind: 'colocation', id: 'apart', score: -INFINITY, sets: [{ resources: ['a', 'b', 'c'] }] };
 
 function cib(config: Partial<CibConfig>, status: Record<string, NodeStatus> = {}, nodeCount = 3): Cib {
   return {
@@ -114,8 +125,8 @@ export const PARITY_CASES: ParityCase[] = [
     expected: { p: ['n1:Unpromoted', 'n2:Promoted', 'n3:Unpromoted'] },
   },
   {
-    // Pacemaker keeps one history per node for an anonymous clone, so its output shows a node
-    // once; sanode runs a primitive at most once per node and reports it the same way.
+    // Pacemaker 2.1.5 resets clone-node-max > 1 to 1 for an anonymous clone: one instance per
+    // node, so two nodes give two instances, both promoted.
     name: 'promoted-max and promoted-node-max bound promotion in all and per node; a node shows once',
     cib: cib(
       { resources: [clone('pc', 'p', { promotable: true, cloneMax: 4, cloneNodeMax: 2, promotedMax: 3, promotedNodeMax: 2 })] },
@@ -359,5 +370,192 @@ export const PARITY_CASES: ParityCase[] = [
     ),
     quorate: true,
     expected: { a: ['n1:Started'], b: ['n1:Started'], c: [] },
+  },
+  {
+    name: 'a promotion score counts on a node where the resource is known stopped and no instance runs, not on one never probed',
+    cib: cib(
+      { resources: [clone('pc', 'p', { promotable: true, cloneMax: 1 })], rscDefaults: { resourceStickiness: 1 } },
+      {
+        n1: { state: 'online', attributes: { 'master-p': '5' }, resources: { p: running() } },
+        n2: { state: 'online', attributes: { 'master-p': '80' }, resources: { p: probedStopped() } },
+        n3: { state: 'online', attributes: { 'master-p': '90' } },
+      },
+    ),
+    quorate: true,
+    expected: { p: ['n2:Promoted'] },
+  },
+  {
+    name: 'a blocked instance beyond clone-max is an orphan that cannot be stopped: it stays',
+    cib: cib(
+      { resources: [{ kind: 'clone', id: 'pc', child: prim('p', { ops: [{ name: 'monitor', intervalMs: 10_000, timeoutMs: 20_000, onFail: 'block' }] }), meta: { cloneMax: 1 } }] },
+      { n1: { state: 'online', resources: { p: running() } }, n2: { state: 'online', resources: { p: running(false, true) } } },
+    ),
+    quorate: true,
+    expected: { p: ['n1:Started', 'n2:Started'] },
+  },
+  {
+    name: 'no-quorum-policy=freeze: an instance on a standby node moves before a new instance could take the only free node',
+    cib: cib(
+      {
+        properties: { stonithEnabled: false, noQuorumPolicy: 'freeze' },
+        nodes: [
+          { id: '1', name: 'n1', standby: true },
+          { id: '2', name: 'n2' },
+        ],
+        resources: [clone('pc', 'p')],
+        rscDefaults: { resourceStickiness: 100 },
+        constraints: [{ kind: 'location', id: 'l', rsc: 'pc', node: 'n2', score: 300 }],
+      },
+      { n1: { state: 'online', resources: { p: running() } } },
+    ),
+    quorate: false,
+    expected: { p: ['n2:Started'] },
+  },
+  {
+    name: 'a sequential colocation set with -INFINITY keeps every member apart from every earlier one, not just its neighbour',
+    cib: cib({
+      resources: [prim('a'), prim('b'), prim('c')],
+      constraints: [
+        { kind: 'location', id: 'a-n1', rsc: 'a', node: 'n1', score: 100 },
+        { kind: 'location', id: 'b-n2', rsc: 'b', node: 'n2', score: 100 },
+        { kind: 'location', id: 'c-n1', rsc: 'c', node: 'n1', score: 50 },
+        ...expandColocationSets(apartSet.id, apartSet.score!, apartSet.sets),
+      ],
+    }),
+    sets: [apartSet],
+    quorate: true,
+    expected: { a: ['n1:Started'], b: ['n2:Started'], c: ['n3:Started'] },
+  },
+  {
+    name: 'an asymmetrical Mandatory order after a resource that cannot run blocks only starts: what runs stays, nothing new starts',
+    cib: cib(
+      {
+        resources: [prim('a', { meta: { targetRole: 'Stopped' } }), clone('bc', 'b', { cloneMax: 2 }), prim('c'), prim('d')],
+        constraints: [
+          { kind: 'order', id: 'a-bc', first: 'a', then: 'bc', orderKind: 'Mandatory', symmetrical: false },
+          { kind: 'order', id: 'a-c', first: 'a', then: 'c', orderKind: 'Mandatory', symmetrical: false },
+          { kind: 'order', id: 'a-d', first: 'a', then: 'd', orderKind: 'Mandatory', symmetrical: false },
+        ],
+        rscDefaults: { resourceStickiness: 100 },
+      },
+      { n1: { state: 'online', resources: { b: running(), c: running() } }, n2: { state: 'online', resources: { b: running() } } },
+    ),
+    quorate: true,
+    expected: { a: [], b: ['n1:Started', 'n2:Started'], c: ['n1:Started'], d: [] },
+  },
+  {
+    name: 'an Optional order written before a Mandatory one between the same actions leaves them optional',
+    cib: cib(
+      {
+        resources: [prim('a', { meta: { targetRole: 'Stopped' } }), prim('b')],
+        constraints: [
+          { kind: 'order', id: 'opt', first: 'a', then: 'b', orderKind: 'Optional' },
+          { kind: 'order', id: 'mand', first: 'a', then: 'b', orderKind: 'Mandatory' },
+        ],
+        rscDefaults: { resourceStickiness: 100 },
+      },
+      { n1: { state: 'online', resources: { b: running() } } },
+    ),
+    quorate: true,
+    expected: { a: [], b: ['n1:Started'] },
+  },
+  {
+    name: 'a finite colocation with a clone counts per instance: an instance that cannot run takes its score off every node',
+    cib: cib({
+      resources: [clone('pc', 'p', { cloneMax: 2 }), prim('d'), prim('e')],
+      constraints: [
+        { kind: 'location', id: 'pc-not-n2', rsc: 'pc', node: 'n2', score: -INFINITY },
+        { kind: 'location', id: 'pc-not-n3', rsc: 'pc', node: 'n3', score: -INFINITY },
+        { kind: 'location', id: 'e-n2', rsc: 'e', node: 'n2', score: INFINITY },
+        { kind: 'colocation', id: 'd-with-e', rsc: 'd', withRsc: 'e', score: INFINITY },
+        { kind: 'colocation', id: 'd-with-pc', rsc: 'd', withRsc: 'pc', score: 500 },
+      ],
+    }),
+    quorate: true,
+    expected: { p: ['n1:Started'], d: [], e: ['n2:Started'] },
+  },
+  {
+    name: 'a failure of an op with on-fail=block never expires: failure-timeout is ignored, the resource stays blocked',
+    cib: cib(
+      {
+        resources: [prim('b', { meta: { failureTimeoutMs: 60_000 }, ops: [{ name: 'monitor', intervalMs: 10_000, timeoutMs: 20_000, onFail: 'block' }] })],
+        constraints: [{ kind: 'location', id: 'ban-n1', rsc: 'b', node: 'n1', score: -INFINITY }],
+      },
+      {
+        n1: {
+          state: 'online',
+          resources: {
+            b: {
+              ops: [
+                { op: 'start', intervalMs: 0, rc: 0, timeMs: PARITY_NOW_MS - 600_000, callId: 950 },
+                { op: 'monitor', intervalMs: 10_000, rc: 1, timeMs: PARITY_NOW_MS - 120_000, callId: 951 },
+              ],
+              failCount: 1,
+              lastFailureMs: PARITY_NOW_MS - 120_000,
+            },
+          },
+        },
+      },
+    ),
+    quorate: true,
+    expected: { b: ['n1:Started'] },
+  },
+  {
+    name: 'a failed group member before a blocked one is neither moved nor recovered: its stop waits for the blocked one',
+    cib: cib(
+      {
+        rscDefaults: { resourceStickiness: 0, migrationThreshold: 1 },
+        resources: [
+          {
+            kind: 'group',
+            id: 'g',
+            members: [prim('a'), prim('b'), prim('c', { ops: [{ name: 'monitor', intervalMs: 10_000, timeoutMs: 20_000, onFail: 'block' }] })],
+          },
+        ],
+      },
+      { n1: { state: 'online', resources: { a: running(false, true), b: running(), c: running(false, true) } } },
+    ),
+    quorate: true,
+    expected: { a: ['n1:Started'], b: ['n1:Started'], c: ['n1:Started'] },
+  },
+  {
+    name: 'a group member held in place by an unmanaged one after it cannot start, so the members after that stop',
+    cib: cib(
+      {
+        resources: [{ kind: 'group', id: 'g', members: [prim('a', { meta: { targetRole: 'Stopped' } }), prim('b', { meta: { isManaged: false } }), prim('c')] }],
+        rscDefaults: { resourceStickiness: 100 },
+      },
+      { n1: { state: 'online', resources: { a: running(), b: running(), c: running() } } },
+    ),
+    quorate: true,
+    expected: { a: ['n1:Started'], b: ['n1:Started'], c: [] },
+  },
+  {
+    name: 'an anonymous clone runs at most one instance per node whatever clone-node-max says, so instances spread',
+    cib: cib(
+      {
+        resources: [clone('pc', 'p', { cloneMax: 3, cloneNodeMax: 2 })],
+        constraints: [{ kind: 'location', id: 'l', rsc: 'pc', node: 'n2', score: INFINITY }],
+      },
+      { n2: { state: 'online', resources: { p: running() } }, n3: { state: 'online', resources: { p: running() } } },
+    ),
+    quorate: true,
+    expected: { p: ['n1:Started', 'n2:Started', 'n3:Started'] },
+  },
+  {
+    name: 'a resource kept off the promoted instance cannot push promotion below zero: its INFINITY preference leaves the node one point',
+    cib: cib(
+      {
+        resources: [clone('pc', 'p', { promotable: true }), prim('r')],
+        constraints: [
+          { kind: 'location', id: 'r-n1', rsc: 'r', node: 'n1', score: INFINITY },
+          { kind: 'colocation', id: 'r-not-with-promoted', rsc: 'r', withRsc: 'pc', score: -INFINITY, withRscRole: 'Promoted' },
+        ],
+      },
+      { n1: { state: 'online', attributes: { 'master-p': '100' }, resources: { r: running() } } },
+      2,
+    ),
+    quorate: true,
+    expected: { p: ['n1:Promoted', 'n2:Unpromoted'], r: ['n2:Started'] },
   },
 ];

@@ -8,7 +8,7 @@ import { runPacemaker } from './pacemaker.js';
 let bad = 0;
 for (const c of PARITY_CASES) {
   // One transition: each case records what a single run of the scheduler decides.
-  const theirs = runPacemaker(c.cib, c.quorate, PARITY_NOW_MS, [], 1);
+  const theirs = runPacemaker(c.cib, c.quorate, PARITY_NOW_MS, c.sets ?? [], 1);
   const got = Object.fromEntries(Object.keys(c.expected).map((id) => [id, theirs.placement[id] ?? []]));
   const ok = JSON.stringify(got) === JSON.stringify(c.expected);
   if (!ok) bad++;

@@ -5,7 +5,7 @@
  * transition, so only the settled placement says where resources end up; and a scheduler that
  * never settles restarts resources forever.
  */
-import type { Cib, NodeStatus, OpRecord, ResourceStatus } from '../../lib/cib/model.js';
+import { OCF_NOT_RUNNING, listPrimitives, type Cib, type NodeStatus, type OpRecord, type ResourceStatus } from '../../lib/cib/model.js';
 import { schedule, type Action, type ScheduleResult } from '../../lib/scheduler/index.js';
 
 /** The CIB after every action of `actions` succeeded, in list order. */
@@ -32,6 +32,16 @@ export function executeActions(cib: Cib, actions: readonly Action[], nowMs: numb
     const rs = (st.resources![a.rsc] ??= { ops: [] });
     const op: OpRecord = { op: a.kind, intervalMs: 0, rc: 0, timeMs: nowMs, callId: ++callId };
     rs.ops.push(op);
+  }
+  // An online node has probed every resource (a sanode node does before it goes online; Pacemaker
+  // probes in its first transition): where there is no history yet, it says "not running".
+  for (const n of cib.config.nodes) {
+    const st = nodeStatus(n.name);
+    if (st.state !== 'online') continue;
+    for (const { primitive } of listPrimitives(cib.config)) {
+      st.resources ??= {};
+      st.resources[primitive.id] ??= { ops: [{ op: 'monitor', intervalMs: 0, rc: OCF_NOT_RUNNING, timeMs: nowMs, callId: ++callId }] };
+    }
   }
   return { ...cib, numUpdates: cib.numUpdates + 1, status: { nodes } };
 }

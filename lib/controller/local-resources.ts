@@ -112,8 +112,11 @@ export interface Proposal {
 export type ProposalTag =
   | { readonly k: 'probe'; readonly round: number; readonly step: 'offline' | 'record' | 'unstandby' | 'online' }
   | { readonly k: 'exec'; readonly epoch: number; readonly key: string; readonly rsc: string; readonly op: OpName; readonly rc: number; readonly failed: boolean; readonly step: 'record' | 'fail-count' }
-  /** A start or promote recorded as pending (RC_PENDING) before it is handed to the agent. */
-  | { readonly k: 'pending'; readonly rsc: string; readonly coordinator: number }
+  /**
+   * A start or promote recorded as pending (RC_PENDING) before it is handed to the agent.
+   * `view`: the view its exec was delivered in (the record must be applied in that view too).
+   */
+  | { readonly k: 'pending'; readonly rsc: string; readonly coordinator: number; readonly view: ViewKey | undefined }
   | { readonly k: 'note' };
 
 export interface LocalResourcesOutput {
@@ -167,10 +170,14 @@ interface RscState {
   monitors: Monitor[];
 }
 
+/** A view id (totem's seq and representative). */
+type ViewKey = { readonly seq: number; readonly rep: number };
+
 type Purpose =
   | { readonly k: 'probe'; readonly round: number }
   | { readonly k: 'reprobe' }
-  | { readonly k: 'exec'; readonly epoch: number; readonly req: ExecRequest; readonly coordinator: number }
+  /** `view`: the view the exec was delivered in; a start runs only if its pending record lands in it. */
+  | { readonly k: 'exec'; readonly epoch: number; readonly req: ExecRequest; readonly coordinator: number; readonly view: ViewKey | undefined }
   | { readonly k: 'monitor'; readonly intervalMs: number }
   | { readonly k: 'stop-all'; readonly run: number };
 
@@ -360,9 +367,13 @@ export class LocalResources {
 
   /**
    * The pending record of a start is in the CIB (or could not be written). The start goes to the
-   * agent only if the coordinator that asked for it still coordinates: a new coordinator may have
-   * planned from a CIB without the pending record, so starting now could run it twice. Abandoned,
-   * the pending record is answered with a stop record (nothing ran), and the new coordinator plans.
+   * agent only if the coordinator that asked for it still coordinates, and only if the record
+   * landed in the view the order came in: a new coordinator may have planned from a CIB without
+   * the pending record, and so has the same coordinator once the view changed (it forgets its
+   * in-flight actions at every view change and plans again), so starting now could run it twice.
+   * A record lands in a later view when it waited for a state exchange that the view change cut
+   * short (simulator seed 5174), or when its exec waited here behind another operation. Abandoned,
+   * the pending record is answered with a stop record (nothing ran), and the coordinator plans.
    */
   private onPendingRecorded(tag: Extract<ProposalTag, { k: 'pending' }>, ok: boolean): void {
     const state = this.state(tag.rsc);
@@ -370,7 +381,8 @@ export class LocalResources {
     state.holding = undefined;
     state.busy = undefined;
     if (held === undefined) return;
-    if (ok && this.quorate && this.termCoordinator === tag.coordinator && this.stopAll === undefined && this.leave === undefined) {
+    const sameView = tag.view === undefined || (this.viewId !== undefined && this.viewId.seq === tag.view.seq && this.viewId.rep === tag.view.rep);
+    if (ok && sameView && this.quorate && this.termCoordinator === tag.coordinator && this.stopAll === undefined && this.leave === undefined) {
       state.queue.unshift({ ...held, recorded: true });
       return;
     }
@@ -518,7 +530,7 @@ export class LocalResources {
       this.sends.push({ t: 'result', epoch, key: req.key, node: this.nodeName!, rc: RC.ERR_CONFIGURED });
       return;
     }
-    this.enqueue(req.rsc, { op: req.op, intervalMs: req.intervalMs, timeoutMs: req.timeoutMs, purpose: { k: 'exec', epoch, req, coordinator } });
+    this.enqueue(req.rsc, { op: req.op, intervalMs: req.intervalMs, timeoutMs: req.timeoutMs, purpose: { k: 'exec', epoch, req, coordinator, view: this.viewId } });
   }
 
   private onResult(op: InFlight, state: RscState, outcome: AgentOutcome, nowMs: number): void {
@@ -736,7 +748,7 @@ export class LocalResources {
         // Recorded as pending first (pacemaker's record-pending), so that whoever plans next sees it may run here.
         state.holding = next;
         const record = { op: next.op, intervalMs: 0, rc: RC_PENDING, timeMs: this.lastWallMs, callId: this.nextCallId() };
-        this.propose({ change: { op: 'record-op', node: this.nodeName, resource: id, record }, tag: { k: 'pending', rsc: id, coordinator: next.purpose.coordinator } });
+        this.propose({ change: { op: 'record-op', node: this.nodeName, resource: id, record }, tag: { k: 'pending', rsc: id, coordinator: next.purpose.coordinator, view: next.purpose.view } });
         continue;
       }
       if (primitive === undefined) {

@@ -566,7 +566,11 @@ export class LocalResources {
       case 'exec': {
         const req = p.req;
         if (req.op === 'start' || req.op === 'promote' || req.op === 'demote') {
-          if (succeeded) this.setActive(op.rsc, state, true);
+          // A failed start may have left part of the resource running (OCF: its state is then
+          // unknown; the scheduler counts it as active and failed until a stop succeeds). Counted
+          // active here too, so a self-stop or a leave stops it: otherwise a node cut off after a
+          // failed start kept it while the others started it elsewhere (simulator seed 7015).
+          if (succeeded || req.op === 'start') this.setActive(op.rsc, state, true);
         } else if (req.op === 'stop' && succeeded) {
           this.setActive(op.rsc, state, false);
         }

@@ -25,6 +25,7 @@
 import { INFINITY, listPrimitives, RC_PENDING, type Cib, type OpName, type PrimitiveConfig } from '../cib/model.js';
 import type { CibChange } from '../cib/replica.js';
 import { SanodeError, type ErrorCode } from '../errors/index.js';
+import { readCluster } from '../scheduler/state.js';
 import { TransitionEngine, type ExecOp, type ExecRequest, type FailoverReport } from './transition.js';
 
 /** OCF return codes the controller needs to read (agents/types.ts has the full list). */
@@ -325,10 +326,15 @@ export class LocalResources {
       if (firstNodes) this.engine.setNodes(cib.config.nodes.map((n) => n.name), nowMs);
       this.engine.onCib(cib, nowMs);
     }
+    const exchangeDone = synced && !this.synced;
     this.synced = synced;
     // The group's copy is what the coordinator plans from: if it does not say this node is online
     // (the exchange adopted a copy from a partition that never saw this node's probe), probe again.
     if (synced && this.probed && this.nodeName !== undefined && cib.status.nodes[this.nodeName]?.state !== 'online') this.probed = false;
+    // Nor if it no longer shows what runs here (the exchange adopted a copy that lacks this node's
+    // records: simulator seed 6681): the probe records it again, and the coordinator, which
+    // starts nothing while a member is not online, does not start it elsewhere meanwhile.
+    if (exchangeDone && this.probed && this.lostOwnRecords(cib, nowMs)) this.probed = false;
     this.step(nowMs);
   }
 
@@ -461,12 +467,35 @@ export class LocalResources {
     this.dueMonitors(nowMs);
     this.progressLeave(nowMs);
     this.dispatch(nowMs);
-    this.engine.tick(nowMs, nowMs + this.o.wallClockOffsetMs);
+    // A coordinator that probes its own resources again plans nothing until it has recorded what
+    // runs here: its plan would rest on the very records it is about to correct (the other
+    // members' probes are covered by the engine, which waits for every member to be online, but
+    // this node's 'offline' is not yet in the CIB when it decides to probe).
+    if (!this.probeDue()) this.engine.tick(nowMs, nowMs + this.o.wallClockOffsetMs);
     const out = this.engine.takeOutput();
     for (const change of out.changes) this.propose({ change, tag: { k: 'note' } });
     for (const report of out.failovers) this.events.push({ type: 'failover', report });
     const view = this.viewId;
     for (const req of out.dispatch) this.sends.push(view === undefined ? { t: 'exec', epoch: this.epoch!, req } : { t: 'exec', epoch: this.epoch!, req, seq: view.seq, rep: view.rep });
+  }
+
+  /** The CIB shows no active instance here of a resource that this node runs or is starting. */
+  private lostOwnRecords(cib: Cib, nowMs: number): boolean {
+    const name = this.nodeName;
+    if (name === undefined) return false;
+    let cluster: ReturnType<typeof readCluster> | undefined;
+    for (const [id, s] of this.rsc) {
+      if (!s.active && !s.starting) continue;
+      cluster ??= readCluster(cib, listPrimitives(cib.config), nowMs + this.o.wallClockOffsetMs);
+      const p = cluster.primitives.get(id);
+      if (p !== undefined && !p.active.some((a) => a.node === name)) return true;
+    }
+    return false;
+  }
+
+  /** This node will probe (or is probing) before it counts as online again. */
+  private probeDue(): boolean {
+    return !this.probed && this.quorate && this.member && this.leave === undefined && this.stopAll === undefined;
   }
 
   private maybeProbe(): void {

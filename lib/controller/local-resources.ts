@@ -599,7 +599,10 @@ export class LocalResources {
           // unknown; the scheduler counts it as active and failed until a stop succeeds). Counted
           // active here too, so a self-stop or a leave stops it: otherwise a node cut off after a
           // failed start kept it while the others started it elsewhere (simulator seed 7015).
-          if (succeeded || req.op === 'start') this.setActive(op.rsc, state, true);
+          // Not when the agent says it cannot run here at all (not installed, not configured):
+          // nothing was started, and a stop would fail the same way and hold a leave forever.
+          const mayRun = req.op === 'start' && rc !== RC.ERR_INSTALLED && rc !== RC.ERR_CONFIGURED;
+          if (succeeded || mayRun) this.setActive(op.rsc, state, true);
         } else if (req.op === 'stop' && succeeded) {
           this.setActive(op.rsc, state, false);
         }

@@ -82,9 +82,10 @@ class Harness {
         let rc = 0;
         if (op.op === 'probe' || op.op === 'monitor') rc = this.running ? 0 : 7;
         if (op.op === 'start') {
-          // Like the simulator's agent: a failed start may leave the resource running.
-          this.running = true;
+          // Like the simulator's agent: a failed start may leave the resource running, unless
+          // the agent could not run here at all (not installed, not configured).
           rc = this.startRc;
+          if (rc !== 5 && rc !== 6) this.running = true;
         }
         if (op.op === 'stop') this.running = false;
         this.lr.onOperationResult(op.opId, { rc, wallMs: 1_700_000_000_000 + this.nowMs }, this.nowMs);
@@ -109,6 +110,18 @@ test('a start that failed is stopped by the self-stop when the node loses quorum
   h.settle();
   assert.equal(h.opsOf('stop'), 1, 'the self-stop stops it');
   assert.equal(h.running, false);
+});
+
+test('a start the agent cannot run here at all (not installed) does not count as active', () => {
+  const h = new Harness();
+  h.join(1);
+  h.startRc = 5;
+  h.exec('start');
+  assert.equal(h.opsOf('start'), 1);
+  assert.ok(!h.lr.activeHere.includes('vip'));
+  h.lr.onQuorum(false, h.nowMs);
+  h.settle();
+  assert.equal(h.opsOf('stop'), 0, 'nothing to stop: a stop would fail the same way');
 });
 
 test('a start whose pending record lands in a later view than its order does not run (seed 5174)', () => {

@@ -25,6 +25,7 @@
 import { INFINITY, listPrimitives, RC_PENDING, type Cib, type OpName, type PrimitiveConfig } from '../cib/model.js';
 import type { CibChange } from '../cib/replica.js';
 import { SanodeError, type ErrorCode } from '../errors/index.js';
+import { readCluster } from '../scheduler/state.js';
 import { TransitionEngine, type ExecOp, type ExecRequest, type FailoverReport } from './transition.js';
 
 /** OCF return codes the controller needs to read (agents/types.ts has the full list). */
@@ -112,8 +113,11 @@ export interface Proposal {
 export type ProposalTag =
   | { readonly k: 'probe'; readonly round: number; readonly step: 'offline' | 'record' | 'unstandby' | 'online' }
   | { readonly k: 'exec'; readonly epoch: number; readonly key: string; readonly rsc: string; readonly op: OpName; readonly rc: number; readonly failed: boolean; readonly step: 'record' | 'fail-count' }
-  /** A start or promote recorded as pending (RC_PENDING) before it is handed to the agent. */
-  | { readonly k: 'pending'; readonly rsc: string; readonly coordinator: number }
+  /**
+   * A start or promote recorded as pending (RC_PENDING) before it is handed to the agent.
+   * `view`: the view its exec was delivered in (the record must be applied in that view too).
+   */
+  | { readonly k: 'pending'; readonly rsc: string; readonly coordinator: number; readonly view: ViewKey | undefined }
   | { readonly k: 'note' };
 
 export interface LocalResourcesOutput {
@@ -167,10 +171,14 @@ interface RscState {
   monitors: Monitor[];
 }
 
+/** A view id (totem's seq and representative). */
+type ViewKey = { readonly seq: number; readonly rep: number };
+
 type Purpose =
   | { readonly k: 'probe'; readonly round: number }
   | { readonly k: 'reprobe' }
-  | { readonly k: 'exec'; readonly epoch: number; readonly req: ExecRequest; readonly coordinator: number }
+  /** `view`: the view the exec was delivered in; a start runs only if its pending record lands in it. */
+  | { readonly k: 'exec'; readonly epoch: number; readonly req: ExecRequest; readonly coordinator: number; readonly view: ViewKey | undefined }
   | { readonly k: 'monitor'; readonly intervalMs: number }
   | { readonly k: 'stop-all'; readonly run: number };
 
@@ -318,10 +326,15 @@ export class LocalResources {
       if (firstNodes) this.engine.setNodes(cib.config.nodes.map((n) => n.name), nowMs);
       this.engine.onCib(cib, nowMs);
     }
+    const exchangeDone = synced && !this.synced;
     this.synced = synced;
     // The group's copy is what the coordinator plans from: if it does not say this node is online
     // (the exchange adopted a copy from a partition that never saw this node's probe), probe again.
     if (synced && this.probed && this.nodeName !== undefined && cib.status.nodes[this.nodeName]?.state !== 'online') this.probed = false;
+    // Nor if it no longer shows what runs here (the exchange adopted a copy that lacks this node's
+    // records: simulator seed 6681): the probe records it again, and the coordinator, which
+    // starts nothing while a member is not online, does not start it elsewhere meanwhile.
+    if (exchangeDone && this.probed && this.lostOwnRecords(cib, nowMs)) this.probed = false;
     this.step(nowMs);
   }
 
@@ -360,9 +373,13 @@ export class LocalResources {
 
   /**
    * The pending record of a start is in the CIB (or could not be written). The start goes to the
-   * agent only if the coordinator that asked for it still coordinates: a new coordinator may have
-   * planned from a CIB without the pending record, so starting now could run it twice. Abandoned,
-   * the pending record is answered with a stop record (nothing ran), and the new coordinator plans.
+   * agent only if the coordinator that asked for it still coordinates, and only if the record
+   * landed in the view the order came in: a new coordinator may have planned from a CIB without
+   * the pending record, and so has the same coordinator once the view changed (it forgets its
+   * in-flight actions at every view change and plans again), so starting now could run it twice.
+   * A record lands in a later view when it waited for a state exchange that the view change cut
+   * short (simulator seed 5174), or when its exec waited here behind another operation. Abandoned,
+   * the pending record is answered with a stop record (nothing ran), and the coordinator plans.
    */
   private onPendingRecorded(tag: Extract<ProposalTag, { k: 'pending' }>, ok: boolean): void {
     const state = this.state(tag.rsc);
@@ -370,7 +387,8 @@ export class LocalResources {
     state.holding = undefined;
     state.busy = undefined;
     if (held === undefined) return;
-    if (ok && this.quorate && this.termCoordinator === tag.coordinator && this.stopAll === undefined && this.leave === undefined) {
+    const sameView = tag.view === undefined || (this.viewId !== undefined && this.viewId.seq === tag.view.seq && this.viewId.rep === tag.view.rep);
+    if (ok && sameView && this.quorate && this.termCoordinator === tag.coordinator && this.stopAll === undefined && this.leave === undefined) {
       state.queue.unshift({ ...held, recorded: true });
       return;
     }
@@ -467,12 +485,35 @@ export class LocalResources {
     this.dueMonitors(nowMs);
     this.progressLeave(nowMs);
     this.dispatch(nowMs);
-    this.engine.tick(nowMs, nowMs + this.o.wallClockOffsetMs);
+    // A coordinator that probes its own resources again plans nothing until it has recorded what
+    // runs here: its plan would rest on the very records it is about to correct (the other
+    // members' probes are covered by the engine, which waits for every member to be online, but
+    // this node's 'offline' is not yet in the CIB when it decides to probe).
+    if (!this.probeDue()) this.engine.tick(nowMs, nowMs + this.o.wallClockOffsetMs);
     const out = this.engine.takeOutput();
     for (const change of out.changes) this.propose({ change, tag: { k: 'note' } });
     for (const report of out.failovers) this.events.push({ type: 'failover', report });
     const view = this.viewId;
     for (const req of out.dispatch) this.sends.push(view === undefined ? { t: 'exec', epoch: this.epoch!, req } : { t: 'exec', epoch: this.epoch!, req, seq: view.seq, rep: view.rep });
+  }
+
+  /** The CIB shows no active instance here of a resource that this node runs or is starting. */
+  private lostOwnRecords(cib: Cib, nowMs: number): boolean {
+    const name = this.nodeName;
+    if (name === undefined) return false;
+    let cluster: ReturnType<typeof readCluster> | undefined;
+    for (const [id, s] of this.rsc) {
+      if (!s.active && !s.starting) continue;
+      cluster ??= readCluster(cib, listPrimitives(cib.config), nowMs + this.o.wallClockOffsetMs);
+      const p = cluster.primitives.get(id);
+      if (p !== undefined && !p.active.some((a) => a.node === name)) return true;
+    }
+    return false;
+  }
+
+  /** This node will probe (or is probing) before it counts as online again. */
+  private probeDue(): boolean {
+    return !this.probed && this.quorate && this.member && this.leave === undefined && this.stopAll === undefined;
   }
 
   private maybeProbe(): void {
@@ -536,7 +577,7 @@ export class LocalResources {
       this.sends.push({ t: 'result', epoch, key: req.key, node: this.nodeName!, rc: RC.ERR_CONFIGURED });
       return;
     }
-    this.enqueue(req.rsc, { op: req.op, intervalMs: req.intervalMs, timeoutMs: req.timeoutMs, purpose: { k: 'exec', epoch, req, coordinator } });
+    this.enqueue(req.rsc, { op: req.op, intervalMs: req.intervalMs, timeoutMs: req.timeoutMs, purpose: { k: 'exec', epoch, req, coordinator, view: this.viewId } });
   }
 
   private onResult(op: InFlight, state: RscState, outcome: AgentOutcome, nowMs: number): void {
@@ -572,7 +613,14 @@ export class LocalResources {
       case 'exec': {
         const req = p.req;
         if (req.op === 'start' || req.op === 'promote' || req.op === 'demote') {
-          if (succeeded) this.setActive(op.rsc, state, true);
+          // A failed start may have left part of the resource running (OCF: its state is then
+          // unknown; the scheduler counts it as active and failed until a stop succeeds). Counted
+          // active here too, so a self-stop or a leave stops it: otherwise a node cut off after a
+          // failed start kept it while the others started it elsewhere (simulator seed 7015).
+          // Not when the agent says it cannot run here at all (not installed, not configured):
+          // nothing was started, and a stop would fail the same way and hold a leave forever.
+          const mayRun = req.op === 'start' && rc !== RC.ERR_INSTALLED && rc !== RC.ERR_CONFIGURED;
+          if (succeeded || mayRun) this.setActive(op.rsc, state, true);
         } else if (req.op === 'stop' && succeeded) {
           this.setActive(op.rsc, state, false);
         }
@@ -754,7 +802,7 @@ export class LocalResources {
         // Recorded as pending first (pacemaker's record-pending), so that whoever plans next sees it may run here.
         state.holding = next;
         const record = { op: next.op, intervalMs: 0, rc: RC_PENDING, timeMs: this.lastWallMs, callId: this.nextCallId() };
-        this.propose({ change: { op: 'record-op', node: this.nodeName, resource: id, record }, tag: { k: 'pending', rsc: id, coordinator: next.purpose.coordinator } });
+        this.propose({ change: { op: 'record-op', node: this.nodeName, resource: id, record }, tag: { k: 'pending', rsc: id, coordinator: next.purpose.coordinator, view: next.purpose.view } });
         continue;
       }
       if (primitive === undefined) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { loadTotem, type TotemModule } from '../../lib/sim/runner.js';
+import { loadTotem, runOneSeed, type TotemModule } from '../../lib/sim/runner.js';
 import { runSimulation, type NodeProbe, type RunResult, type ScriptedNodeFault, type SimOptions } from '../../lib/sim/simulator.js';
 import { lostNodeDeadlineMs, takeoverWaitMs } from '../../lib/controller/timing.js';
 import { longestHoldoverMs } from '../../lib/node/driver.js';
@@ -114,4 +114,68 @@ describe('failures found outside, replayed in the simulator', () => {
       assert.ok(movedAt <= bound, `web-ip back at ${movedAt} ms, bound ${Math.round(bound)} ms (deadline ${Math.round(deadline)} ms, holder coordinated: ${coordinated})`);
     });
   }
+});
+
+/**
+ * Violations of resource-exclusivity the soak of seeds 4001-8000 found (docs/simulator.md,
+ * "Known violations"), each run as the soak ran it: every checker must pass, and the trace must
+ * still show the situation that broke it, so the seed keeps testing what it was kept for.
+ */
+describe('resource-exclusivity violations found by the soak', () => {
+  const soakSeed = (seed: number, nodes: number, faults: string): { violations: string[]; trace: string[] } => {
+    const trace: string[] = [];
+    const r = runOneSeed(totem, seed, { nodes: [nodes], faults: [faults], profile: 'lan', stopOnViolation: false }, { traceSink: (line) => trace.push(line) });
+    return { violations: r.violations.map((v) => `${v.checker}: ${v.message}`), trace };
+  };
+  const index = (trace: readonly string[], pattern: RegExp, from = 0): number => {
+    for (let i = from; i < trace.length; i++) if (pattern.test(trace[i]!)) return i;
+    return -1;
+  };
+
+  // A start ordered in one view whose pending record landed in the next (it waited for that
+  // view's state exchange) ran there, while the same coordinator, which forgets its in-flight
+  // actions at a view change, started the resource on another node.
+  it('a start whose pending record lands in a later view than its order is abandoned (seed 5174)', () => {
+    const r = soakSeed(5174, 7, 'crash');
+    assert.deepEqual(r.violations, []);
+    const exec = index(r.trace, /bcast n178\/1 .*exec start worker on n178|bcast n8\/1 .*exec start worker on n178/);
+    assert.ok(exec >= 0, 'the coordinator orders worker started on n178');
+    const view = index(r.trace, /VIEW {2}n178\/1 installs/, exec);
+    const pending = index(r.trace, /n178\/1 CIB \S+ record worker start rc 193 on n178 from n178/, exec);
+    assert.ok(view >= 0 && pending > view, 'n178 records the pending start only after the next view was installed');
+    const stop = index(r.trace, /n178\/1 CIB \S+ record worker stop rc 0 on n178 from n178/, pending);
+    assert.ok(stop > pending, 'and answers it with a stop record');
+    assert.equal(r.trace.slice(pending, stop).filter((l) => /n178\/1 runs start worker/.test(l)).length, 0, 'without running the start');
+  });
+
+  // A write applied only on the node that made it (its packets were cut; docs/simulator.md, seed
+  // 4893) gave its copy a higher epoch, so the heal's state exchange replaced the majority's
+  // copy, and with it the record that web-ip ran on the coordinator, which then started it on
+  // the other node too.
+  it('a coordinator whose records the state exchange dropped probes again before it plans (seed 6681)', () => {
+    const r = soakSeed(6681, 3, 'asymmetric');
+    assert.deepEqual(r.violations, []);
+    const adopted = index(r.trace, /n108\/1 CIB \S+ adopted from n10$/);
+    assert.ok(adopted >= 0, 'n108 adopts n10\'s copy at the heal');
+    const offline = index(r.trace, /n108\/1 CIB \S+ n108 offline from n108/, adopted);
+    const probe = index(r.trace, /n108\/1 runs probe web-ip/, adopted);
+    assert.ok(offline > adopted && probe > adopted, 'n108 marks itself offline and probes web-ip again');
+    const recorded = index(r.trace, /n108\/1 CIB \S+ record web-ip monitor rc 0 on n108 from n108/, probe);
+    assert.ok(recorded > probe, 'and records web-ip running there');
+    assert.equal(r.trace.slice(adopted, recorded).filter((l) => /exec start web-ip/.test(l)).length, 0, 'no start of web-ip is ordered meanwhile');
+  });
+
+  // A start that failed (and may have left the resource running) did not count as active on its
+  // node, so the node's self-stop after it lost quorum left it running while the majority, past
+  // the node's deadline, started it elsewhere.
+  it('a failed start is stopped by the self-stop of a node cut off after it (seed 7015)', () => {
+    const r = soakSeed(7015, 5, 'partition');
+    assert.deepEqual(r.violations, []);
+    const start = index(r.trace, /n2\/1 runs start worker/);
+    assert.ok(start >= 0, 'n2 starts worker');
+    const selfStop = index(r.trace, /n2\/1 error SANODE_SELF_STOP/, start);
+    assert.ok(selfStop > start, 'n2 stops its resources on its own once cut off');
+    const stop = index(r.trace, /n2\/1 runs stop worker/, selfStop);
+    assert.ok(stop > selfStop, 'its self-stop includes worker, whose start failed');
+  });
 });

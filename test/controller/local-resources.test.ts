@@ -1,0 +1,181 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { emptyCib, type Cib, type CibConfig } from '../../lib/cib/model.js';
+import { applyChange } from '../../lib/cib/replica.js';
+import { LocalResources, type AgentOperation, type ProposalTag, type ResourceMessage } from '../../lib/controller/local-resources.js';
+
+/**
+ * One node's LocalResources (node b, id 2, beside a, id 1), fed by hand: the CIB applies every
+ * proposal at once unless a test holds it back, and agents answer as the test says. Each test is
+ * a simulator seed's failure (docs/simulator.md, "Known violations") cut down to what mattered.
+ */
+const config: CibConfig = {
+  nodes: [
+    { id: '1', name: 'a' },
+    { id: '2', name: 'b' },
+  ],
+  resources: [{ kind: 'primitive', id: 'vip', agent: { class: 'sanode', type: 'dummy' } }],
+};
+const VIEW1 = { seq: 1, rep: 1 };
+const VIEW2 = { seq: 2, rep: 1 };
+
+class Harness {
+  readonly lr: LocalResources;
+  cib: Cib;
+  nowMs = 0;
+  /** Every operation handed to the agent, in order. */
+  readonly ops: AgentOperation[] = [];
+  readonly sends: ResourceMessage[] = [];
+  /** Proposals the test holds back instead of applying. */
+  readonly held: { change: Parameters<typeof applyChange>[1]; tag: ProposalTag }[] = [];
+  holdPending = false;
+  coordinator = 1;
+  /** What the agent answers to a start, and whether vip runs here (probes and monitors see it). */
+  startRc = 0;
+  running = false;
+
+  constructor() {
+    this.lr = new LocalResources({
+      manage: true, selfStopMs: 1000, leaseWindowMs: 60_000, lostNodeDeadlineMs: () => 3000, unprovenMarginMs: 0,
+      moveAwayMs: 10_000, backoffBaseMs: 500, backoffMaxMs: 60_000, wallClockOffsetMs: 0, nowMs: 0,
+    });
+    let cib = emptyCib(config);
+    for (const node of ['a', 'b']) cib = applyChange(cib, { op: 'set-node-state', node, state: 'online' });
+    this.cib = cib;
+    this.lr.setNodeName('b', 0);
+    this.lr.onCib(this.cib, true, 0);
+  }
+
+  /** Quorate view of a and b, coordinated by `coordinator`; this node has probed at the end. */
+  join(coordinator: number, view = VIEW1): void {
+    this.coordinator = coordinator;
+    this.lr.onView(['a', 'b'], false, this.nowMs, view);
+    this.lr.onQuorum(true, this.nowMs);
+    this.lr.onTerm(coordinator, this.nowMs);
+    this.settle();
+  }
+
+  exec(op: 'start' | 'stop', view = VIEW1): void {
+    const req = { key: `vip_${op}_0@b#${this.sends.length}`, node: 'b', rsc: 'vip', op, intervalMs: 0, timeoutMs: 1000 };
+    this.lr.onMessage({ t: 'exec', epoch: 7, req, seq: view.seq, rep: view.rep }, this.coordinator, this.nowMs);
+    this.settle();
+  }
+
+  apply(change: Parameters<typeof applyChange>[1], tag: ProposalTag): void {
+    this.cib = applyChange(this.cib, change);
+    this.lr.onCib(this.cib, true, this.nowMs);
+    this.lr.onProposal(tag, true, this.nowMs);
+  }
+
+  settle(): void {
+    for (let round = 0; round < 100; round++) {
+      this.nowMs += 1;
+      const out = this.lr.takeOutput();
+      for (const s of out.sends) this.sends.push(s);
+      if (out.operations.length === 0 && out.proposals.length === 0) return;
+      for (const p of out.proposals) {
+        if (this.holdPending && p.tag.k === 'pending') this.held.push(p);
+        else this.apply(p.change, p.tag);
+      }
+      for (const op of out.operations) {
+        this.ops.push(op);
+        let rc = 0;
+        if (op.op === 'probe' || op.op === 'monitor') rc = this.running ? 0 : 7;
+        if (op.op === 'start') {
+          // Like the simulator's agent: a failed start may leave the resource running, unless
+          // the agent could not run here at all (not installed, not configured).
+          rc = this.startRc;
+          if (rc !== 5 && rc !== 6) this.running = true;
+        }
+        if (op.op === 'stop') this.running = false;
+        this.lr.onOperationResult(op.opId, { rc, wallMs: 1_700_000_000_000 + this.nowMs }, this.nowMs);
+      }
+    }
+    throw new Error('the harness did not settle');
+  }
+
+  opsOf(op: string): number {
+    return this.ops.filter((o) => o.rsc === 'vip' && o.op === op).length;
+  }
+}
+
+test('a start that failed is stopped by the self-stop when the node loses quorum (seed 7015)', () => {
+  const h = new Harness();
+  h.join(1);
+  h.startRc = 1;
+  h.exec('start');
+  assert.equal(h.opsOf('start'), 1);
+  assert.ok(h.lr.activeHere.includes('vip'), 'a failed start may have left vip running: it counts as active here');
+  h.lr.onQuorum(false, h.nowMs);
+  h.settle();
+  assert.equal(h.opsOf('stop'), 1, 'the self-stop stops it');
+  assert.equal(h.running, false);
+});
+
+test('a start the agent cannot run here at all (not installed) does not count as active', () => {
+  const h = new Harness();
+  h.join(1);
+  h.startRc = 5;
+  h.exec('start');
+  assert.equal(h.opsOf('start'), 1);
+  assert.ok(!h.lr.activeHere.includes('vip'));
+  h.lr.onQuorum(false, h.nowMs);
+  h.settle();
+  assert.equal(h.opsOf('stop'), 0, 'nothing to stop: a stop would fail the same way');
+});
+
+test('a start whose pending record lands in a later view than its order does not run (seed 5174)', () => {
+  const h = new Harness();
+  h.join(1);
+  h.holdPending = true;
+  h.exec('start');
+  assert.equal(h.held.length, 1, 'the pending record is proposed');
+  // The ring breaks before it is ordered; the same coordinator leads the next view.
+  h.lr.onView(['a', 'b'], false, h.nowMs, VIEW2);
+  h.settle();
+  h.holdPending = false;
+  const pending = h.held.shift()!;
+  h.apply(pending.change, pending.tag);
+  h.settle();
+  assert.equal(h.opsOf('start'), 0, 'the start never reaches the agent');
+  const ops = [...(h.cib.status.nodes['b']?.resources?.['vip']?.ops ?? [])].sort((x, y) => x.callId - y.callId);
+  assert.deepEqual(ops.slice(-2).map((o) => `${o.op} ${o.rc}`), ['start 193', 'stop 0'], 'the pending record is answered with a stop record');
+});
+
+test('a start whose pending record lands in its own view runs', () => {
+  const h = new Harness();
+  h.join(1);
+  h.holdPending = true;
+  h.exec('start');
+  h.holdPending = false;
+  const pending = h.held.shift()!;
+  h.apply(pending.change, pending.tag);
+  h.settle();
+  assert.equal(h.opsOf('start'), 1);
+  assert.ok(h.lr.activeHere.includes('vip'));
+});
+
+test('a coordinator whose records the state exchange dropped probes again and starts nothing elsewhere meanwhile (seed 6681)', () => {
+  const h = new Harness();
+  h.join(2);
+  h.exec('start');
+  assert.ok(h.running && h.lr.activeHere.includes('vip'));
+  const probesBefore = h.opsOf('probe');
+  // This node (id 2) coordinates; then a heal's exchange adopts a copy without its records.
+  h.lr.onCoordinator(9, h.nowMs);
+  h.settle();
+  assert.deepEqual(h.sends.filter((s) => s.t === 'exec'), [], 'vip runs here: nothing to do');
+  let adopted = emptyCib(config);
+  for (const node of ['a', 'b']) adopted = applyChange(adopted, { op: 'set-node-state', node, state: 'online' });
+  // As the driver does: the view makes the copy unsynced, and the exchange ends with the adopted one.
+  h.lr.onView(['a', 'b'], false, h.nowMs, VIEW2);
+  h.lr.onCib(h.cib, false, h.nowMs);
+  h.settle();
+  h.cib = adopted;
+  h.lr.onCib(h.cib, true, h.nowMs);
+  h.settle();
+  assert.equal(h.opsOf('probe'), probesBefore + 1, 'this node probes vip again');
+  assert.equal(h.cib.status.nodes['b']?.state, 'online');
+  assert.ok((h.cib.status.nodes['b']?.resources?.['vip']?.ops ?? []).some((o) => o.op === 'monitor' && o.rc === 0), 'and records it running here');
+  assert.deepEqual(h.sends.filter((s) => s.t === 'exec' && s.req.op === 'start'), [], 'no start of vip was ordered anywhere');
+});

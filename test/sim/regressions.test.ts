@@ -138,14 +138,9 @@ describe('resource-exclusivity violations found by the soak', () => {
   it('a start whose pending record lands in a later view than its order is abandoned (seed 5174)', () => {
     const r = soakSeed(5174, 7, 'crash');
     assert.deepEqual(r.violations, []);
-    const exec = index(r.trace, /bcast n178\/1 .*exec start worker on n178|bcast n8\/1 .*exec start worker on n178/);
-    assert.ok(exec >= 0, 'the coordinator orders worker started on n178');
-    const view = index(r.trace, /VIEW {2}n178\/1 installs/, exec);
-    const pending = index(r.trace, /n178\/1 CIB \S+ record worker start rc 193 on n178 from n178/, exec);
-    assert.ok(view >= 0 && pending > view, 'n178 records the pending start only after the next view was installed');
-    const stop = index(r.trace, /n178\/1 CIB \S+ record worker stop rc 0 on n178 from n178/, pending);
-    assert.ok(stop > pending, 'and answers it with a stop record');
-    assert.equal(r.trace.slice(pending, stop).filter((l) => /n178\/1 runs start worker/.test(l)).length, 0, 'without running the start');
+    // Since writes are acknowledged only when safe and the newest ring's copy wins the exchange
+    // (docs/cib.md), the seed no longer reaches this shape; test/controller/local-resources.test.ts
+    // pins the mechanism (a pending record in a later view abandons the start).
   });
 
   // A write applied only on the node that made it (its packets were cut; docs/simulator.md, seed
@@ -155,14 +150,9 @@ describe('resource-exclusivity violations found by the soak', () => {
   it('a coordinator whose records the state exchange dropped probes again before it plans (seed 6681)', () => {
     const r = soakSeed(6681, 3, 'asymmetric');
     assert.deepEqual(r.violations, []);
-    const adopted = index(r.trace, /n108\/1 CIB \S+ adopted from n10$/);
-    assert.ok(adopted >= 0, 'n108 adopts n10\'s copy at the heal');
-    const offline = index(r.trace, /n108\/1 CIB \S+ n108 offline from n108/, adopted);
-    const probe = index(r.trace, /n108\/1 runs probe web-ip/, adopted);
-    assert.ok(offline > adopted && probe > adopted, 'n108 marks itself offline and probes web-ip again');
-    const recorded = index(r.trace, /n108\/1 CIB \S+ record web-ip monitor rc 0 on n108 from n108/, probe);
-    assert.ok(recorded > probe, 'and records web-ip running there');
-    assert.equal(r.trace.slice(adopted, recorded).filter((l) => /exec start web-ip/.test(l)).length, 0, 'no start of web-ip is ordered meanwhile');
+    // The copy of the newest ring now wins the heal (docs/cib.md, seed 5646), so n108 keeps its
+    // records and the seed no longer reaches this shape; test/controller/local-resources.test.ts
+    // pins the re-probe after an exchange drops this node's records.
   });
 
   // A start that failed (and may have left the resource running) did not count as active on its

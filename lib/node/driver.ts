@@ -187,7 +187,7 @@ export class NodeDriver {
    * last only if that view is quorate and all its members come straight from that ring (they
    * delivered what this node delivered there, and a quorate partition is the only one that writes).
    */
-  private inDoubt: { from: ViewId; view: View; transitional: readonly NodeId[] | undefined; acks: NodeEvent[] } | undefined;
+  private inDoubt: { from: ViewId; lasting: boolean; view: View; transitional: readonly NodeId[] | undefined; acks: NodeEvent[] } | undefined;
 
   private persistRingSeq: number | undefined;
   private persistLms: LmsKnowledge | undefined;
@@ -451,7 +451,11 @@ export class NodeDriver {
     this.ringProofMs = nowMs;
     this.judgeInDoubt(false);
     if (this.view !== undefined) {
-      this.inDoubt = { from: this.view.id, view, transitional, acks: this.unsafeAcks.map((a) => a.event) };
+      // Every member of the old ring came straight from it (a merge: nobody was lost): they all
+      // delivered what this node delivered there, which is what the safe mark would have said.
+      const lasting = this.view.members.every((m) => transitional?.includes(m) === true);
+      this.inDoubt = { from: this.view.id, lasting, view, transitional, acks: [] };
+      for (const a of this.unsafeAcks) this.ackInDoubt(a.event);
       this.unsafeAcks = [];
     }
     this.view = view;
@@ -516,8 +520,8 @@ export class NodeDriver {
         case 'quorum':
           this.events.push({ type: 'quorum', viewId: event.viewId, decision: event.decision });
           if (this.inDoubt !== undefined && sameView(this.inDoubt.view.id, event.viewId)) {
-            const { view, transitional } = this.inDoubt;
-            this.judgeInDoubt(event.decision.quorate && view.members.every((m) => transitional?.includes(m) === true));
+            const { view, transitional, lasting } = this.inDoubt;
+            this.judgeInDoubt(lasting || (event.decision.quorate && view.members.every((m) => transitional?.includes(m) === true)));
           }
           // The next commit tells every member that this node comes from this primary component.
           if (event.decision.quorate) this.core.notePrimary?.(event.viewId.seq);
@@ -711,7 +715,7 @@ export class NodeDriver {
       this.unsafeAcks.push({ at, event });
     } else if (this.inDoubt !== undefined && sameView(this.inDoubt.from, at.viewId)) {
       // Delivered by the old ring's recovery, as the new view was being installed.
-      this.inDoubt.acks.push(event);
+      this.ackInDoubt(event);
     } else {
       this.events.push(outcomeUnknown(event));
     }
@@ -728,6 +732,11 @@ export class NodeDriver {
     const released = still.length < this.unsafeAcks.length;
     this.unsafeAcks = still;
     return released;
+  }
+
+  private ackInDoubt(event: NodeEvent): void {
+    if (this.inDoubt?.lasting === true) this.events.push(event);
+    else this.inDoubt?.acks.push(event);
   }
 
   private judgeInDoubt(lasting: boolean): void {

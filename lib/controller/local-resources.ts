@@ -227,6 +227,14 @@ export class LocalResources {
   private probed = false;
   private probe: { round: number; waiting: number; recording: number; phase: 'offline' | 'probing' | 'finishing' } | undefined;
   private probeRound = 0;
+  /**
+   * This run of the node has not yet been recorded online. Its first probe clears the fail counts
+   * an earlier run left, as pacemaker's are transient node attributes that a restart of the
+   * node's stack erases: otherwise every crash leftover that a probe reports as failed (a VIP
+   * without its lease) adds up across restarts until migrationThreshold bans the resource from
+   * every node for good (fault lab seed 423332916: no VIP for 60 s after the fourth kill-all).
+   */
+  private firstRun = true;
   /** A self-stop or a leave's final stop in progress. */
   private stopAll: { run: number; endMs: number; order: string[] } | undefined;
   private stopRun = 0;
@@ -521,8 +529,12 @@ export class LocalResources {
     if (!this.quorate || !this.member || !this.synced || this.cib === undefined || this.nodeName === undefined) return;
     const round = ++this.probeRound;
     this.probe = { round, waiting: 0, recording: 0, phase: 'offline' };
+    const ownStatus = this.cib.status.nodes[this.nodeName];
+    const stale = this.firstRun ? Object.entries(ownStatus?.resources ?? {}).filter(([, rs]) => (rs.failCount ?? 0) > 0).map(([rsc]) => rsc) : [];
+    // Ahead of the 'offline' record, so they are applied before any probe result counts a new failure.
+    for (const rsc of stale) this.propose({ change: { op: 'clear-fail-count', node: this.nodeName, resource: rsc }, tag: { k: 'note' } });
     // Say "not yet" first: the coordinator sends a member nothing but stops until it is online.
-    if (this.cib.status.nodes[this.nodeName]?.state !== 'offline') {
+    if (stale.length > 0 || ownStatus?.state !== 'offline') {
       this.propose({ change: { op: 'set-node-state', node: this.nodeName, state: 'offline' }, tag: { k: 'probe', round, step: 'offline' } });
     } else {
       this.startProbes(round);
@@ -563,7 +575,10 @@ export class LocalResources {
       else this.finishProbeIfDone();
     } else if (tag.step === 'online') {
       this.probe = undefined;
-      if (ok) this.probed = true;
+      if (ok) {
+        this.probed = true;
+        this.firstRun = false;
+      }
     }
   }
 

@@ -33,15 +33,17 @@ class Harness {
   /** What the agent answers to a start, and whether vip runs here (probes and monitors see it). */
   startRc = 0;
   running = false;
+  /** What probes answer instead of running/not running (1: a crash leftover, found failed). */
+  probeRc: number | undefined;
 
-  constructor() {
+  constructor(status?: (cib: Cib) => Cib) {
     this.lr = new LocalResources({
       manage: true, selfStopMs: 1000, leaseWindowMs: 60_000, lostNodeDeadlineMs: () => 3000, unprovenMarginMs: 0,
       moveAwayMs: 10_000, backoffBaseMs: 500, backoffMaxMs: 60_000, wallClockOffsetMs: 0, nowMs: 0,
     });
     let cib = emptyCib(config);
     for (const node of ['a', 'b']) cib = applyChange(cib, { op: 'set-node-state', node, state: 'online' });
-    this.cib = cib;
+    this.cib = status === undefined ? cib : status(cib);
     this.lr.setNodeName('b', 0);
     this.lr.onCib(this.cib, true, 0);
   }
@@ -81,6 +83,7 @@ class Harness {
         this.ops.push(op);
         let rc = 0;
         if (op.op === 'probe' || op.op === 'monitor') rc = this.running ? 0 : 7;
+        if (op.op === 'probe' && this.probeRc !== undefined) rc = this.probeRc;
         if (op.op === 'start') {
           // Like the simulator's agent: a failed start may leave the resource running, unless
           // the agent could not run here at all (not installed, not configured).
@@ -178,4 +181,44 @@ test('a coordinator whose records the state exchange dropped probes again and st
   assert.equal(h.cib.status.nodes['b']?.state, 'online');
   assert.ok((h.cib.status.nodes['b']?.resources?.['vip']?.ops ?? []).some((o) => o.op === 'monitor' && o.rc === 0), 'and records it running here');
   assert.deepEqual(h.sends.filter((s) => s.t === 'exec' && s.req.op === 'start'), [], 'no start of vip was ordered anywhere');
+});
+
+/** What an earlier run of node b left in the CIB: vip failed there once (a monitor found it failed). */
+function failedOnceBefore(cib: Cib): Cib {
+  const record = { op: 'monitor' as const, intervalMs: 0, rc: 1, timeMs: 1_699_000_000_000, callId: 4 };
+  cib = applyChange(cib, { op: 'record-op', node: 'b', resource: 'vip', record });
+  return applyChange(cib, { op: 'set-fail-count', node: 'b', resource: 'vip', failCount: 1, lastFailureMs: record.timeMs });
+}
+
+const failCountOfB = (h: Harness): number => h.cib.status.nodes['b']?.resources?.['vip']?.failCount ?? 0;
+
+test('a restarted node clears the fail counts its earlier run left before it probes (fault lab seed 423332916)', () => {
+  const h = new Harness(failedOnceBefore);
+  assert.equal(failCountOfB(h), 1);
+  // Its crash left the resource behind, half there: the probe reports it failed.
+  h.probeRc = 1;
+  h.join(1);
+  assert.equal(h.opsOf('probe'), 1);
+  assert.equal(failCountOfB(h), 1, 'the leftover counts once, not on top of the earlier run\'s failure');
+  assert.equal(h.cib.status.nodes['b']?.state, 'online');
+});
+
+test('a node restarted cleanly starts with no fail counts', () => {
+  const h = new Harness(failedOnceBefore);
+  h.join(1);
+  assert.equal(failCountOfB(h), 0);
+  assert.equal(h.cib.status.nodes['b']?.resources?.['vip']?.lastFailureMs, undefined);
+});
+
+test('fail counts survive a re-probe within one run (quorum lost and regained)', () => {
+  const h = new Harness();
+  h.probeRc = 1;
+  h.join(1);
+  assert.equal(failCountOfB(h), 1);
+  h.lr.onQuorum(false, h.nowMs);
+  h.settle();
+  h.lr.onQuorum(true, h.nowMs);
+  h.settle();
+  assert.equal(h.opsOf('probe'), 2, 'it probes again after regaining quorum');
+  assert.equal(failCountOfB(h), 2, 'and the failures of this run add up toward migrationThreshold');
 });

@@ -530,7 +530,8 @@ export class LocalResources {
     const round = ++this.probeRound;
     this.probe = { round, waiting: 0, recording: 0, phase: 'offline' };
     const ownStatus = this.cib.status.nodes[this.nodeName];
-    const stale = this.firstRun ? Object.entries(ownStatus?.resources ?? {}).filter(([, rs]) => (rs.failCount ?? 0) > 0).map(([rsc]) => rsc) : [];
+    const keepsOldCounts = this.o.injectedBugs?.has('keep-old-fail-counts') === true;
+    const stale = this.firstRun && !keepsOldCounts ? Object.entries(ownStatus?.resources ?? {}).filter(([, rs]) => (rs.failCount ?? 0) > 0).map(([rsc]) => rsc) : [];
     // Ahead of the 'offline' record, so they are applied before any probe result counts a new failure.
     for (const rsc of stale) this.propose({ change: { op: 'clear-fail-count', node: this.nodeName, resource: rsc }, tag: { k: 'note' } });
     // Say "not yet" first: the coordinator sends a member nothing but stops until it is online.

@@ -250,6 +250,11 @@ export class NodeDriver {
     return this.res.activeHere;
   }
 
+  /** This run has probed its resources and been recorded online since it last gained quorum. */
+  get hasProbed(): boolean {
+    return this.res.hasProbed;
+  }
+
   /** Until when (this driver's ms) this node's resources may act: LocalResources.leaseUntilMs. */
   get resourceLeaseUntilMs(): number {
     return this.closed ? -Infinity : this.res.leaseUntilMs;

@@ -34,11 +34,12 @@ export const BUGS = {
   'no-self-stop': 'core: a node that loses quorum or its lease keeps its resources running',
   'no-backoff': 'core: a resource that keeps failing is restarted at once every time, without the growing back-off',
   'skip-cib-persist': 'core: the node reports CIB changes applied without asking for them to be persisted',
+  'keep-old-fail-counts': "core: a restarted node keeps the fail counts its earlier run left (they add up across restarts until migrationThreshold bans a resource everywhere)",
   'deliver-past-gap': 'core: totem delivers the next message it holds beyond a missing one (once per node), as if the gap were not there',
 } as const;
 
 /** Bugs that change what a node's machines do (passed to NodeDriver as injectedBugs). */
-export const CORE_BUGS: ReadonlySet<BugName> = new Set<BugName>(['start-before-deadline', 'no-self-stop', 'no-backoff', 'skip-cib-persist', 'deliver-past-gap']);
+export const CORE_BUGS: ReadonlySet<BugName> = new Set<BugName>(['start-before-deadline', 'no-self-stop', 'no-backoff', 'skip-cib-persist', 'deliver-past-gap', 'keep-old-fail-counts']);
 
 export type BugName = keyof typeof BUGS;
 
@@ -70,6 +71,7 @@ export const BUG_CATCHERS: Readonly<Record<BugName, readonly CheckerName[]>> = {
   // Restarted without their CIB, nodes also forget where resources ran (a VIP still held on its
   // kernel lease by a crashed node), and where they failed.
   'skip-cib-persist': ['cib-durability', 'cib-convergence', 'resource-exclusivity', 'flapping'],
+  'keep-old-fail-counts': ['fail-counts'],
   // A skipped message is missing at one member only: its sequence of deliveries differs.
   'deliver-past-gap': ['agreed-order', 'virtual-synchrony', 'self-delivery', 'integrity', 'liveness', 'cib-convergence', 'cib-durability', 'resource-liveness', 'hand-off'],
 };

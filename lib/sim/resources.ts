@@ -8,7 +8,8 @@
  *    crashes; frozen with it while it is paused (still counted active: a frozen process resumes).
  *  - `sim-vip`: a kernel-held address on a lease renewed by every successful monitor: it outlives
  *    a crash or a freeze until the lease runs out (the kernel enforces it), and declares that
- *    lease as its holdover.
+ *    lease as its holdover. Found by a restarted node, it is failed, as the real vip agent's
+ *    address is without its nft lease's renewer: there, but dropping its traffic.
  *  - `sim-orphan`: a child process that outlives its node's crash for a bounded time (it notices
  *    its parent is gone), and keeps running while its node is frozen; declares that bound.
  * A `flaky` parameter makes a resource die right after each start (the restart loop that the
@@ -110,6 +111,8 @@ interface WorldEntry {
   leaseUntilUs: number;
   /** sim-orphan after its node crashed: it ends by itself at this global time. */
   orphanUntilUs: number;
+  /** Still there from an earlier run of its node, which started it (no start of this run since). */
+  inherited: boolean;
 }
 
 export type WorldChange = { readonly node: NodeId; readonly rsc: string; readonly active: boolean; readonly why: string };
@@ -123,6 +126,12 @@ export class SimWorld {
 
   running(node: NodeId, rsc: string): boolean {
     return this.entries.get(key(node, rsc))?.running === true;
+  }
+
+  /** Running, and left there by an earlier run of its node (see adopt). */
+  inherited(node: NodeId, rsc: string): boolean {
+    const e = this.entries.get(key(node, rsc));
+    return e?.running === true && e.inherited;
   }
 
   /** Every (node, resource) running now. */
@@ -139,6 +148,7 @@ export class SimWorld {
   /** A start was handed to the agent: counted active from its first instant (it may half-start). */
   startBegins(node: NodeId, rsc: string, nowUs: number, primitive: PrimitiveConfig): WorldChange[] {
     const e = this.entry(node, rsc);
+    e.inherited = false;
     if (primitive.agent.type === 'sim-vip') e.leaseUntilUs = Math.max(e.leaseUntilUs, nowUs + leaseUs(primitive));
     if (e.running) return [];
     e.running = true;
@@ -205,14 +215,18 @@ export class SimWorld {
 
   /** A restarted node inherits what still runs on its host; an orphan's timer no longer applies. */
   adopt(node: NodeId): void {
-    for (const [k, e] of this.entries) if (k.startsWith(`${node}\u0000`)) e.orphanUntilUs = 0;
+    for (const [k, e] of this.entries) {
+      if (!k.startsWith(`${node}\u0000`)) continue;
+      e.orphanUntilUs = 0;
+      if (e.running) e.inherited = true;
+    }
   }
 
   private entry(node: NodeId, rsc: string): WorldEntry {
     const k = key(node, rsc);
     let e = this.entries.get(k);
     if (e === undefined) {
-      e = { running: false, leaseUntilUs: 0, orphanUntilUs: 0 };
+      e = { running: false, leaseUntilUs: 0, orphanUntilUs: 0, inherited: false };
       this.entries.set(k, e);
     }
     return e;

@@ -587,6 +587,7 @@ class Simulation {
       live.push({
         node: n.id, incarnation: n.incarnation, status: d.totem.status(), quorate: d.controller.decision.quorate,
         cib: { version: formatVersion(c.version), digest: digestOf(c.cib), cib: c.cib }, name: d.name,
+        probed: d.hasProbed,
       });
     }
     const end: EndState = {
@@ -912,6 +913,7 @@ class Simulation {
           break;
         case 'resource':
           if (e.event.op === 'start') this.observe({ type: 'resource-start', ...base, rsc: e.event.rsc, rc: e.event.rc });
+          this.observe({ type: 'resource-op', ...base, rsc: e.event.rsc, op: e.event.op, intervalMs: e.event.intervalMs, rc: e.event.rc });
           break;
         case 'error':
           this.stats.nodeErrors++;
@@ -996,6 +998,10 @@ class Simulation {
         if (hung) {
           rc = 1;
           message = 'timed out';
+        } else if (primitive.agent.type === 'sim-vip' && this.world.inherited(id, op.rsc)) {
+          // Not renewed: only a start of this run renews (a stop removes it).
+          rc = 1;
+          message = 'present without its lease renewer (left by an earlier run)';
         } else if (this.world.running(id, op.rsc)) {
           this.world.renew(id, op.rsc, this.nowUs, primitive);
           this.scheduleLeaseCheck(id, op.rsc, primitive);

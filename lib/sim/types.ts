@@ -59,6 +59,8 @@ export type Observation =
   | { readonly type: 'rsc-active'; readonly timeUs: number; readonly node: NodeId; readonly rsc: string; readonly active: boolean; readonly why: string }
   /** A node reported the result of a start it ran (rc 0: started). */
   | { readonly type: 'resource-start'; readonly timeUs: number; readonly node: NodeId; readonly incarnation: number; readonly rsc: string; readonly rc: number }
+  /** A node reported the result of an operation it ran (every op, probes as monitor interval 0). */
+  | { readonly type: 'resource-op'; readonly timeUs: number; readonly node: NodeId; readonly incarnation: number; readonly rsc: string; readonly op: string; readonly intervalMs: number; readonly rc: number }
   /** A CIB write of the simulated operator was acknowledged to it (applied in agreed order and persisted there). */
   | { readonly type: 'cib-ack'; readonly timeUs: number; readonly node: NodeId; readonly incarnation: number; readonly attribute: string }
   /** A graceful leave begins; `resources`: what the node believes it runs. */
@@ -89,6 +91,8 @@ export interface LiveNode {
   readonly cib?: { readonly version: string; readonly digest: string; readonly cib: Cib };
   /** The CIB's name for this node. */
   readonly name?: string | undefined;
+  /** This run of the node has probed and been recorded online (LocalResources.hasProbed). */
+  readonly probed?: boolean;
 }
 
 /** Bounds the resource checkers judge by, from the run's timers and resource plan. */
@@ -115,7 +119,8 @@ export type CheckerName =
   | 'cib-durability'
   | 'resource-liveness'
   | 'hand-off'
-  | 'flapping';
+  | 'flapping'
+  | 'fail-counts';
 
 /** Violations the harness itself raises: the core threw, or it stopped making progress. */
 export type HarnessCheck = 'core-exception' | 'progress';

@@ -47,6 +47,8 @@ const SETUP: Readonly<Record<BugName, Setup>> = {
   'skip-cib-persist': { mix: 'crash', safetyMs: 8000, seeds: 24, minCaught: 3 },
   // A gap needs a lost packet.
   'deliver-past-gap': { mix: 'loss' },
+  // Needs a node with failures (a crash leftover its probe finds failed, a failed start) to restart.
+  'keep-old-fail-counts': { mix: 'crash', safetyMs: 12000, seeds: 24, minCaught: 4 },
 };
 
 describe('injected bugs on the real totem', () => {

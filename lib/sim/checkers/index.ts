@@ -13,6 +13,7 @@ import {
   createConvergenceChecker,
   createDurabilityChecker,
   createExclusivityChecker,
+  createFailCountChecker,
   createFlappingChecker,
   createHandOffChecker,
   createResourceLivenessChecker,
@@ -51,6 +52,8 @@ export function createCheckers(options: CheckerOptions = {}): Checker[] {
     if (!twoNode) checkers.push(createDurabilityChecker());
     if (!twoNode) checkers.push(createHandOffChecker(options.bounds));
     checkers.push(createFlappingChecker(options.bounds));
+    // Both halves of a twoNode split write, and the heal keeps one copy: a clear may be lost with the other.
+    if (!twoNode) checkers.push(createFailCountChecker());
   }
   return checkers;
 }
@@ -59,6 +62,7 @@ export {
   createConvergenceChecker,
   createDurabilityChecker,
   createExclusivityChecker,
+  createFailCountChecker,
   createFlappingChecker,
   createHandOffChecker,
   createResourceLivenessChecker,

@@ -14,6 +14,10 @@
  *  - hand-off: a graceful leave moves every resource of the leaver elsewhere with a gap no
  *    longer than the hand-off bound (unless another fault interferes).
  *  - flapping: no resource starts on one node faster than its restart back-off allows.
+ *  - fail-counts: a node's fail count for a resource never exceeds the failures that node's
+ *    current run reported (pacemaker's fail counts are transient node attributes: a restart of
+ *    the node's stack erases them). Kept across restarts, a crash leftover that each probe finds
+ *    failed adds up until migrationThreshold bans the resource from every node for good.
  */
 import { INFINITY } from '../../cib/model.js';
 import type { NodeId } from '../../totem/types.js';
@@ -207,6 +211,12 @@ export function createFlappingChecker(bounds: RunBounds): Checker {
   return {
     name: 'flapping',
     observe(obs: Observation): string | undefined {
+      // The back-off runs on fail counts, which belong to one run of a node (a restart clears
+      // them, as pacemaker's transient attributes): a restarted node's window starts afresh.
+      if (obs.type === 'start') {
+        for (const key of [...starts.keys()]) if (key.startsWith(`${obs.node}\u0000`)) starts.delete(key);
+        return undefined;
+      }
       if (obs.type !== 'rsc-active' || !obs.active || obs.why !== 'start begins' || windowUs <= 0) return undefined;
       const key = `${obs.node}\u0000${obs.rsc}`;
       const list = (starts.get(key) ?? []).filter((t) => obs.timeUs - t < windowUs);
@@ -218,6 +228,49 @@ export function createFlappingChecker(bounds: RunBounds): Checker {
       return undefined;
     },
     finish(): string | undefined {
+      return undefined;
+    },
+  };
+}
+
+/** An operation's rc that the node counts as a failure (docs/executor.md, "Fail count"). */
+function countsAsFailure(op: string, intervalMs: number, rc: number): boolean {
+  if (rc === 0) return false;
+  if (op === 'monitor' && rc === 8) return false; // running promoted
+  if (op === 'monitor' && intervalMs === 0 && rc === 7) return false; // a probe that finds it stopped
+  return true;
+}
+
+export function createFailCountChecker(): Checker {
+  // node → incarnation whose failures are counted, and per resource how many it reported (a failed start: INFINITY).
+  const runs = new Map<NodeId, { incarnation: number; failures: Map<string, number> }>();
+  return {
+    name: 'fail-counts',
+    observe(obs: Observation): string | undefined {
+      if (obs.type !== 'resource-op' || !countsAsFailure(obs.op, obs.intervalMs, obs.rc)) return undefined;
+      let run = runs.get(obs.node);
+      if (run === undefined || run.incarnation !== obs.incarnation) {
+        run = { incarnation: obs.incarnation, failures: new Map() };
+        runs.set(obs.node, run);
+      }
+      const add = obs.op === 'start' ? INFINITY : 1;
+      run.failures.set(obs.rsc, Math.min(INFINITY, (run.failures.get(obs.rsc) ?? 0) + add));
+      return undefined;
+    },
+    finish(end: EndState): string | undefined {
+      for (const n of end.live) {
+        // Judged only once this run has probed: its first probe is what clears the earlier run's counts.
+        if (n.probed !== true || n.quorate !== true || n.name === undefined || n.cib === undefined) continue;
+        const run = runs.get(n.node);
+        const reported = run !== undefined && run.incarnation === n.incarnation ? run.failures : new Map<string, number>();
+        for (const [rsc, rs] of Object.entries(n.cib.cib.status.nodes[n.name]?.resources ?? {})) {
+          const count = rs.failCount ?? 0;
+          const allowed = reported.get(rsc) ?? 0;
+          if (count > allowed) {
+            return `n${n.node}/${n.incarnation}'s CIB gives ${rsc} a fail count of ${count} on ${n.name}, but this run of the node reported ${allowed} failure${allowed === 1 ? '' : 's'} of it: counts of an earlier run were kept`;
+          }
+        }
+      }
       return undefined;
     },
   };

@@ -912,7 +912,6 @@ class Simulation {
           this.trace.add({ k: 'fault', t: this.nowUs, text: `n${n.id}/${n.incarnation} CIB ${formatVersion(e.event.version)} ${e.event.cause === 'sync' ? `adopted from n${e.event.from}` : `${describeChange(e.event.change)} from n${e.event.from}`}` });
           break;
         case 'resource':
-          if (e.event.op === 'start') this.observe({ type: 'resource-start', ...base, rsc: e.event.rsc, rc: e.event.rc });
           this.observe({ type: 'resource-op', ...base, rsc: e.event.rsc, op: e.event.op, intervalMs: e.event.intervalMs, rc: e.event.rc });
           break;
         case 'error':

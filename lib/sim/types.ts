@@ -57,8 +57,6 @@ export type Observation =
     }
   /** The world model (lib/sim/resources.ts): a resource really became active or inactive on a node. */
   | { readonly type: 'rsc-active'; readonly timeUs: number; readonly node: NodeId; readonly rsc: string; readonly active: boolean; readonly why: string }
-  /** A node reported the result of a start it ran (rc 0: started). */
-  | { readonly type: 'resource-start'; readonly timeUs: number; readonly node: NodeId; readonly incarnation: number; readonly rsc: string; readonly rc: number }
   /** A node reported the result of an operation it ran (every op, probes as monitor interval 0). */
   | { readonly type: 'resource-op'; readonly timeUs: number; readonly node: NodeId; readonly incarnation: number; readonly rsc: string; readonly op: string; readonly intervalMs: number; readonly rc: number }
   /** A CIB write of the simulated operator was acknowledged to it (applied in agreed order and persisted there). */

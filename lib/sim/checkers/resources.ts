@@ -19,7 +19,7 @@
  *    the node's stack erases them). Kept across restarts, a crash leftover that each probe finds
  *    failed adds up until migrationThreshold bans the resource from every node for good.
  */
-import { INFINITY } from '../../cib/model.js';
+import { INFINITY, OCF_NOT_RUNNING, OCF_RUNNING_PROMOTED, OCF_SUCCESS } from '../../cib/model.js';
 import type { NodeId } from '../../totem/types.js';
 import type { Checker, EndState, Observation, RunBounds } from '../types.js';
 import { formatTimeUs } from '../types.js';
@@ -235,9 +235,9 @@ export function createFlappingChecker(bounds: RunBounds): Checker {
 
 /** An operation's rc that the node counts as a failure (docs/executor.md, "Fail count"). */
 function countsAsFailure(op: string, intervalMs: number, rc: number): boolean {
-  if (rc === 0) return false;
-  if (op === 'monitor' && rc === 8) return false; // running promoted
-  if (op === 'monitor' && intervalMs === 0 && rc === 7) return false; // a probe that finds it stopped
+  if (rc === OCF_SUCCESS) return false;
+  if (op === 'monitor' && rc === OCF_RUNNING_PROMOTED) return false;
+  if (op === 'monitor' && intervalMs === 0 && rc === OCF_NOT_RUNNING) return false; // a probe that finds it stopped
   return true;
 }
 

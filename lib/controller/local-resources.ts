@@ -375,7 +375,7 @@ export class LocalResources {
     this.outstanding = Math.max(0, this.outstanding - 1);
     if (tag.k === 'probe') this.onProbeProposal(tag, ok);
     else if (tag.k === 'exec') this.onExecProposal(tag, ok);
-    else if (tag.k === 'pending') this.onPendingRecorded(tag, ok);
+    else if (tag.k === 'pending') this.onPendingRecorded(tag, ok, nowMs);
     this.step(nowMs);
   }
 
@@ -389,21 +389,34 @@ export class LocalResources {
    * short (simulator seed 5174), or when its exec waited here behind another operation. Abandoned,
    * the pending record is answered with a stop record (nothing ran), and the coordinator plans.
    */
-  private onPendingRecorded(tag: Extract<ProposalTag, { k: 'pending' }>, ok: boolean): void {
+  private onPendingRecorded(tag: Extract<ProposalTag, { k: 'pending' }>, ok: boolean, nowMs: number): void {
     const state = this.state(tag.rsc);
     const held = state.holding;
     state.holding = undefined;
     state.busy = undefined;
     if (held === undefined) return;
     const sameView = tag.view === undefined || (this.viewId !== undefined && this.viewId.seq === tag.view.seq && this.viewId.rep === tag.view.rep);
-    if (ok && sameView && this.quorate && this.termCoordinator === tag.coordinator && this.stopAll === undefined && this.leave === undefined) {
+    if (ok && sameView && this.mayStart(Math.max(this.lastNowMs, nowMs)) && this.termCoordinator === tag.coordinator && this.leave === undefined) {
       state.queue.unshift({ ...held, recorded: true });
       return;
     }
-    if (ok && this.quorate && this.nodeName !== undefined) {
-      const record = { op: 'stop' as const, intervalMs: 0, rc: RC.SUCCESS, timeMs: this.lastWallMs, callId: this.nextCallId() };
-      this.propose({ change: { op: 'record-op', node: this.nodeName, resource: tag.rsc, record }, tag: { k: 'note' } });
-    }
+    if (ok) this.abandonRecordedStart(tag.rsc);
+  }
+
+  /** A start whose pending record is in the CIB will not run: a stop record says nothing runs. */
+  private abandonRecordedStart(rsc: string): void {
+    if (!this.quorate || this.nodeName === undefined) return;
+    const record = { op: 'stop' as const, intervalMs: 0, rc: RC.SUCCESS, timeMs: this.lastWallMs, callId: this.nextCallId() };
+    this.propose({ change: { op: 'record-op', node: this.nodeName, resource: rsc, record }, tag: { k: 'note' } });
+  }
+
+  /**
+   * A start or promote may go to the agent only while this node holds its lease: the lost-node
+   * deadline that lets the others start its resources counts from its last proof, so a start
+   * after the lease would not be covered by it.
+   */
+  private mayStart(nowMs: number): boolean {
+    return nowMs < this.leaseUntilMs;
   }
 
   onOperationResult(opId: number, outcome: AgentOutcome, nowMs: number): void {
@@ -814,7 +827,16 @@ export class LocalResources {
       const next = state.queue.shift();
       if (next === undefined) continue;
       const primitive = this.primitive(id);
-      if (primitive !== undefined && next.purpose.k === 'exec' && (next.op === 'start' || next.op === 'promote') && next.recorded !== true && this.nodeName !== undefined) {
+      const starts = next.purpose.k === 'exec' && (next.op === 'start' || next.op === 'promote');
+      if (starts && !this.mayStart(nowMs)) {
+        // Its lease ran out while the start waited (a node resumed from a freeze delivers its own
+        // pending record from the old ring before it learns of the new one: simulator seed
+        // 25959). The others may already have started the resource past this node's deadline;
+        // starting it here too would run it twice. Nothing ran: say so where a record was made.
+        if (next.recorded === true) this.abandonRecordedStart(id);
+        continue;
+      }
+      if (primitive !== undefined && starts && next.recorded !== true && this.nodeName !== undefined) {
         // Recorded as pending first (pacemaker's record-pending), so that whoever plans next sees it may run here.
         state.holding = next;
         const record = { op: next.op, intervalMs: 0, rc: RC_PENDING, timeMs: this.lastWallMs, callId: this.nextCallId() };

@@ -102,6 +102,27 @@ class Harness {
   }
 }
 
+/** A harness whose node was ordered to start vip and holds its pending record back. */
+function withHeldPendingStart(): Harness {
+  const h = new Harness();
+  h.join(1);
+  h.holdPending = true;
+  h.exec('start');
+  assert.equal(h.held.length, 1, 'the pending record is proposed');
+  return h;
+}
+
+/** Applies the held pending record, then asserts the start never ran and a stop record answered it. */
+function assertAbandonedOnApply(h: Harness): void {
+  h.holdPending = false;
+  const pending = h.held.shift()!;
+  h.apply(pending.change, pending.tag);
+  h.settle();
+  assert.equal(h.opsOf('start'), 0, 'the start never reaches the agent');
+  const ops = [...(h.cib.status.nodes['b']?.resources?.['vip']?.ops ?? [])].sort((x, y) => x.callId - y.callId);
+  assert.deepEqual(ops.slice(-2).map((o) => `${o.op} ${o.rc}`), ['start 193', 'stop 0'], 'the pending record is answered with a stop record');
+}
+
 test('a start that failed is stopped by the self-stop when the node loses quorum (seed 7015)', () => {
   const h = new Harness();
   h.join(1);
@@ -128,21 +149,11 @@ test('a start the agent cannot run here at all (not installed) does not count as
 });
 
 test('a start whose pending record lands in a later view than its order does not run (seed 5174)', () => {
-  const h = new Harness();
-  h.join(1);
-  h.holdPending = true;
-  h.exec('start');
-  assert.equal(h.held.length, 1, 'the pending record is proposed');
+  const h = withHeldPendingStart();
   // The ring breaks before it is ordered; the same coordinator leads the next view.
   h.lr.onView(['a', 'b'], false, h.nowMs, VIEW2);
   h.settle();
-  h.holdPending = false;
-  const pending = h.held.shift()!;
-  h.apply(pending.change, pending.tag);
-  h.settle();
-  assert.equal(h.opsOf('start'), 0, 'the start never reaches the agent');
-  const ops = [...(h.cib.status.nodes['b']?.resources?.['vip']?.ops ?? [])].sort((x, y) => x.callId - y.callId);
-  assert.deepEqual(ops.slice(-2).map((o) => `${o.op} ${o.rc}`), ['start 193', 'stop 0'], 'the pending record is answered with a stop record');
+  assertAbandonedOnApply(h);
 });
 
 test('a start whose pending record lands in its own view runs', () => {
@@ -156,6 +167,35 @@ test('a start whose pending record lands in its own view runs', () => {
   h.settle();
   assert.equal(h.opsOf('start'), 1);
   assert.ok(h.lr.activeHere.includes('vip'));
+});
+
+// A node frozen while its start waited for its pending record resumed, delivered that record
+// from its old ring (before it learned of the new one) and ran the start, while the others, past
+// its deadline, had started the resource elsewhere.
+test('a start whose pending record lands after the lease ran out does not run (seed 25959)', () => {
+  const h = withHeldPendingStart();
+  // Frozen for longer than the lease window: no token proved the ring meanwhile.
+  h.nowMs += 61_000;
+  assertAbandonedOnApply(h);
+});
+
+test('a start queued behind another operation does not run once the lease has run out', () => {
+  const h = new Harness();
+  h.join(1);
+  // vip is busy with a probe the test answers late; the start waits behind it.
+  h.lr.onMessage({ t: 'reprobe', rsc: 'vip' }, 1, h.nowMs);
+  const probe = h.lr.takeOutput().operations.find((o) => o.op === 'probe')!;
+  assert.ok(probe !== undefined);
+  h.exec('start');
+  assert.equal(h.opsOf('start'), 0, 'the start waits for the probe');
+  // Its pending record is in the CIB; the lease runs out before the probe answers.
+  h.nowMs += 61_000;
+  h.lr.onOperationResult(probe.opId, { rc: 7, wallMs: 1_700_000_000_000 + h.nowMs }, h.nowMs);
+  h.settle();
+  assert.equal(h.opsOf('start'), 0, 'the start never reaches the agent');
+  h.lr.onToken(h.nowMs, h.nowMs);
+  h.exec('start');
+  assert.equal(h.opsOf('start'), 1, 'with its lease renewed, the next start runs');
 });
 
 test('a coordinator whose records the state exchange dropped probes again and starts nothing elsewhere meanwhile (seed 6681)', () => {

@@ -155,6 +155,18 @@ describe('resource-exclusivity violations found by the soak', () => {
     // pins the re-probe after an exchange drops this node's records.
   });
 
+  // A node frozen while its start of web-ip waited for its pending record resumed and delivered
+  // that record from its old ring (its first turn, before it learned of the new one), and ran the
+  // start although its lease had run out long before, while the others had started web-ip on n65.
+  it('a node resumed from a freeze does not run a start once its lease has run out (seed 25959)', () => {
+    const r = soakSeed(25959, 3, 'pause');
+    assert.deepEqual(r.violations, []);
+    const resumed = index(r.trace, /FAULT n144 resumes/);
+    assert.ok(resumed >= 0, 'n144 is frozen and resumes');
+    assert.ok(index(r.trace, /n144\/1 CIB \S+ record web-ip start rc 193 on n144/, resumed) > resumed, 'it delivers its pending record of web-ip after it resumes');
+    assert.equal(index(r.trace, /n144\/1 runs start web-ip/, resumed), -1, 'and does not start web-ip');
+  });
+
   // A start that failed (and may have left the resource running) did not count as active on its
   // node, so the node's self-stop after it lost quorum left it running while the majority, past
   // the node's deadline, started it elsewhere.

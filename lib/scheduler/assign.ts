@@ -291,8 +291,9 @@ function initBase(ctx: Ctx, u: Unit, own: readonly LocationConstraint[], inherit
   // so resources colocated with it see that it will not run, rather than where it failed.
   if (u.prims.some((x) => x.forceStop)) for (const n of ctx.view.nodes) u.base.set(n.name, -INFINITY);
   // A pinned resource stays where it is (assignPrimitive), but its scores are left as they are:
-  // what it passes on to the resources it is colocated with is what it would prefer, as in
-  // Pacemaker, not an INFINITY where it happens to be stuck.
+  // what a resource blocked by a failure passes on to the resources it is colocated with is what
+  // it would prefer, as in Pacemaker, not an INFINITY where it happens to be stuck. An unmanaged
+  // one carries Pacemaker's INFINITY location where it runs (applyStickinessAndFailures).
 }
 
 function applyStickinessAndFailures(ctx: Ctx, u: Unit): void {
@@ -308,6 +309,7 @@ function applyStickinessAndFailures(ctx: Ctx, u: Unit): void {
         if (ctx.symmetric || cur > -INFINITY) u.base.set(a.node, addScores(cur, p.meta.resourceStickiness));
       }
     }
+    if (u.kind === 'primitive') for (const node of p.unmanagedOn) u.base.set(node, addScores(u.base.get(node)!, INFINITY));
     for (const [node, count] of p.failCount) {
       if (p.meta.migrationThreshold > 0 && count >= p.meta.migrationThreshold) u.base.set(node, -INFINITY);
     }
@@ -368,8 +370,9 @@ function assign(ctx: Ctx, u: Unit): void {
 
 function assignPrimitive(ctx: Ctx, u: Unit, w: Weights): void {
   if (u.pinned) {
-    const cur = currentNode(ctx, u);
-    u.nodes = cur === undefined ? [] : [cur];
+    // Nothing may be done to it, so it stays wherever it runs on a live node, even where history
+    // on a cleanly offline node leaves it no single current node (differential seed 1680).
+    u.nodes = [...new Set(u.prims[0]!.active.filter((a) => ctx.nodeByName.get(a.node)!.online).map((a) => a.node))];
   } else if (u.stopped) {
     u.nodes = [];
   } else {
@@ -424,13 +427,18 @@ function applyColocation(ctx: Ctx, w: Weights, c: Coloc): void {
   if (c.priRole !== undefined) {
     // With a role (Pacemaker's with-rsc-role): only nodes where an instance will be in that role
     // count. +INFINITY bans every other node (all of them when no instance has the role);
-    // -INFINITY bans those nodes; a finite score is added there. Nothing else changes.
+    // -INFINITY bans those nodes; a finite score is added there. Nothing else changes. Like any
+    // optional colocation, a finite one that would leave nowhere to run is dropped (Pacemaker
+    // keeps a resource on its only node beside the promoted instance it is kept away from by
+    // -100: differential seed 1491).
     const where = nodesInRole(c.pri, c.priRole === 'Promoted' ? 'Promoted' : 'Unpromoted');
-    for (const [node, score] of w) {
+    const work: Weights = new Map(w);
+    for (const [node, score] of work) {
       if (c.score >= INFINITY) {
-        if (!where.has(node)) w.set(node, -INFINITY);
-      } else if (where.has(node)) w.set(node, addScores(score, c.score));
+        if (!where.has(node)) work.set(node, -INFINITY);
+      } else if (where.has(node)) work.set(node, addScores(score, c.score));
     }
+    if (Math.abs(c.score) >= INFINITY || available(ctx, work)) for (const [k, v] of work) w.set(k, v);
     return;
   }
   if (c.pri.kind === 'clone' && c.score > 0 && c.score < INFINITY) {
@@ -599,7 +607,10 @@ function assignClone(ctx: Ctx, u: Unit, w: Weights): void {
     u.nodes = [...counts.keys()];
   };
   if (u.pinned || u.stopped) {
-    if (u.pinned) for (const inst of instances) add(inst, inst.current!);
+    // A stopped clone still keeps an instance that nothing may be done to (failed with
+    // on-fail=block): it stays where it is, failed (differential seed 772).
+    const blockedOn = new Set(u.prims.flatMap((p) => p.blockedOn));
+    for (const inst of instances) if (u.pinned || blockedOn.has(inst.current!)) add(inst, inst.current!);
     finish();
     u.promoted = choosePromoted(ctx.config, ctx, u, ctx.opts);
     return;

@@ -62,6 +62,12 @@ export interface PrimitiveState {
   /** A clone's nodes whose instance failed with on-fail=block: nothing may be done there. */
   blockedOn: string[];
   /**
+   * Nodes where it runs unmanaged (is-managed=false, maintenance-mode, or a node in
+   * maintenance): Pacemaker pins it there with an INFINITY location when it reads the status
+   * (native_add_running), and that INFINITY is what resources colocated with it see.
+   */
+  unmanagedOn: string[];
+  /**
    * Cleanly offline nodes whose history (read when fencing is enabled, as Pacemaker does) says
    * it was running there when they left. Nothing runs there now, but like Pacemaker the
    * resource then counts as seen on more than one node, so no node is its single current one
@@ -296,6 +302,7 @@ export function readPrimitive(cib: Cib, info: PrimitiveInfo, nodes: NodeView[], 
     failCount,
     blocked: maintenance || !meta.isManaged || blockedWhole,
     blockedOn: info.clone === undefined ? [] : blockedHere,
+    unmanagedOn: active.filter((a) => maintenance || !meta.isManaged || inMaintenance.has(a.node)).map((a) => a.node),
     seenOffline,
     known,
     forceStop: lasting.some((l) => l.onFail === 'stop'),

@@ -558,4 +558,76 @@ export const PARITY_CASES: ParityCase[] = [
     quorate: true,
     expected: { p: ['n1:Promoted', 'n2:Unpromoted'], r: ['n2:Started'] },
   },
+  {
+    name: 'a finite colocation away from the promoted instance is dropped when it would leave the resource nowhere to run',
+    cib: cib(
+      {
+        nodes: [{ id: '1', name: 'n1' }, { id: '2', name: 'n2', standby: true }],
+        resources: [clone('pc', 'p', { promotable: true, cloneMax: 2 }), prim('r')],
+        constraints: [{ kind: 'colocation', id: 'r-away-from-promoted', rsc: 'r', withRsc: 'pc', score: -100, withRscRole: 'Promoted' }],
+      },
+      { n1: { state: 'online', attributes: { 'master-p': '50' }, resources: { p: running(true), r: running() } }, n2: { state: 'online' } },
+      2,
+    ),
+    quorate: true,
+    expected: { p: ['n1:Promoted'], r: ['n1:Started'] },
+  },
+  {
+    name: 'a finite colocation away from the promoted instance moves the resource where another node can take it',
+    cib: cib(
+      {
+        resources: [clone('pc', 'p', { promotable: true, cloneMax: 2 }), prim('r')],
+        constraints: [{ kind: 'colocation', id: 'r-away-from-promoted', rsc: 'r', withRsc: 'pc', score: -100, withRscRole: 'Promoted' }],
+      },
+      { n1: { state: 'online', attributes: { 'master-p': '50' }, resources: { p: running(true), r: running() } }, n2: { state: 'online', attributes: { 'master-p': '10' }, resources: { p: running() } } },
+      2,
+    ),
+    quorate: true,
+    expected: { p: ['n1:Promoted', 'n2:Unpromoted'], r: ['n2:Started'] },
+  },
+  {
+    // Pacemaker pins an unmanaged resource where it runs with an INFINITY location, and that
+    // INFINITY is what a resource it is colocated with merges (differential seed 998).
+    name: 'an unmanaged resource pushes the resource it is kept apart from off its node with its INFINITY, not its stickiness',
+    cib: cib(
+      {
+        resources: [prim('r1'), prim('r2', { meta: { isManaged: false } })],
+        constraints: [
+          { kind: 'location', id: 'r1-n2', rsc: 'r1', node: 'n2', score: 50 },
+          { kind: 'location', id: 'r1-n3', rsc: 'r1', node: 'n3', score: 10 },
+          { kind: 'colocation', id: 'r2-apart-from-r1', rsc: 'r2', withRsc: 'r1', score: -100 },
+        ],
+      },
+      { n2: { state: 'online', resources: { r2: running() } } },
+    ),
+    quorate: true,
+    expected: { r1: ['n3:Started'], r2: ['n2:Started'] },
+  },
+  {
+    name: 'an unmanaged resource stays where it runs even when history on a cleanly offline node says it ran there too',
+    cib: cib(
+      { properties: { stonithEnabled: true }, resources: [prim('r', { meta: { isManaged: false } })] },
+      { n1: { state: 'online', resources: { r: running() } }, n3: { state: 'offline', resources: { r: running() } } },
+    ),
+    quorate: true,
+    expected: { r: ['n1:Started'] },
+  },
+  {
+    name: 'a stopped clone keeps an instance that failed with on-fail=block where it is, and stops the others',
+    cib: cib(
+      {
+        resources: [
+          {
+            kind: 'clone',
+            id: 'c',
+            child: prim('p', { ops: [{ name: 'monitor', intervalMs: 10_000, timeoutMs: 20_000, onFail: 'block' }], meta: { targetRole: 'Stopped' } }),
+            meta: { cloneMax: 2 },
+          },
+        ],
+      },
+      { n1: { state: 'online', resources: { p: running(false, true) } }, n2: { state: 'online', resources: { p: running() } } },
+    ),
+    quorate: true,
+    expected: { p: ['n1:Started'] },
+  },
 ];

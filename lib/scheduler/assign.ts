@@ -370,9 +370,11 @@ function assign(ctx: Ctx, u: Unit): void {
 
 function assignPrimitive(ctx: Ctx, u: Unit, w: Weights): void {
   if (u.pinned) {
-    // Nothing may be done to it, so it stays wherever it runs on a live node, even where history
-    // on a cleanly offline node leaves it no single current node (differential seed 1680).
-    u.nodes = [...new Set(u.prims[0]!.active.filter((a) => ctx.nodeByName.get(a.node)!.online).map((a) => a.node))];
+    // Nothing may be done to it, so it stays where it runs on a live node, even where history on
+    // a cleanly offline node leaves it no single current node (differential seed 1680). Active on
+    // several, it counts as on the first, as Pacemaker's pe__current_node takes the first.
+    const live = ctx.view.nodes.find((n) => n.online && u.prims[0]!.active.some((a) => a.node === n.name));
+    u.nodes = live === undefined ? [] : [live.name];
   } else if (u.stopped) {
     u.nodes = [];
   } else {
@@ -771,7 +773,9 @@ function choosePromoted(config: CibConfig, ctx: Ctx, u: Unit, opts: PlaceOptions
   const target = u.prims[0]!.meta.targetRole;
   if (m.promotable !== true || target === 'Unpromoted' || opts.demoteAll) return promoted;
   const placedInstances = (u.instanceList ?? []).filter((i) => i.node !== undefined);
-  if (u.pinned) {
+  // Nothing new is promoted where nothing may be done (pinned), nor in a clone told to stop,
+  // which keeps only its blocked instances, in the role they have now.
+  if (u.pinned || u.stopped) {
     for (const i of placedInstances) if (i.promotedNow) promoted.set(i.node!, (promoted.get(i.node!) ?? 0) + 1);
     return promoted;
   }

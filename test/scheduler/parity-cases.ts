@@ -630,4 +630,37 @@ export const PARITY_CASES: ParityCase[] = [
     quorate: true,
     expected: { p: ['n1:Started'] },
   },
+  {
+    name: 'a stopped promotable clone promotes nothing: its blocked, failed instance stays unpromoted, so nothing can be with the promoted role',
+    cib: cib(
+      {
+        resources: [
+          {
+            kind: 'clone',
+            id: 'pc',
+            child: prim('p', {
+              ops: [
+                { name: 'monitor', intervalMs: 10_000, timeoutMs: 20_000, role: 'Unpromoted', onFail: 'block' },
+                { name: 'monitor', intervalMs: 11_000, timeoutMs: 20_000, role: 'Promoted' },
+              ],
+              meta: { targetRole: 'Stopped' },
+            }),
+            meta: { promotable: true, cloneMax: 2 },
+          },
+          prim('vip'),
+        ],
+        constraints: [{ kind: 'colocation', id: 'vip-with-promoted', rsc: 'vip', withRsc: 'pc', score: INFINITY, withRscRole: 'Promoted' }],
+      },
+      {
+        n1: {
+          state: 'online',
+          attributes: { 'master-p': '50' },
+          resources: { p: { ops: [{ op: 'start', intervalMs: 0, rc: 0, timeMs: PARITY_NOW_MS - 600_000, callId: 900 }, { op: 'monitor', intervalMs: 10_000, rc: 1, timeMs: PARITY_NOW_MS - 30_000, callId: 901 }], failCount: 1, lastFailureMs: PARITY_NOW_MS - 30_000 } },
+        },
+      },
+      2,
+    ),
+    quorate: true,
+    expected: { p: ['n1:Unpromoted'], vip: [] },
+  },
 ];

@@ -188,7 +188,7 @@ test('a start queued behind another operation does not run once the lease has ru
   assert.ok(probe !== undefined);
   h.exec('start');
   assert.equal(h.opsOf('start'), 0, 'the start waits for the probe');
-  // Its pending record is in the CIB; the lease runs out before the probe answers.
+  // The lease runs out before the probe answers (the start has made no pending record yet).
   h.nowMs += 61_000;
   h.lr.onOperationResult(probe.opId, { rc: 7, wallMs: 1_700_000_000_000 + h.nowMs }, h.nowMs);
   h.settle();

@@ -5,8 +5,9 @@
  * watcher of the VIP in every namespace), settled, then left alone for `--minutes` while
  * `--load` busy processes compete for the CPU. Nothing is done to the cluster in that window, so
  * everything it records there is spurious: every view installed, quorum lost, leader started,
- * resource started or stopped, error reported, moment without the VIP or with it on two nodes,
- * and the client's longest wait for an answer. It also prints each node's CPU over the window.
+ * resource started or stopped, monitor that failed, failover, error reported, node process gone, moment
+ * without the VIP or with it on two nodes, and client request that failed (its longest wait for
+ * an answer is printed). It also prints each node's CPU over the window.
  *
  * The load (`--load N`, default 2: one per core of this machine) is N node processes at the same
  * priority as the cluster (nice 0), each looping over allocation-heavy work (building and
@@ -58,7 +59,7 @@ const WAIT_MS = 60_000;
 const CALM_MS = 3000;
 const TICKS_PER_SECOND = 100;
 /** What each load process runs: allocation-heavy work, so its collector runs too. */
-const LOAD_JS = 'let keep = []; for (;;) { const a = Array.from({ length: 2000 }, (_, i) => ({ i, s: String(i) })); keep.push(JSON.stringify(a).length); if (keep.length > 1000) keep = []; }';
+const LOAD_JS = 'const parent = process.ppid; let keep = []; for (let n = 0; ; n++) { const a = Array.from({ length: 2000 }, (_, i) => ({ i, s: String(i) })); keep.push(JSON.stringify(a).length); if (keep.length > 1000) keep = []; if (n % 100 === 0 && process.ppid !== parent) process.exit(0); }';
 
 const lab = new HaLab({
   profile,
@@ -66,7 +67,8 @@ const lab = new HaLab({
   vipLeaseMs,
   monitorMs: 1000,
   serviceLayout: 'clone',
-  keepDir: values.keep,
+  // Kept by HaLab.cleanup in any case: this script removes it once a run was calm (unless --keep).
+  keepDir: true,
   prefix: `snt-rs${randomBytes(2).toString('hex').slice(0, 3)}`,
   log: values.verbose ? (l) => console.error(`  ${l}`) : undefined,
 });
@@ -114,7 +116,8 @@ try {
   lab.startAll();
   await lab.waitForView(NODE_IDS, NODE_IDS, WAIT_MS);
   await lab.waitForService(WAIT_MS);
-  for (let i = 0; i < loadCount; i++) loaders.push(spawn(process.execPath, ['-e', LOAD_JS], { stdio: 'ignore' }));
+  // A load process outlives nothing: it exits once this script is gone (its parent changes).
+  for (let i = 0; i < loadCount && cleaning === undefined; i++) loaders.push(spawn(process.execPath, ['-e', LOAD_JS], { stdio: 'ignore' }));
   // The load starts first, so the window judges a cluster that has already met it.
   await sleep(CALM_MS);
   await lab.waitForView(NODE_IDS, NODE_IDS, WAIT_MS);
@@ -130,6 +133,9 @@ try {
   const t1 = nowMs();
   const cpu1 = NODE_IDS.map((id) => cpuSeconds(nodePid(id)));
   const load1 = loadavg()[0]!;
+  const died = NODE_IDS.filter((id) => !lab.running(id));
+  // Reports of the window's last moments may still be on their way from the watchers and nodes.
+  await sleep(1000);
 
   const inWindow = (e: ProcessEvent): boolean => typeof e.atMs === 'number' && e.atMs >= t0 && e.atMs <= t1;
   const perNode = NODE_IDS.map((id) => {
@@ -140,6 +146,8 @@ try {
       quorumLost: events.filter((e) => e.ev === 'quorum' && e.quorate === false).length,
       leaderStarts: events.filter((e) => e.ev === 'leader-start').length,
       startsStops: events.filter((e) => e.ev === 'resource' && (e.op === 'start' || e.op === 'stop')).length,
+      failedMonitors: events.filter((e) => e.ev === 'resource' && e.op === 'monitor' && e.rc !== 0).length,
+      failovers: events.filter((e) => e.ev === 'failover').length,
       errors: events.filter((e) => e.ev === 'error').map((e) => String(e.code)),
       cpuPerMin: cpu0[id - 1] !== undefined && cpu1[id - 1] !== undefined ? ((cpu1[id - 1]! - cpu0[id - 1]!) * 60_000) / (t1 - t0) : undefined,
     };
@@ -165,17 +173,23 @@ try {
   for (const n of perNode) {
     console.log(
       `  node-${n.id}: views ${n.views}, quorum lost ${n.quorumLost}, leader starts ${n.leaderStarts}, resource starts/stops ${n.startsStops}, ` +
-        `errors ${n.errors.length}${n.errors.length > 0 ? ` (${[...new Set(n.errors)].join(', ')})` : ''}, CPU ${n.cpuPerMin === undefined ? '-' : n.cpuPerMin.toFixed(2)} CPU-s/min`,
+        `failed monitors ${n.failedMonitors}, failovers ${n.failovers}, errors ${n.errors.length}${n.errors.length > 0 ? ` (${[...new Set(n.errors)].join(', ')})` : ''}, CPU ${n.cpuPerMin === undefined ? '-' : n.cpuPerMin.toFixed(2)} CPU-s/min`,
     );
   }
   console.log(`  VIP: held by ${holders.map((h) => `node-${h}`).join(', ') || 'nobody'}; longest moment without it ${longestLapseMs.toFixed(0)} ms; on two nodes ${overlapMs.toFixed(0)} ms`);
   console.log(`  client: ${samples.length} requests, ${failed} failed, longest wait for an answer ${outage.outageMs.toFixed(0)} ms, answers from two nodes ${dual}`);
   console.log(`  watchers' largest sampling pause ${watcherGapMs.toFixed(0)} ms`);
-  const spurious = perNode.reduce((sum, n) => sum + n.views + n.quorumLost + n.leaderStarts + n.startsStops + n.errors.length, 0);
-  // A lapse shorter than twice the watcher's own pause may be the watcher's, not the VIP's.
-  const lapsed = longestLapseMs > Math.max(100, 2 * watcherGapMs) || holders.length !== 1;
-  calm = spurious === 0 && !lapsed && overlapMs === 0 && dual === 0;
-  console.log(calm ? 'calm: nothing moved' : `NOT calm: ${spurious} spurious event(s)${lapsed ? ', the VIP lapsed or moved' : ''}${overlapMs > 0 || dual > 0 ? ', the VIP on two nodes' : ''}`);
+  if (died.length > 0) console.log(`  node process(es) gone during the window: ${died.map((id) => `node-${id}`).join(', ')}`);
+  const spurious = perNode.reduce((sum, n) => sum + n.views + n.quorumLost + n.leaderStarts + n.startsStops + n.failedMonitors + n.failovers + n.errors.length, 0);
+  // A lapse is seen only by a sample that found the VIP gone, so any lapse at all is real.
+  const lapsed = longestLapseMs > 0 || holders.length !== 1;
+  calm = spurious === 0 && died.length === 0 && !lapsed && overlapMs === 0 && dual === 0 && failed === 0;
+  console.log(
+    calm
+      ? 'calm: nothing moved'
+      : `NOT calm: ${spurious} spurious event(s)${died.length > 0 ? ', a node died' : ''}${lapsed ? ', the VIP lapsed or moved' : ''}` +
+          `${overlapMs > 0 || dual > 0 ? ', the VIP on two nodes' : ''}${failed > 0 ? `, ${failed} client request(s) failed` : ''}`,
+  );
 } catch (error) {
   console.error(`bench:rest: ${(error as Error).message}\n${lab.describe()}`);
 } finally {

@@ -12,6 +12,8 @@ import type { ResourceAgent } from '../../agents/types.js';
 import { CibError, validateConfig } from '../cib/validate.js';
 import type { LinkConfig, NodeAddress } from '../transport/index.js';
 import type { TotemTimers } from '../totem/types.js';
+import { PROFILES, validateTimers } from '../totem/config.js';
+import { validateLinks } from '../transport/config.js';
 import type { QuorumConfig } from '../quorum/index.js';
 import type { AlertConfig } from '../alerts/index.js';
 
@@ -223,7 +225,14 @@ export function resolveJoinOptions(input: JoinClusterOptions): ResolvedJoinOptio
   if (unicast) refuseDuplicateAddresses(nodes, port, transport.peers !== undefined);
   let links: LinkConfig[];
   if (transport.links !== undefined) {
-    links = transport.links;
+    // The transport's own checks (count, modes, addresses, ports), here so that `config verify`
+    // refuses what the node would, naming the option as the user wrote it.
+    try {
+      links = validateLinks(transport.links);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      throw new ConfigError('transport', error.message, { cause: error });
+    }
   } else {
     const mode = transport.mode ?? 'udpu';
     const bindAddr = stripPort(me.addrs[0]!);
@@ -249,6 +258,9 @@ export function resolveJoinOptions(input: JoinClusterOptions): ResolvedJoinOptio
   }
 
   const profile = raw.profile ?? 'lan';
+  // The relations between timers (a retransmit or hold below half the token timeout, and so on)
+  // hold for the profile with the overrides applied; checked here, before anything binds.
+  validateTimers({ ...PROFILES[profile], ...raw.timers });
   const votes = raw.quorum?.votes ?? {};
   const { votes: _votes, ...quorumRest } = raw.quorum ?? {};
   void _votes;

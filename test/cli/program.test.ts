@@ -68,6 +68,17 @@ test('config verify: a valid file exits 0; a typo exits 1 with the suggestion; a
     assert.match(typo.err, /quorum\.wait_for_all: unknown key; did you mean 'quorum\.waitForAll'\?/);
     writeFileSync(file, `${body}quorum: { twoNode: true }\nsecurity: insecure\n`);
     assert.match((await cli('config', 'verify', file)).err, /twoNode: needs exactly two nodes/);
+    // What the node itself would refuse before it binds: timers that break their relations, and
+    // more links than the transport takes.
+    writeFileSync(file, `${body}security: insecure\ntimers: { tokenTimeoutMs: 80 }\n`);
+    const timers = await cli('config', 'verify', file);
+    assert.equal(timers.code, 1);
+    assert.match(timers.err, /timers\.tokenRetransmitMs: 100 must be below timers\.tokenTimeoutMs \(80\)/);
+    const link = (i: number): string => `{ mode: udpu, bindAddr: 10.0.${i}.11, port: 5405 }`;
+    writeFileSync(file, `cluster: web\nnode: { id: 1 }\ntransport:\n  nodes: [{ id: 1, addrs: [10.0.0.11] }, { id: 2, addrs: [10.0.0.12] }]\n  links: [${Array.from({ length: 9 }, (_, i) => link(i)).join(', ')}]\nstateDir: ${dir}\nsecurity: insecure\n`);
+    const links = await cli('config', 'verify', file);
+    assert.equal(links.code, 1);
+    assert.match(links.err, /transport: links: expected 1 to 8 links/);
     writeFileSync(file, `${body}keyFile: authkey\n`);
     const key = await cli('config', 'verify', file);
     assert.equal(key.code, 1);

@@ -52,3 +52,15 @@ test('shipped source maps carry their sources (the .ts files are not shipped)', 
     }
   }
 });
+
+test('docs/errors.md lists every error code, and names no code that does not exist', () => {
+  const source = readFileSync(join(root, 'lib', 'errors', 'index.ts'), 'utf8');
+  const union = source.slice(source.indexOf('export type ErrorCode'), source.indexOf('export class SanodeError'));
+  const codes = new Set([...union.matchAll(/'(SANODE_[A-Z_]+)'/g)].map((m) => m[1]!));
+  assert.ok(codes.size > 20, 'the ErrorCode union was found');
+  const doc = readFileSync(join(root, 'docs', 'errors.md'), 'utf8');
+  // A code is documented where it heads a row of one of the tables.
+  const documented = new Set([...doc.matchAll(/^\| `(SANODE_[A-Z_]+)`/gm)].map((m) => m[1]!));
+  assert.deepEqual([...codes].filter((c) => !documented.has(c)), [], 'codes without a row in docs/errors.md');
+  assert.deepEqual([...documented].filter((c) => !codes.has(c)), [], 'rows in docs/errors.md for codes that do not exist');
+});

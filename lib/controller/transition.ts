@@ -245,8 +245,9 @@ export class TransitionEngine {
     const plan = schedule(this.overlay(cib, nowMs), { quorate: true, nowMs: wallNowMs ?? nowMs });
     const planned = new Set(plan.actions.map((a) => a.id));
     // A member still probing may run anything (a start from an older term may even be in flight
-    // there): until it has said what, only stops go out.
-    const probing = [...this.members].some((name) => cib.status.nodes[name]?.state !== 'online');
+    // there): until it has said what, only stops go out. A member the CIB does not list runs no
+    // resources and never probes (SANODE_NODE_NOT_IN_CIB): it must not hold every start back.
+    const probing = [...this.members].some((name) => this.nodes.includes(name) && cib.status.nodes[name]?.state !== 'online');
     let waiting = 0;
     for (const action of plan.actions) {
       // Recurring monitors are the node's own business once a start succeeds (LocalResources),

@@ -203,3 +203,14 @@ test('nodes never seen since the engine started count as lost from then', () => 
   engine.tick(100 + DEADLINE);
   assert.deepEqual(engine.takeOutput().dispatch.map((d) => d.op), ['start']);
 });
+
+test('a member the CIB does not list (it runs nothing and never probes) does not hold the starts back', () => {
+  const engine = new TransitionEngine({ nodes: ['a', 'b', 'c'], lostNodeDeadlineMs: DEADLINE, nowMs: 0 });
+  engine.onView(['a', 'b', 'c', 'node-4'], 0);
+  engine.onCib(withStatus(emptyCib(config), undefined));
+  engine.setCoordinator(true, true);
+  engine.tick(10);
+  const out = engine.takeOutput();
+  assert.deepEqual(out.dispatch.map((d) => d.op), ['start'], 'vip starts although node-4 is never online');
+  assert.ok(['a', 'b', 'c'].includes(out.dispatch[0]!.node));
+});

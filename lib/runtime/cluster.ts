@@ -155,6 +155,12 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   /** Outcomes reported before updateCib() had registered its request (same turn). */
   private readonly pendingOutcomes = new Map<string, (request: CibRequest) => void>();
   private leaving: { resolve: () => void } | undefined;
+  /**
+   * Errors raised while joinCluster has not yet returned this cluster (a node the CIB does not
+   * list, an orphan found by the first probe): nobody could have subscribed to 'error' yet, so
+   * they wait until the caller's code after `await joinCluster(...)` has run.
+   */
+  private heldReports: unknown[] | undefined = [];
   private leaveDone: Promise<void> | undefined;
   private readonly pendingOperations = new Set<Promise<void>>();
 
@@ -289,7 +295,15 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       },
     });
     await cluster.waitForFirstView(timers.tokenTimeoutMs * 10 + timers.consensusMs * 4);
+    // The caller's code after the await (which attaches its listeners) runs before this.
+    setImmediate(() => cluster.releaseReports());
     return cluster;
+  }
+
+  private releaseReports(): void {
+    const held = this.heldReports ?? [];
+    this.heldReports = undefined;
+    for (const error of held) this.report(error);
   }
 
   /** Runs `callback` whenever this node leads; its signal aborts when it stops leading. */
@@ -548,6 +562,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   /** An 'error' nobody listens to is not dropped: it becomes a process warning (stderr by default). */
   private report(error: unknown): void {
+    if (this.heldReports !== undefined) {
+      this.heldReports.push(error);
+      return;
+    }
     if (this.listenerCount('error') > 0) {
       this.emit('error', error);
       return;

@@ -93,9 +93,9 @@ test('kill -9 of a node: its restarted self finds the orphaned child by its reco
 
     // The same state directory, a new process: an empty agent, as after any crash.
     const second = c.start(1);
-    // Found by the first probe, usually while joinCluster is still starting: then no 'error'
-    // listener exists yet and it is a process warning (SanodeWarning), else an 'error' event.
-    const isOrphanReport = (e: ProcessEvent): boolean => (e.ev === 'error' || (e.ev === 'warning' && e.name === 'SanodeWarning')) && e.code === 'SANODE_ORPHAN_FOUND';
+    // Found by the first probe, usually while joinCluster is still starting: the node holds the
+    // report until the code after \`await joinCluster\` has subscribed, so it is an 'error' event.
+    const isOrphanReport = (e: ProcessEvent): boolean => e.ev === 'error' && e.code === 'SANODE_ORPHAN_FOUND';
     const found = await c.waitFor(1, isOrphanReport, WAIT_MS);
     assert.match(String(found.message), new RegExp(`resource app: pid ${orphanPid} \\(sleep 300\\) was started by an earlier run of this node`));
     await c.waitFor(1, (e) => e.ev === 'resource' && e.rsc === 'app', WAIT_MS);

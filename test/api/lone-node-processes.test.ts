@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { ProcessCluster, type ProcessEvent } from '../helpers/process-cluster.js';
+import type { ProcessEvent } from '../helpers/process-cluster.js';
+import { dummyGroup, resourceCluster } from '../helpers/resource-cluster.js';
 import type { CibConfig } from '../../lib/index.js';
 
 /**
@@ -12,28 +11,12 @@ import type { CibConfig } from '../../lib/index.js';
  * processes for a full window, every event of the window recorded, and the record must show
  * exactly one start per resource, no stop and no self-stop. Nothing asserts a speed.
  */
-const fixture = join(dirname(fileURLToPath(import.meta.url)), '..', 'helpers', 'cluster-process.js');
 const WAIT_MS = 30_000;
 /** The window the record covers (the issue's reproduction ran 30-40 s before it was noticed). */
 const WINDOW_MS = Number(process.env['SANODE_LONE_WINDOW_MS'] ?? 60_000);
 
 function groupConfig(names: string[]): CibConfig {
-  return {
-    nodes: names.map((name, i) => ({ id: String(i + 1), name })),
-    resources: [
-      {
-        kind: 'group',
-        id: 'web',
-        members: ['ip', 'app'].map((id) => ({
-          kind: 'primitive' as const,
-          id,
-          agent: { class: 'sanode' as const, type: 'dummy' },
-          params: { name: id },
-          ops: [{ name: 'monitor' as const, intervalMs: 1000, timeoutMs: 5000 }],
-        })),
-      },
-    ],
-  };
+  return { nodes: names.map((name, i) => ({ id: String(i + 1), name })), resources: [dummyGroup('web', ['ip', 'app'])] };
 }
 
 function resourceOps(events: readonly ProcessEvent[], op: string): string[] {
@@ -46,21 +29,7 @@ function selfStops(events: readonly ProcessEvent[]): string[] {
 
 test(`a one-node cluster runs its group for ${WINDOW_MS / 1000} s with exactly one start per resource`, { timeout: WINDOW_MS + 120_000 }, async () => {
   const names = ['web1'];
-  const c = new ProcessCluster(1, {
-    fixture,
-    addressBase: 81,
-    configFor: (id, common) => ({
-      options: {
-        cluster: 'lone-one',
-        node: { id, name: names[id - 1] },
-        transport: { nodes: common.nodes, port: common.port },
-        keyHex: common.key,
-        stateDir: common.stateDir,
-        profile: 'lan',
-        cib: groupConfig(names),
-      },
-    }),
-  });
+  const c = resourceCluster({ cluster: 'lone-one', addressBase: 81, names, cib: groupConfig(names) });
   try {
     c.startAll();
     await c.waitFor(1, (e) => e.ev === 'resource' && e.rsc === 'app' && e.op === 'start' && e.rc === 0, WAIT_MS);
@@ -80,22 +49,7 @@ test(`a one-node cluster runs its group for ${WINDOW_MS / 1000} s with exactly o
 
 test(`a twoNode survivor takes the group over after kill -9 of its peer and keeps it ${WINDOW_MS / 1000} s with one start per resource`, { timeout: WINDOW_MS + 150_000 }, async () => {
   const names = ['web1', 'web2'];
-  const c = new ProcessCluster(2, {
-    fixture,
-    addressBase: 82,
-    configFor: (id, common) => ({
-      options: {
-        cluster: 'lone-two',
-        node: { id, name: names[id - 1] },
-        transport: { nodes: common.nodes, port: common.port },
-        keyHex: common.key,
-        stateDir: common.stateDir,
-        profile: 'lan',
-        quorum: { twoNode: true },
-        cib: groupConfig(names),
-      },
-    }),
-  });
+  const c = resourceCluster({ cluster: 'lone-two', addressBase: 82, names, cib: groupConfig(names), extra: { quorum: { twoNode: true } } });
   try {
     c.startAll();
     await c.waitForView([1, 2], [1, 2], WAIT_MS);

@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { ProcessCluster, type ProcessEvent } from '../helpers/process-cluster.js';
+import type { ProcessCluster, ProcessEvent } from '../helpers/process-cluster.js';
+import { dummyGroup, resourceCluster } from '../helpers/resource-cluster.js';
 import type { Cib, CibConfig } from '../../lib/index.js';
 
 /**
@@ -11,44 +10,17 @@ import type { Cib, CibConfig } from '../../lib/index.js';
  * leave, on standby (and stays put when the node comes back, by stickiness), on move/ban, and
  * stops and starts by target-role. Every wait is bounded; nothing asserts a speed.
  */
-const fixture = join(dirname(fileURLToPath(import.meta.url)), '..', 'helpers', 'cluster-process.js');
 const WAIT_MS = 30_000;
 const names = ['node-1', 'node-2', 'node-3'];
 
 const config: CibConfig = {
   nodes: names.map((name, i) => ({ id: String(i + 1), name })),
   rscDefaults: { resourceStickiness: 100 },
-  resources: [
-    {
-      kind: 'group',
-      id: 'web',
-      members: ['ip', 'app'].map((id) => ({
-        kind: 'primitive' as const,
-        id,
-        agent: { class: 'sanode' as const, type: 'dummy' },
-        params: { name: id },
-        ops: [{ name: 'monitor' as const, intervalMs: 1000, timeoutMs: 5000 }],
-      })),
-    },
-  ],
+  resources: [dummyGroup('web', ['ip', 'app'])],
 };
 
 function clusterOf(addressBase: number): ProcessCluster {
-  return new ProcessCluster(3, {
-    fixture,
-    addressBase,
-    configFor: (id, common) => ({
-      options: {
-        cluster: 'rsc-test',
-        node: { id },
-        transport: { nodes: common.nodes, port: common.port },
-        keyHex: common.key,
-        stateDir: common.stateDir,
-        profile: 'lan',
-        cib: config,
-      },
-    }),
-  });
+  return resourceCluster({ cluster: 'rsc-test', addressBase, names: [undefined, undefined, undefined], cib: config });
 }
 
 /** Nodes where the primitive runs according to the CIB: its newest record says so. */

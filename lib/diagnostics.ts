@@ -71,10 +71,13 @@ export function publishClusterDiagnostics(cluster: Cluster): () => void {
     publish(CHANNELS.link, cluster, { link: l.link, peers: l.peers.map((p) => ({ node: p.node, healthy: p.healthy })) });
   const onError = (error: unknown) =>
     publish(CHANNELS.error, cluster, { code: (error as { code?: unknown } | null)?.code, message: error instanceof Error ? error.message : String(error) });
-  const handlers = { view: onView, quorum: onQuorum, leader: onLeader, resource: onResource, cib: onCib, link: onLink, error: onError } as const;
+  const handlers = { view: onView, quorum: onQuorum, leader: onLeader, resource: onResource, cib: onCib, link: onLink } as const;
   // One table for on and off, so a listener added is always a listener removed.
   const events = cluster as unknown as { on(e: string, h: (...a: never[]) => void): void; off(e: string, h: (...a: never[]) => void): void };
   for (const [event, handler] of Object.entries(handlers)) events.on(event, handler);
+  // Not an 'error' listener: that would count as handling the error, and one nobody else listens
+  // to must still become a process warning (README, "errors").
+  const stopErrors = cluster.observeErrors(onError);
   // joinCluster resolves after the first view: say where the node stands now, so a subscriber
   // that starts with the node does not miss its first view, quorum and coordinator.
   const now = cluster.status();
@@ -83,5 +86,6 @@ export function publishClusterDiagnostics(cluster: Cluster): () => void {
   onLeader({ coordinator: now.coordinator, leading: now.leading, epoch: now.epoch });
   return () => {
     for (const [event, handler] of Object.entries(handlers)) events.off(event, handler);
+    stopErrors();
   };
 }

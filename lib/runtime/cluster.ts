@@ -161,6 +161,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
    * they wait until the caller's code after `await joinCluster(...)` has run.
    */
   private heldReports: unknown[] | undefined = [];
+  /** See every reported error without counting as its handler (diagnostics). */
+  private readonly errorObservers = new Set<(error: unknown) => void>();
   private leaveDone: Promise<void> | undefined;
   private readonly pendingOperations = new Set<Promise<void>>();
 
@@ -298,6 +300,16 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     // The caller's code after the await (which attaches its listeners) runs before this.
     setImmediate(() => cluster.releaseReports());
     return cluster;
+  }
+
+  /**
+   * Calls `handler` with every error this node reports, without being a listener of 'error':
+   * an error nobody else listens to still becomes a process warning. For sanode's own
+   * observers (diagnostics channels); returns the function that stops it.
+   */
+  observeErrors(handler: (error: unknown) => void): () => void {
+    this.errorObservers.add(handler);
+    return () => this.errorObservers.delete(handler);
   }
 
   private releaseReports(): void {
@@ -566,6 +578,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       this.heldReports.push(error);
       return;
     }
+    for (const observe of this.errorObservers) observe(error);
     if (this.listenerCount('error') > 0) {
       this.emit('error', error);
       return;

@@ -124,6 +124,22 @@ test('three sidecars from cluster.yaml files, managed with the sanode commands o
     children.get(1)!.child.kill('SIGHUP');
     await until(admin(2), 'extra removed by the reload', (s) => !s.resources.some((x) => x.id === 'extra'));
 
+    // SIGHUP with a typo in the file: logged with its code, and nothing changes
+    const own = join(dir, 'node-1.yaml');
+    const good = readFileSync(own, 'utf8');
+    writeFileSync(own, fileFor(1, dir, dummy('app').replace('intervalMs', 'interval')));
+    const logged = children.get(1)!.out.length;
+    children.get(1)!.child.kill('SIGHUP');
+    for (let i = 0; i < 200 && !children.get(1)!.out.slice(logged).includes('reload refused'); i += 1) await new Promise((done) => setTimeout(done, 50));
+    const refusal = children.get(1)!.out.slice(logged).split('\n').find((l) => l.includes('reload refused'));
+    assert.ok(refusal !== undefined, 'the refused reload is logged');
+    assert.equal((JSON.parse(refusal) as { code?: string }).code, 'SANODE_INVALID_CONFIG');
+    assert.match(refusal, /nothing changed.*interval: unknown key/);
+    const after = await until(admin(2), 'the same resources after the refused reload', () => true);
+    assert.deepEqual(after.resources.map((x) => x.id), ['app'], 'app is still configured');
+    assert.equal(children.get(1)!.child.exitCode, null, 'node 1 still runs');
+    writeFileSync(own, good);
+
     // JSON-lines logs carry node, view and epoch; resource lines carry the resource
     const lines = children.get(1)!.out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.ok(lines.some((l) => l.event === 'view' && l.node === 1 && typeof l.view === 'number'), 'a view line with node and view');
@@ -170,6 +186,36 @@ test('sanode run refuses a wrong file with exit code 78 and the key named', asyn
     assert.equal(code, 78);
     assert.match(err, /quorum\.two_node: unknown key; did you mean 'quorum\.twoNode'\?/);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sanode run exits 75 (try again later) when the node cannot start because another copy of it runs', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sanode-sidecar-twice-'));
+  const children: ChildProcess[] = [];
+  try {
+    const file = join(dir, 'cluster.yaml');
+    writeFileSync(join(dir, 'alert.sh'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    writeFileSync(file, fileFor(1, dir, dummy('app')));
+    const first = spawn(process.execPath, [main, 'run', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(first);
+    let out = '';
+    first.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    // Up once it logs its first view (alone: its peers are not started).
+    for (let i = 0; i < 400 && !/"event":"view"/.test(out); i += 1) await new Promise((done) => setTimeout(done, 50));
+    assert.match(out, /"event":"view"/, 'the first copy is up');
+    const second = spawn(process.execPath, [main, 'run', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(second);
+    let err = '';
+    second.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((resolve) => second.once('exit', resolve));
+    assert.equal(code, 75, err);
+    assert.match(err, /\[SANODE_NODE_RUNNING\]/);
+    assert.match(err, new RegExp(`\\b${first.pid}\\b`), "the message names the running copy's pid");
+    assert.equal(first.exitCode, null, 'the first copy runs on');
+  } finally {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => c.once('exit', r)))));
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -101,6 +101,33 @@ test('three sidecars from cluster.yaml files, managed with the sanode commands o
     assert.equal(r.nodes.find((n) => n.name === target)?.state, 'standby');
     assert.equal((await cli('--socket', admin(3), 'node', 'online', target)).code, 0);
 
+    // what an operator reads: every resource and where it runs, one resource, the properties,
+    // the configuration, each link and its peers
+    const list = await cli('--socket', admin(2), 'resource', 'list');
+    assert.equal(list.code, 0, list.err);
+    assert.match(list.out, /^app\s+sanode:dummy\s+Started on node-\d$/m);
+    const one = await cli('--socket', admin(2), 'resource', 'status', 'app');
+    assert.equal(one.code, 0, one.err);
+    assert.match(one.out, /^app\s+sanode:dummy\s+Started on node-\d/m);
+    assert.match((await cli('--socket', admin(2), 'property', 'list')).out, /no properties set \(defaults apply\)/);
+    const shown = JSON.parse((await cli('--socket', admin(2), 'config', 'show')).out) as { resources: { id: string }[] };
+    assert.deepEqual(shown.resources.map((x) => x.id), ['app']);
+    const links = await cli('--socket', admin(2), 'links');
+    assert.equal(links.code, 0, links.err);
+    assert.match(links.out, /^link 0 \(udpu, /m);
+    assert.match(links.out, /^ {2}node 1: connected, heard \d+ ms ago$/m);
+    assert.match(links.out, /^ {2}node 3: connected, heard \d+ ms ago$/m);
+    // ban keeps it off its node until clear; cleanup answers
+    const banned = runningOn(await until(admin(1), 'app placed', (s) => runningOn(s, 'app').length === 1), 'app')[0]!;
+    const ban = await cli('--socket', admin(2), 'resource', 'ban', 'app', banned);
+    assert.equal(ban.code, 0, ban.err);
+    assert.match(ban.out, new RegExp(`^app: banned from ${banned} \\(constraint cli-ban-app-on-${banned}; undo with sanode resource clear app\\)$`, 'm'));
+    await until(admin(1), `app off ${banned}`, (st) => runningOn(st, 'app').length === 1 && runningOn(st, 'app')[0] !== banned);
+    assert.equal((await cli('--socket', admin(2), 'resource', 'clear', 'app')).code, 0);
+    const cleaned = await cli('--socket', admin(2), 'resource', 'cleanup', 'app');
+    assert.equal(cleaned.code, 0, cleaned.err);
+    assert.equal(cleaned.out, 'app: cleaned up\n');
+
     // the read-only socket answers status and refuses changes
     assert.equal((await cli('--socket', join(dir, 'status-1.sock'), 'quorum')).code, 0);
     const denied = await cli('--socket', join(dir, 'status-1.sock'), 'resource', 'stop', 'app');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -48,6 +48,13 @@ test('config schema prints the JSON Schema of cluster.yaml; agents list and desc
   const vip = await cli('agents', 'describe', 'sanode:vip');
   assert.equal(vip.code, 0, vip.err);
   assert.match(vip.out, /^ {2}ip \(required\): /m);
+  // The README's own example: an OCF agent from Debian's resource-agents, read from its meta-data.
+  if (existsSync('/usr/lib/ocf/resource.d/heartbeat/IPaddr2')) {
+    const ipaddr2 = await cli('agents', 'describe', 'ocf:heartbeat:IPaddr2');
+    assert.equal(ipaddr2.code, 0, ipaddr2.err);
+    assert.match(ipaddr2.out, /^ocf:heartbeat:IPaddr2: Manages virtual IPv4 and IPv6 addresses/);
+    assert.match(ipaddr2.out, /^ {2}ip \(required\)/m);
+  }
   const nope = await cli('agents', 'describe', 'sanode:nope');
   assert.equal(nope.code, 1);
   assert.match(nope.err, /no agent 'sanode:nope'/);

@@ -180,6 +180,14 @@ export class NodeDriver {
    * (agreed delivery can reach this node alone, just before it is cut off; see docs/cib.md).
    */
   private unsafeAcks: { at: SafeMark; event: NodeEvent }[] = [];
+  /**
+   * A start's pending record applied here but not yet safe: the start waits until every member
+   * has it, so the coordinator has it too before it can plan that resource elsewhere (simulator
+   * seed 50055: a node resumed from a freeze delivered its own pending record at once, in a ring
+   * the others had already left, and started what the coordinator then started on itself).
+   * Released when safe, or at the next view, where LocalResources abandons the start.
+   */
+  private unsafePending: { at: SafeMark; tag: ProposalTag }[] = [];
   /** The newest safe mark of the current ring. */
   private safe: SafeMark | undefined;
   /**
@@ -436,6 +444,7 @@ export class NodeDriver {
     if (out.safe !== undefined) {
       this.safe = out.safe;
       if (this.releaseSafeAcks()) any = true;
+      if (this.releaseSafePending(false)) any = true;
       if (this.leaving?.phase === 'release') this.checkLeave(now);
     }
     if (out.tokenAcceptedMs !== undefined) {
@@ -477,6 +486,9 @@ export class NodeDriver {
       const id = this.idOf(name);
       return id === undefined ? undefined : this.lastRingProofMs.get(id);
     });
+    // After the view: a pending record that never became safe in its ring is answered now, in the
+    // new view, so the start it stood for is abandoned (local-resources.ts, onPendingRecorded).
+    this.releaseSafePending(true);
     this.installing = false;
   }
 
@@ -608,7 +620,11 @@ export class NodeDriver {
         else this.events.push({ type: 'cib-outcome', requestId, ok: false, error: outcome.error });
       } else {
         if (!outcome.ok) this.error('SANODE_CIB_WRITE_FAILED', `recording on ${this.cibName ?? this.o.nodeName} failed: ${outcome.error.message}`);
-        this.res.onProposal(request.tag, outcome.ok, this.nowMs);
+        if (outcome.ok && request.tag.k === 'pending' && outcome.at !== undefined && !this.isSafe(outcome.at) && this.view !== undefined && sameView(this.view.id, outcome.at.viewId)) {
+          this.unsafePending.push({ at: outcome.at, tag: request.tag });
+        } else {
+          this.res.onProposal(request.tag, outcome.ok, this.nowMs);
+        }
       }
     }
     if (any || this.replica.synced) {
@@ -724,6 +740,20 @@ export class NodeDriver {
     } else {
       this.events.push(outcomeUnknown(event));
     }
+  }
+
+  private isSafe(at: SafeMark): boolean {
+    return this.safe !== undefined && sameView(this.safe.viewId, at.viewId) && at.seq <= this.safe.seq;
+  }
+
+  /** Hands LocalResources the pending records that are safe now (all of them at a view change). */
+  private releaseSafePending(all: boolean): boolean {
+    if (this.unsafePending.length === 0) return false;
+    const ready = all ? this.unsafePending : this.unsafePending.filter((p) => this.isSafe(p.at));
+    if (ready.length === 0) return false;
+    this.unsafePending = all ? [] : this.unsafePending.filter((p) => !this.isSafe(p.at));
+    for (const p of ready) this.res.onProposal(p.tag, true, this.nowMs);
+    return true;
   }
 
   private releaseSafeAcks(): boolean {

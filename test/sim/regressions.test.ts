@@ -167,17 +167,25 @@ describe('resource-exclusivity violations found by the soak', () => {
     assert.equal(index(r.trace, /n144\/1 runs start web-ip/, resumed), -1, 'and does not start web-ip');
   });
 
+  // The same shape within the lease: a node frozen for 682 ms (less than its lease) right after
+  // it was ordered to start web-ip resumed, proposed its pending record and, holding the token
+  // of a ring the others had just left, delivered it at once and started web-ip, which the
+  // coordinator, whose copy never had that record, was starting on itself. A start now waits
+  // until its pending record is safe (every member of the ring has it), or is abandoned at the
+  // next view (lib/node/driver.ts, unsafePending).
+  it('a start waits until its pending record is safe in its ring (seed 50055)', () => {
+    const r = soakSeed(50055, 3, 'pause');
+    assert.deepEqual(r.violations, []);
+  });
+
   // A start that failed (and may have left the resource running) did not count as active on its
   // node, so the node's self-stop after it lost quorum left it running while the majority, past
   // the node's deadline, started it elsewhere.
   it('a failed start is stopped by the self-stop of a node cut off after it (seed 7015)', () => {
     const r = soakSeed(7015, 5, 'partition');
     assert.deepEqual(r.violations, []);
-    const start = index(r.trace, /n2\/1 runs start worker/);
-    assert.ok(start >= 0, 'n2 starts worker');
-    const selfStop = index(r.trace, /n2\/1 error SANODE_SELF_STOP/, start);
-    assert.ok(selfStop > start, 'n2 stops its resources on its own once cut off');
-    const stop = index(r.trace, /n2\/1 runs stop worker/, selfStop);
-    assert.ok(stop > selfStop, 'its self-stop includes worker, whose start failed');
+    // Since a start waits until its pending record is safe (seed 50055), the seed's timing no
+    // longer reaches this shape; test/controller/local-resources.test.ts pins the mechanism (a
+    // failed start counts as active, so the self-stop stops it).
   });
 });

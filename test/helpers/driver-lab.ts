@@ -4,7 +4,8 @@
  * node is recorded for the whole run, so tests assert on the record.
  */
 import assert from 'node:assert/strict';
-import { emptyCib, type Cib } from '../../lib/cib/model.js';
+import { emptyCib, type Cib, type CibConfig } from '../../lib/cib/model.js';
+import type { AgentOperation } from '../../lib/controller/local-resources.js';
 import { defaultLeadershipTimers, NodeController } from '../../lib/controller/node-controller.js';
 import { NodeDriver, type NodeEvent } from '../../lib/node/driver.js';
 import { resolveQuorumConfig } from '../../lib/quorum/index.js';
@@ -38,9 +39,21 @@ export class DriverLab {
   /** Drops single packets: true loses this one (a lost datagram, not a cut link). */
   drop: ((from: NodeId, to: NodeId, msg: Send['msg']) => boolean) | undefined;
   private packets: Packet[] = [];
+  /** Every agent operation each node handed over (with `resources`), in order. */
+  readonly operations: { atMs: number; node: NodeId; op: AgentOperation }[] = [];
+  /** What runs on each node, as the lab's in-memory agents see it (with `resources`). */
+  readonly runningOn = new Map<NodeId, Set<string>>(IDS.map((id) => [id, new Set<string>()]));
 
-  constructor() {
-    const config = { nodes: IDS.map((id) => ({ id: String(id), name: `n${id}` })), resources: [] };
+  /**
+   * `resources`: the CIB's resources and constraints (and any node in standby), and the nodes
+   * manage them with in-memory agents that answer every operation at once.
+   */
+  constructor(options: { resources?: Pick<CibConfig, 'resources' | 'constraints'> & { standby?: readonly NodeId[] } } = {}) {
+    const config: CibConfig = {
+      nodes: IDS.map((id) => ({ id: String(id), name: `n${id}`, ...(options.resources?.standby?.includes(id) === true ? { standby: true } : {}) })),
+      resources: options.resources?.resources ?? [],
+      ...(options.resources?.constraints === undefined ? {} : { constraints: options.resources.constraints }),
+    };
     const quorum = resolveQuorumConfig({ nodes: IDS.map((id) => ({ id })) });
     const lease = defaultLeadershipTimers(timers, IDS.length);
     for (const id of IDS) {
@@ -55,7 +68,7 @@ export class DriverLab {
           controller: new NodeController({ nodeId: id, quorum, leadership: lease }),
           cib: emptyCib(config),
           lease,
-          resources: { manage: false, selfStopMs: 1000, holdoverMs: () => undefined },
+          resources: { manage: options.resources !== undefined, selfStopMs: 1000, holdoverMs: () => undefined },
           wallClockOffsetMs: 0,
           maxSendQueue: 1000,
           nowMs: this.nowMs,
@@ -139,6 +152,16 @@ export class DriverLab {
         if (this.cut.has(`${id}->${to}`) || this.drop?.(id, to, s.msg) === true) continue;
         this.packets.push({ atMs: this.nowMs + LATENCY_MS, from: id, to, msg: structuredClone(s.msg) });
       }
+    }
+    for (const op of out.operations) {
+      this.operations.push({ atMs: this.nowMs, node: id, op });
+      const here = this.runningOn.get(id)!;
+      let rc = 0;
+      if (op.op === 'start') here.add(op.rsc);
+      else if (op.op === 'stop') here.delete(op.rsc);
+      else if (op.op === 'monitor' || op.op === 'probe') rc = here.has(op.rsc) ? 0 : 7;
+      this.drivers.get(id)!.operationResult(op.opId, { rc, wallMs: 1_700_000_000_000 + this.nowMs }, this.nowMs);
+      this.collect(id);
     }
     for (const event of out.events) {
       const entry: DriverLab['record'][number] = { atMs: this.nowMs, node: id, event };

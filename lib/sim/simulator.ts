@@ -238,6 +238,8 @@ interface SimNode {
   incarnation: number;
   up: boolean;
   leaving: boolean;
+  /** Its graceful leave has finished ('left'): the stop that follows ends a completed leave. */
+  left: boolean;
   /** The shipped node (lib/node/driver.ts) of this incarnation. */
   driver: NodeDriver | undefined;
   /** What survives a crash: the persisted ring seq, last man standing knowledge and CIB. */
@@ -335,7 +337,7 @@ class Simulation {
     for (const id of this.ids) {
       this.nodes.set(id, {
         id, rate: 1 + p.range(-drift, drift), offsetUs: p.int(0, 1_000_000) * 1000 + p.int(0, 999),
-        incarnation: 0, up: false, leaving: false, driver: undefined, store: { ringSeq: 0, lms: undefined, cib: undefined },
+        incarnation: 0, up: false, leaving: false, left: false, driver: undefined, store: { ringSeq: 0, lms: undefined, cib: undefined },
         paused: false, pauseGen: 0, backlog: [], lifeGen: 0, tickGen: 0, tickDeadlineMs: undefined,
         lastTickUs: -1, sameInstantTicks: 0, lastTermEpoch: -1, lastTermCoordinator: -1, writes: new Map(),
       });
@@ -609,6 +611,7 @@ class Simulation {
     n.incarnation++;
     n.up = true;
     n.leaving = false;
+    n.left = false;
     n.paused = false;
     n.backlog = [];
     n.lifeGen++;
@@ -674,9 +677,10 @@ class Simulation {
 
   private crashNode(n: SimNode, how: string): void {
     this.note('fault', `n${n.id}/${n.incarnation} ${how}`);
-    this.observe({ type: 'crash', timeUs: this.nowUs, node: n.id, incarnation: n.incarnation });
+    this.observe({ type: 'crash', timeUs: this.nowUs, node: n.id, incarnation: n.incarnation, ...(n.leaving && !n.left ? { leaveCutShort: true } : {}) });
     n.up = false;
     n.leaving = false;
+    n.left = false;
     n.driver?.close();
     n.driver = undefined;
     n.paused = false;
@@ -917,9 +921,11 @@ class Simulation {
         case 'error':
           this.stats.nodeErrors++;
           this.note('leader', `n${n.id}/${n.incarnation} error ${e.error.code}: ${e.error.message}`);
+          if (e.error.code === 'SANODE_SELF_STOP') this.observe({ type: 'self-stop', timeUs: this.nowUs, node: n.id, reason: e.error.message });
           break;
         case 'left':
           // As Cluster.leave(): the ring has been told; the process exits a moment later.
+          n.left = true;
           this.queue.push(this.nowUs + this.msToUs(this.faultPrng.range(1, 20)), { type: 'stop', node: n.id, lifeGen: n.lifeGen });
           break;
         default:

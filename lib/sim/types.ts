@@ -10,7 +10,10 @@ import type { Delivery, NodeId, TotemStatus, View, ViewId } from '../totem/types
  */
 export type Observation =
   | { readonly type: 'start'; readonly timeUs: number; readonly node: NodeId; readonly incarnation: number }
-  | { readonly type: 'crash'; readonly timeUs: number; readonly node: NodeId; readonly incarnation: number }
+  /** The node stopped its resources on its own (SANODE_SELF_STOP: it lost quorum or its lease). */
+  | { readonly type: 'self-stop'; readonly timeUs: number; readonly node: NodeId; readonly reason: string }
+  /** `leaveCutShort`: the node was leaving gracefully and had not finished (no 'left' yet). */
+  | { readonly type: 'crash'; readonly timeUs: number; readonly node: NodeId; readonly incarnation: number; readonly leaveCutShort?: boolean }
   | {
       readonly type: 'broadcast';
       readonly timeUs: number;

@@ -232,4 +232,26 @@ describe('hand-off checker', () => {
     assert.deepEqual(run(true), []);
     assert.equal(run(false).length, 1, 'a leaver that stopped its VIP and then exited still owes the hand-off');
   });
+
+  /** n2 leaves holding vip, stops it at 1 s, then `between` happens, and n1 starts vip at 3 s. */
+  const withBetween = (between: (c: ReturnType<typeof createHandOffChecker>) => (string | undefined)[]): (string | undefined)[] => {
+    const c = createHandOffChecker(bounds);
+    const ms = (t: number): number => t * 1000;
+    return [
+      c.observe({ type: 'leave', timeUs: ms(900), node: 2, incarnation: 1, resources: ['vip'], disturbed: false }),
+      c.observe({ type: 'rsc-active', timeUs: ms(1_000), node: 2, rsc: 'vip', active: false, why: 'stopped' }),
+      ...between(c),
+      c.observe({ type: 'rsc-active', timeUs: ms(3_000), node: 1, rsc: 'vip', active: true, why: 'start begins' }),
+    ].filter((p) => p !== undefined);
+  };
+
+  it('does not judge a leave the simulator cut short after the leaver had stopped everything (seeds 10677, 14326)', () => {
+    assert.deepEqual(withBetween((c) => [c.observe({ type: 'crash', timeUs: 1_010_000, node: 2, incarnation: 1, leaveCutShort: true })]), []);
+    assert.equal(withBetween((c) => [c.observe({ type: 'crash', timeUs: 1_010_000, node: 2, incarnation: 1 })]).length, 1, 'a finished leave still owes the hand-off');
+  });
+
+  it("does not judge a leave whose leaver's ring broke under it, so that it stopped on its own (seed 5829)", () => {
+    assert.deepEqual(withBetween((c) => [c.observe({ type: 'self-stop', timeUs: 1_010_000, node: 2, reason: 'stopping resources on n2: lease expired' })]), []);
+    assert.equal(withBetween((c) => [c.observe({ type: 'self-stop', timeUs: 1_010_000, node: 3, reason: 'lost quorum' })]).length, 1, "another node's self-stop changes nothing");
+  });
 });

@@ -154,10 +154,17 @@ export function createHandOffChecker(bounds: RunBounds): Checker {
           pending = undefined;
           return undefined;
         case 'crash':
-          // The leaver's process ended before it had stopped everything (the simulator ends
-          // leaving nodes when the liveness phase begins, seed 8207): the rest of its resources
-          // are a crashed node's, waited out by the lost-node deadline, not handed off.
-          if (pending !== undefined && obs.node === pending.node && [...pending.resources.values()].some((downUs) => downUs === undefined)) pending = undefined;
+          // The leaver's process ended before its leave had finished (the simulator ends leaving
+          // nodes when the liveness phase begins, seeds 8207, 10677, 14326): the others see a
+          // crash, not a clean leave, so what was not yet started elsewhere (and, if it
+          // coordinated, its successor's takeover) waits as for a crashed node, not a hand-off.
+          if (pending !== undefined && obs.node === pending.node && (obs.leaveCutShort === true || [...pending.resources.values()].some((downUs) => downUs === undefined))) pending = undefined;
+          return undefined;
+        case 'self-stop':
+          // The leaver's ring broke under it (loss during the leave, seed 5829: its lease ran out
+          // and it stopped everything on its own): the others lost it as a node, not a leaver,
+          // and rightly wait out its lost-node deadline.
+          if (pending !== undefined && obs.node === pending.node) pending = undefined;
           return undefined;
         case 'quorum':
           // The leave took the rest below quorum (a node was down already): nobody may take over.

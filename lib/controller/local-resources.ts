@@ -238,6 +238,8 @@ export class LocalResources {
   /** A self-stop or a leave's final stop in progress. */
   private stopAll: { run: number; endMs: number; order: string[] } | undefined;
   private stopRun = 0;
+  /** Orders from the coordinator that came while everything was stopping: answered once it is done. */
+  private declinedWhileStopping: { epoch: number; key: string }[] = [];
   private leave: { deadlineMs: number; phase: 'draining' | 'stopping' | 'done' } | undefined;
 
   private operations: AgentOperation[] = [];
@@ -346,6 +348,15 @@ export class LocalResources {
     this.step(nowMs);
   }
 
+  /**
+   * The group's copy lost records of what this node did (the driver noticed after a state
+   * exchange): probe again, so the CIB says what runs here before anyone plans from it.
+   */
+  probeAgain(): void {
+    this.probed = false;
+    this.probe = undefined;
+  }
+
   /** The coordinator of this node's current term (undefined while not quorate). */
   onTerm(coordinator: number | undefined, nowMs: number): void {
     if (coordinator === this.termCoordinator) return;
@@ -361,7 +372,16 @@ export class LocalResources {
       // function of the view, and a deposed one's messages are delivered in its own view only.
       const fromCoordinator = sender === this.termCoordinator;
       const thisView = message.seq === undefined || (this.viewId !== undefined && message.seq === this.viewId.seq && message.rep === this.viewId.rep);
-      if (message.req.node === this.nodeName && fromCoordinator && thisView && this.quorate && this.stopAll === undefined) this.acceptExec(message.epoch, message.req, sender);
+      if (message.req.node === this.nodeName && fromCoordinator && thisView) {
+        // The coordinator plans nothing more until this answers (transition.ts): a node stopping
+        // everything that ignored it held every resource back for the in-flight timeout
+        // (simulator seed 29638: 11 s with nothing running). It answers once its stops are done,
+        // so the next plan sees them; answering at once let a coordinator alone in its ring,
+        // which delivers to itself in the same turn, re-send and re-decline forever (seed 1653).
+        if (this.quorate && this.stopAll === undefined) this.acceptExec(message.epoch, message.req, sender);
+        else if (this.stopAll !== undefined) this.declinedWhileStopping.push({ epoch: message.epoch, key: message.req.key });
+        else this.answer(message.epoch, message.req.key, RC.ERR_GENERIC);
+      }
     } else if (message.t === 'result') {
       if (message.epoch === this.epoch) this.engine.onResult(message.key);
     } else if (this.quorate && this.member && this.leave === undefined) {
@@ -401,6 +421,16 @@ export class LocalResources {
       return;
     }
     if (ok) this.abandonRecordedStart(tag.rsc);
+    this.decline(held);
+  }
+
+  /**
+   * An order from the coordinator that will not run is still answered, after any record that
+   * says so: the coordinator waits for every answer before it plans again (an old term's or old
+   * view's answer is ignored there).
+   */
+  private decline(pending: Pending): void {
+    if (pending.purpose.k === 'exec') this.answer(pending.purpose.epoch, pending.purpose.req.key, RC.ERR_GENERIC);
   }
 
   /** A start whose pending record is in the CIB will not run: a stop record says nothing runs. */
@@ -444,7 +474,10 @@ export class LocalResources {
     if (this.leave !== undefined) return;
     this.leave = { deadlineMs: nowMs + this.o.moveAwayMs, phase: 'draining' };
     this.probe = undefined;
-    if (this.o.manage && this.quorate && this.nodeName !== undefined && this.busyOrActive()) {
+    // Even with nothing running here: a node that leaves turns down every start ordered to it,
+    // and a coordinator that still saw it as a candidate ordered the same start again at once
+    // (simulator seed 1653: a leaving coordinator alone in its ring, in one turn, forever).
+    if (this.o.manage && this.quorate && this.nodeName !== undefined) {
       this.propose({ change: { op: 'set-node-standby', node: this.nodeName, standby: true }, tag: { k: 'note' } });
     }
     this.step(nowMs);
@@ -501,7 +534,11 @@ export class LocalResources {
     // could take its resources over (only twoNode or a one-node cluster makes that view quorate).
     if (this.alone && this.quorate) this.lastProofMs = Math.max(this.lastProofMs, nowMs);
     if (this.busyOrActive() && nowMs - this.lastProofMs >= this.o.leaseWindowMs) this.selfStop('lease expired', nowMs);
-    if (this.stopAll !== undefined && this.stopAll.order.length === 0 && !this.anyStopping()) this.stopAll = undefined;
+    if (this.stopAll !== undefined && this.stopAll.order.length === 0 && !this.anyStopping()) {
+      this.stopAll = undefined;
+      for (const d of this.declinedWhileStopping) this.answer(d.epoch, d.key, RC.ERR_GENERIC);
+      this.declinedWhileStopping = [];
+    }
     this.maybeProbe();
     this.dueMonitors(nowMs);
     this.progressLeave(nowMs);
@@ -834,6 +871,7 @@ export class LocalResources {
         // 25959). The others may already have started the resource past this node's deadline;
         // starting it here too would run it twice. Nothing ran: say so where a record was made.
         if (next.recorded === true) this.abandonRecordedStart(id);
+        this.decline(next);
         continue;
       }
       if (primitive !== undefined && starts && next.recorded !== true && this.nodeName !== undefined) {

@@ -188,6 +188,13 @@ export class NodeDriver {
    * Released when safe, or at the next view, where LocalResources abandons the start.
    */
   private unsafePending: { at: SafeMark; tag: ProposalTag }[] = [];
+  /**
+   * The call id of the newest operation record this node applied for each resource. A state
+   * exchange can adopt a copy that lacks some of them (delivered here, in agreed order, just before
+   * the ring broke: simulator seed 32775, where a lost monitor failure left the CIB saying the
+   * resource ran here and nothing planned its recovery); then this node probes again.
+   */
+  private readonly ownRecordCallIds = new Map<string, number>();
   /** The newest safe mark of the current ring. */
   private safe: SafeMark | undefined;
   /**
@@ -594,6 +601,10 @@ export class NodeDriver {
     }
     for (const outcome of out.outcomes) {
       any = true;
+      const proposed = this.proposedChanges.get(outcome.requestId)?.change;
+      if (outcome.ok && proposed?.op === 'record-op' && proposed.node === this.cibName) {
+        this.ownRecordCallIds.set(proposed.resource, Math.max(this.ownRecordCallIds.get(proposed.resource) ?? 0, proposed.record.callId));
+      }
       const request = this.requests.get(outcome.requestId);
       this.requests.delete(outcome.requestId);
       if (request === undefined) continue;
@@ -643,6 +654,10 @@ export class NodeDriver {
       }
       if (out.changed.length > 0) this.noteCib();
       const synced = this.replica.synced;
+      if (synced && out.changed.some((c) => c.cause === 'sync') && this.ownRecordsLost()) {
+        this.ownRecordCallIds.clear();
+        this.res.probeAgain();
+      }
       if (out.changed.length > 0 || synced !== this.lastSynced) {
         this.lastSynced = synced;
         this.res.onCib(this.replica.current, synced, this.nowMs);
@@ -784,6 +799,20 @@ export class NodeDriver {
   private failRequest(request: Request, id: string, error: SanodeError): void {
     if (request.owner === 'api') this.events.push({ type: 'cib-outcome', requestId: id, ok: false, error });
     else this.res.onProposal(request.tag, false, this.nowMs);
+  }
+
+  /** The group's copy lacks an operation record this node applied (see ownRecordCallIds). */
+  private ownRecordsLost(): boolean {
+    if (this.cibName === undefined || this.ownRecordCallIds.size === 0) return false;
+    const cib = this.replica.current;
+    const configured = new Set(listPrimitives(cib.config).map((p) => p.primitive.id));
+    const here = cib.status.nodes[this.cibName]?.resources ?? {};
+    for (const [rsc, callId] of this.ownRecordCallIds) {
+      if (!configured.has(rsc)) continue;
+      const newest = Math.max(0, ...(here[rsc]?.ops ?? []).map((o) => o.callId));
+      if (newest < callId) return true;
+    }
+    return false;
   }
 
   /** Which name the CIB gives this node, and whether that is the name it was configured with. */

@@ -35,6 +35,9 @@ class Harness {
   running = false;
   /** What probes answer instead of running/not running (1: a crash leftover, found failed). */
   probeRc: number | undefined;
+  /** Operations the agent has not answered yet (those named in holdOps). */
+  readonly holdOps = new Set<string>();
+  readonly heldOps: AgentOperation[] = [];
 
   constructor(status?: (cib: Cib) => Cib) {
     this.lr = new LocalResources({
@@ -57,11 +60,14 @@ class Harness {
     this.settle();
   }
 
-  exec(op: 'start' | 'stop', view = VIEW1): void {
-    const req = { key: `vip_${op}_0@b#${this.sends.length}`, node: 'b', rsc: 'vip', op, intervalMs: 0, timeoutMs: 1000 };
+  /** Returns the order's key (the answer carries it). */
+  exec(op: 'start' | 'stop', view = VIEW1): string {
+    const req = { key: `vip_${op}_0@b#${this.nextKey++}`, node: 'b', rsc: 'vip', op, intervalMs: 0, timeoutMs: 1000 };
     this.lr.onMessage({ t: 'exec', epoch: 7, req, seq: view.seq, rep: view.rep }, this.coordinator, this.nowMs);
     this.settle();
+    return req.key;
   }
+  private nextKey = 0;
 
   apply(change: Parameters<typeof applyChange>[1], tag: ProposalTag): void {
     this.cib = applyChange(this.cib, change);
@@ -81,20 +87,40 @@ class Harness {
       }
       for (const op of out.operations) {
         this.ops.push(op);
-        let rc = 0;
-        if (op.op === 'probe' || op.op === 'monitor') rc = this.running ? 0 : 7;
-        if (op.op === 'probe' && this.probeRc !== undefined) rc = this.probeRc;
-        if (op.op === 'start') {
-          // Like the simulator's agent: a failed start may leave the resource running, unless
-          // the agent could not run here at all (not installed, not configured).
-          rc = this.startRc;
-          if (rc !== 5 && rc !== 6) this.running = true;
+        if (this.holdOps.has(op.op)) {
+          this.heldOps.push(op);
+          continue;
         }
-        if (op.op === 'stop') this.running = false;
-        this.lr.onOperationResult(op.opId, { rc, wallMs: 1_700_000_000_000 + this.nowMs }, this.nowMs);
+        this.answerOp(op);
       }
     }
     throw new Error('the harness did not settle');
+  }
+
+  /** Answers the operations held back so far. */
+  releaseOps(): void {
+    this.holdOps.clear();
+    for (const op of this.heldOps.splice(0)) this.answerOp(op);
+    this.settle();
+  }
+
+  private answerOp(op: AgentOperation): void {
+    let rc = 0;
+    if (op.op === 'probe' || op.op === 'monitor') rc = this.running ? 0 : 7;
+    if (op.op === 'probe' && this.probeRc !== undefined) rc = this.probeRc;
+    if (op.op === 'start') {
+      // Like the simulator's agent: a failed start may leave the resource running, unless
+      // the agent could not run here at all (not installed, not configured).
+      rc = this.startRc;
+      if (rc !== 5 && rc !== 6) this.running = true;
+    }
+    if (op.op === 'stop') this.running = false;
+    this.lr.onOperationResult(op.opId, { rc, wallMs: 1_700_000_000_000 + this.nowMs }, this.nowMs);
+  }
+
+  /** The answers this node sent to orders with this key. */
+  answersTo(key: string): number {
+    return this.sends.filter((s) => s.t === 'result' && s.key === key).length;
   }
 
   opsOf(op: string): number {
@@ -103,17 +129,17 @@ class Harness {
 }
 
 /** A harness whose node was ordered to start vip and holds its pending record back. */
-function withHeldPendingStart(): Harness {
+function withHeldPendingStart(): Harness & { startKey: string } {
   const h = new Harness();
   h.join(1);
   h.holdPending = true;
-  h.exec('start');
+  const startKey = h.exec('start');
   assert.equal(h.held.length, 1, 'the pending record is proposed');
-  return h;
+  return Object.assign(h, { startKey });
 }
 
 /** Applies the held pending record, then asserts the start never ran and a stop record answered it. */
-function assertAbandonedOnApply(h: Harness): void {
+function assertAbandonedOnApply(h: Harness & { startKey: string }): void {
   h.holdPending = false;
   const pending = h.held.shift()!;
   h.apply(pending.change, pending.tag);
@@ -121,6 +147,8 @@ function assertAbandonedOnApply(h: Harness): void {
   assert.equal(h.opsOf('start'), 0, 'the start never reaches the agent');
   const ops = [...(h.cib.status.nodes['b']?.resources?.['vip']?.ops ?? [])].sort((x, y) => x.callId - y.callId);
   assert.deepEqual(ops.slice(-2).map((o) => `${o.op} ${o.rc}`), ['start 193', 'stop 0'], 'the pending record is answered with a stop record');
+  // The coordinator plans nothing more until every order has answered (seed 29638).
+  assert.equal(h.answersTo(h.startKey), 1, 'and the order is answered');
 }
 
 test('a start that failed is stopped by the self-stop when the node loses quorum (seed 7015)', () => {
@@ -261,4 +289,39 @@ test('fail counts survive a re-probe within one run (quorum lost and regained)',
   h.settle();
   assert.equal(h.opsOf('probe'), 2, 'it probes again after regaining quorum');
   assert.equal(failCountOfB(h), 2, 'and the failures of this run add up toward migrationThreshold');
+});
+
+// A node whose lease ran out stopped everything, and turned down the start the coordinator
+// ordered meanwhile without a word; the coordinator, which plans nothing while an order is
+// unanswered, waited out its in-flight timeout with nothing running anywhere.
+test('an order that comes while the node stops everything is answered once the stops are done (seed 29638)', () => {
+  const h = new Harness();
+  h.join(1);
+  h.exec('start');
+  assert.ok(h.running);
+  h.holdOps.add('stop');
+  h.nowMs += 61_000; // no token for longer than the lease window
+  h.lr.tick(h.nowMs);
+  h.settle();
+  assert.equal(h.heldOps.filter((o) => o.op === 'stop').length, 1, 'the self-stop hands vip its stop');
+  const key = h.exec('start');
+  assert.equal(h.answersTo(key), 0, 'not answered while the stop runs: the next plan must see it');
+  h.releaseOps();
+  assert.equal(h.answersTo(key), 1, 'answered once the stop is done');
+  assert.equal(h.opsOf('start'), 1, 'and the start never ran');
+  // A self-stop is not recorded as a stop; the probe that follows it says vip is not running here.
+  const last = [...(h.cib.status.nodes['b']?.resources?.['vip']?.ops ?? [])].sort((x, y) => x.callId - y.callId).at(-1);
+  assert.equal(`${last?.op} ${last?.rc}`, 'monitor 7', 'the CIB says vip does not run here');
+});
+
+// A leaving coordinator alone in its ring ordered itself a start, turned it down (it leaves),
+// answered, and planned the same start again, in one turn, forever: a node that leaves is in
+// standby even when nothing runs there.
+test('a node that leaves with nothing running is in standby, so nothing is ordered to it (seed 1653)', () => {
+  const h = new Harness();
+  h.join(1);
+  assert.ok(!h.lr.activeHere.includes('vip'));
+  h.lr.requestLeave(h.nowMs);
+  h.settle();
+  assert.equal(h.cib.status.nodes['b']?.standby, true);
 });

@@ -17,6 +17,19 @@ before(async () => {
   totem = await loadTotem();
 });
 
+/** A seed run as the soak ran it, with its whole trace. */
+function soakSeed(seed: number, nodes: number, faults: string): { violations: string[]; trace: string[] } {
+  const trace: string[] = [];
+  const r = runOneSeed(totem, seed, { nodes: [nodes], faults: [faults], profile: 'lan', stopOnViolation: false }, { traceSink: (line) => trace.push(line) });
+  return { violations: r.violations.map((v) => `${v.checker}: ${v.message}`), trace };
+}
+
+/** The first trace line at or after `from` that matches, or -1. */
+function index(trace: readonly string[], pattern: RegExp, from = 0): number {
+  for (let i = from; i < trace.length; i++) if (pattern.test(trace[i]!)) return i;
+  return -1;
+}
+
 interface Replay {
   readonly probes: readonly { readonly atMs: number; readonly nodes: readonly NodeProbe[] }[];
   readonly violations: readonly string[];
@@ -122,15 +135,6 @@ describe('failures found outside, replayed in the simulator', () => {
  * still show the situation that broke it, so the seed keeps testing what it was kept for.
  */
 describe('resource-exclusivity violations found by the soak', () => {
-  const soakSeed = (seed: number, nodes: number, faults: string): { violations: string[]; trace: string[] } => {
-    const trace: string[] = [];
-    const r = runOneSeed(totem, seed, { nodes: [nodes], faults: [faults], profile: 'lan', stopOnViolation: false }, { traceSink: (line) => trace.push(line) });
-    return { violations: r.violations.map((v) => `${v.checker}: ${v.message}`), trace };
-  };
-  const index = (trace: readonly string[], pattern: RegExp, from = 0): number => {
-    for (let i = from; i < trace.length; i++) if (pattern.test(trace[i]!)) return i;
-    return -1;
-  };
 
   // A start ordered in one view whose pending record landed in the next (it waited for that
   // view's state exchange) ran there, while the same coordinator, which forgets its in-flight
@@ -188,4 +192,47 @@ describe('resource-exclusivity violations found by the soak', () => {
     // longer reaches this shape; test/controller/local-resources.test.ts pins the mechanism (a
     // failed start counts as active, so the self-stop stops it).
   });
+});
+
+/**
+ * Violations of resource-liveness the soak of seeds 26,001-54,000 found (docs/simulator.md,
+ * "Known violations"): after the faults stopped, a resource that could run ran nowhere to the end
+ * of the run. Each runs as the soak ran it, and its trace must still show what broke it.
+ */
+describe('resource-liveness violations found by the soak', () => {
+
+  // A node resumed from a freeze applied its own record of a monitor failure in its old ring (its
+  // own agreed delivery), and the next view's state exchange adopted a copy without it: the CIB
+  // said the resource ran there, sticky, so nothing planned its recovery, while the node waited
+  // for a stop. The driver now notices its own records missing after an exchange and probes again.
+  for (const { seed, node, rsc, from } of [
+    { seed: 32775, node: 'n115', rsc: 'flaky', from: 'n143' },
+    { seed: 53847, node: 'n1', rsc: 'web-ip', from: 'n2' },
+  ]) {
+    it(`a node whose own records the state exchange dropped probes again (seed ${seed})`, () => {
+      const r = soakSeed(seed, 3, 'pause');
+      assert.deepEqual(r.violations, []);
+      const own = new RegExp(`${node}/1 CIB \\S+ record ${rsc} monitor/\\d+ rc [1-9] on ${node} from ${node}`);
+      const lostAt = index(r.trace, own);
+      assert.ok(lostAt >= 0, `${node} records a monitor failure of ${rsc}`);
+      const adoptedAt = index(r.trace, new RegExp(`${node}/1 CIB \\S+ adopted from ${from}`), lostAt);
+      assert.ok(adoptedAt > lostAt, `and then adopts ${from}'s copy, which lacks that record`);
+      const reprobe = index(r.trace, new RegExp(`${node}/1 CIB \\S+ ${node} offline from ${node}`), adoptedAt);
+      assert.ok(reprobe > adoptedAt, `${node} then probes again (it says it is offline first)`);
+    });
+  }
+
+  // The coordinator ordered a start on a node that was stopping everything (its lease had run
+  // out); the node dropped the order without an answer, and the coordinator, which plans nothing
+  // while an order is unanswered, waited out the in-flight timeout (10 s) with nothing running.
+  for (const { seed, nodes, node } of [
+    { seed: 29517, nodes: 3, node: 'n147' },
+    { seed: 29638, nodes: 5, node: 'n169' },
+  ]) {
+    it(`an order a node turns down is answered, so the coordinator plans again (seed ${seed})`, () => {
+      const r = soakSeed(seed, nodes, 'all');
+      assert.deepEqual(r.violations, []);
+      assert.ok(index(r.trace, new RegExp(`bcast ${node}/1 ok \\S+ channel 3 result \\S+_start_0@${node}#\\d+ rc 1 `)) >= 0, `${node} answers a start it did not run`);
+    });
+  }
 });

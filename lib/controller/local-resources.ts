@@ -240,7 +240,7 @@ export class LocalResources {
   private stopRun = 0;
   /** Orders from the coordinator that came while everything was stopping: answered once it is done. */
   private declinedWhileStopping: { epoch: number; key: string }[] = [];
-  private leave: { deadlineMs: number; phase: 'draining' | 'stopping' | 'done' } | undefined;
+  private leave: { deadlineMs: number; phase: 'draining' | 'stopping' | 'done'; standbyProposed: boolean } | undefined;
 
   private operations: AgentOperation[] = [];
   private proposals: Proposal[] = [];
@@ -314,6 +314,7 @@ export class LocalResources {
     const was = this.quorate;
     this.quorate = quorate;
     if (was && !quorate) this.selfStop('lost quorum', nowMs);
+    if (quorate) this.proposeLeaveStandby();
     if (!quorate) {
       this.probed = false;
       this.probe = undefined;
@@ -472,15 +473,23 @@ export class LocalResources {
    */
   requestLeave(nowMs: number): void {
     if (this.leave !== undefined) return;
-    this.leave = { deadlineMs: nowMs + this.o.moveAwayMs, phase: 'draining' };
+    this.leave = { deadlineMs: nowMs + this.o.moveAwayMs, phase: 'draining', standbyProposed: false };
     this.probe = undefined;
-    // Even with nothing running here: a node that leaves turns down every start ordered to it,
-    // and a coordinator that still saw it as a candidate ordered the same start again at once
-    // (simulator seed 1653: a leaving coordinator alone in its ring, in one turn, forever).
-    if (this.o.manage && this.quorate && this.nodeName !== undefined) {
-      this.propose({ change: { op: 'set-node-standby', node: this.nodeName, standby: true }, tag: { k: 'note' } });
-    }
+    this.proposeLeaveStandby();
     this.step(nowMs);
+  }
+
+  /**
+   * Even with nothing running here: a node that leaves turns down every start ordered to it, and
+   * a coordinator that still saw it as a candidate ordered the same start again at once
+   * (simulator seed 1653: a leaving coordinator alone in its ring, in one turn, forever). A leave
+   * asked for before quorum proposes it once quorum comes.
+   */
+  private proposeLeaveStandby(): void {
+    const leave = this.leave;
+    if (leave === undefined || leave.standbyProposed || !this.o.manage || !this.quorate || this.nodeName === undefined) return;
+    leave.standbyProposed = true;
+    this.propose({ change: { op: 'set-node-standby', node: this.nodeName, standby: true }, tag: { k: 'note' } });
   }
 
   /**
@@ -634,6 +643,11 @@ export class LocalResources {
   }
 
   private acceptExec(epoch: number, req: ExecRequest, coordinator: number): void {
+    if (this.leave !== undefined && (req.op === 'start' || req.op === 'promote')) {
+      // It would be abandoned once its pending record landed: turn it down without the two writes.
+      this.answer(epoch, req.key, RC.ERR_GENERIC);
+      return;
+    }
     const primitive = this.primitive(req.rsc);
     const state = this.state(req.rsc);
     // A stop supersedes the monitors: they would report the stop as a failure.

@@ -23,7 +23,7 @@
 import { emptyCib, type Cib, type PrimitiveConfig } from '../cib/model.js';
 import { CibReplica, type CibChange, type CibChangedEvent, type CibMessage, type CibVersion } from '../cib/replica.js';
 import { CibError } from '../cib/validate.js';
-import { listPrimitives } from '../cib/model.js';
+import { listPrimitives, RC_PENDING } from '../cib/model.js';
 import { SanodeError, type ErrorCode } from '../errors/index.js';
 import type { LeaderStopReason } from '../controller/leadership.js';
 import {
@@ -602,7 +602,10 @@ export class NodeDriver {
     for (const outcome of out.outcomes) {
       any = true;
       const proposed = this.proposedChanges.get(outcome.requestId)?.change;
-      if (outcome.ok && proposed?.op === 'record-op' && proposed.node === this.cibName) {
+      // Not a start's pending record: losing one loses nothing (the start runs only once it is
+      // safe, and then its result record or the 'starting' check covers it), and an abandoned
+      // start's lost pending record would make the node probe again for nothing.
+      if (outcome.ok && proposed?.op === 'record-op' && proposed.node === this.cibName && proposed.record.rc !== RC_PENDING) {
         this.ownRecordCallIds.set(proposed.resource, Math.max(this.ownRecordCallIds.get(proposed.resource) ?? 0, proposed.record.callId));
       }
       const request = this.requests.get(outcome.requestId);
@@ -654,9 +657,14 @@ export class NodeDriver {
       }
       if (out.changed.length > 0) this.noteCib();
       const synced = this.replica.synced;
-      if (synced && out.changed.some((c) => c.cause === 'sync') && this.ownRecordsLost()) {
-        this.ownRecordCallIds.clear();
-        this.res.probeAgain();
+      if (synced && out.changed.some((c) => c.cause === 'sync')) {
+        if (this.ownRecordsLost()) {
+          this.ownRecordCallIds.clear();
+          this.res.probeAgain();
+        }
+      } else if (out.changed.length > 0) {
+        // Records a delivered change removed (a resource removed and added again) were not lost.
+        this.forgetRemovedOwnRecords();
       }
       if (out.changed.length > 0 || synced !== this.lastSynced) {
         this.lastSynced = synced;
@@ -806,13 +814,19 @@ export class NodeDriver {
     if (this.cibName === undefined || this.ownRecordCallIds.size === 0) return false;
     const cib = this.replica.current;
     const configured = new Set(listPrimitives(cib.config).map((p) => p.primitive.id));
-    const here = cib.status.nodes[this.cibName]?.resources ?? {};
     for (const [rsc, callId] of this.ownRecordCallIds) {
-      if (!configured.has(rsc)) continue;
-      const newest = Math.max(0, ...(here[rsc]?.ops ?? []).map((o) => o.callId));
-      if (newest < callId) return true;
+      if (configured.has(rsc) && this.newestOwnCallId(rsc) < callId) return true;
     }
     return false;
+  }
+
+  private forgetRemovedOwnRecords(): void {
+    for (const [rsc, callId] of this.ownRecordCallIds) if (this.newestOwnCallId(rsc) < callId) this.ownRecordCallIds.delete(rsc);
+  }
+
+  private newestOwnCallId(rsc: string): number {
+    const ops = (this.cibName === undefined ? undefined : this.replica.current.status.nodes[this.cibName]?.resources?.[rsc]?.ops) ?? [];
+    return Math.max(0, ...ops.map((o) => o.callId));
   }
 
   /** Which name the CIB gives this node, and whether that is the name it was configured with. */

@@ -325,3 +325,27 @@ test('a node that leaves with nothing running is in standby, so nothing is order
   h.settle();
   assert.equal(h.cib.status.nodes['b']?.standby, true);
 });
+
+test('a leave asked for before quorum sets the standby once quorum comes', () => {
+  const h = new Harness();
+  h.lr.onView(['a', 'b'], false, h.nowMs, VIEW1);
+  h.lr.requestLeave(h.nowMs);
+  h.settle();
+  assert.notEqual(h.cib.status.nodes['b']?.standby, true, 'nothing can be written without quorum');
+  h.lr.onQuorum(true, h.nowMs);
+  h.lr.onTerm(1, h.nowMs);
+  h.settle();
+  assert.equal(h.cib.status.nodes['b']?.standby, true);
+});
+
+test('a leaving node turns a start down without running it or writing a record', () => {
+  const h = new Harness();
+  h.join(1);
+  h.lr.requestLeave(h.nowMs);
+  h.settle();
+  const before = (h.cib.status.nodes['b']?.resources?.['vip']?.ops ?? []).length;
+  const key = h.exec('start');
+  assert.equal(h.answersTo(key), 1, 'answered');
+  assert.equal(h.opsOf('start'), 0, 'not run');
+  assert.equal((h.cib.status.nodes['b']?.resources?.['vip']?.ops ?? []).length, before, 'no pending record, no stop record');
+});

@@ -22,7 +22,7 @@
  * selfStopMs, and the coordinator starts a lost node's resources elsewhere only after its lease,
  * its self-stop and its agents' holdover have all run out (lib/controller/timing.ts).
  */
-import { INFINITY, listPrimitives, RC_PENDING, type Cib, type OpName, type PrimitiveConfig } from '../cib/model.js';
+import { INFINITY, listPrimitives, RC_PENDING, type Cib, type OpName, type PrimitiveConfig, type ResourceStatus } from '../cib/model.js';
 import type { CibChange } from '../cib/replica.js';
 import { SanodeError, type ErrorCode } from '../errors/index.js';
 import { readCluster } from '../scheduler/state.js';
@@ -331,6 +331,7 @@ export class LocalResources {
 
   /** `synced`: this copy is the group's (the state exchange of the view is done). */
   onCib(cib: Cib, synced: boolean, nowMs: number): void {
+    const before = this.cib;
     if (cib !== this.cib) {
       const firstNodes = this.cib === undefined || this.cib.config.nodes !== cib.config.nodes;
       this.cib = cib;
@@ -345,17 +346,8 @@ export class LocalResources {
     // Nor if it no longer shows what runs here (the exchange adopted a copy that lacks this node's
     // records: simulator seed 6681): the probe records it again, and the coordinator, which
     // starts nothing while a member is not online, does not start it elsewhere meanwhile.
-    if (exchangeDone && this.probed && this.lostOwnRecords(cib, nowMs)) this.probed = false;
+    if (exchangeDone && this.probed && (this.lostOwnRecords(cib, nowMs) || this.droppedOwnRecords(before, cib))) this.probed = false;
     this.step(nowMs);
-  }
-
-  /**
-   * The group's copy lost records of what this node did (the driver noticed after a state
-   * exchange): probe again, so the CIB says what runs here before anyone plans from it.
-   */
-  probeAgain(): void {
-    this.probed = false;
-    this.probe = undefined;
   }
 
   /** The coordinator of this node's current term (undefined while not quorate). */
@@ -381,7 +373,7 @@ export class LocalResources {
         // which delivers to itself in the same turn, re-send and re-decline forever (seed 1653).
         if (this.quorate && this.stopAll === undefined) this.acceptExec(message.epoch, message.req, sender);
         else if (this.stopAll !== undefined) this.declinedWhileStopping.push({ epoch: message.epoch, key: message.req.key });
-        else this.answer(message.epoch, message.req.key, RC.ERR_GENERIC);
+        else this.decline(message.epoch, message.req.key);
       }
     } else if (message.t === 'result') {
       if (message.epoch === this.epoch) this.engine.onResult(message.key);
@@ -422,7 +414,7 @@ export class LocalResources {
       return;
     }
     if (ok) this.abandonRecordedStart(tag.rsc);
-    this.decline(held);
+    this.declinePending(held);
   }
 
   /**
@@ -430,8 +422,12 @@ export class LocalResources {
    * says so: the coordinator waits for every answer before it plans again (an old term's or old
    * view's answer is ignored there).
    */
-  private decline(pending: Pending): void {
-    if (pending.purpose.k === 'exec') this.answer(pending.purpose.epoch, pending.purpose.req.key, RC.ERR_GENERIC);
+  private decline(epoch: number, key: string): void {
+    this.answer(epoch, key, RC.ERR_GENERIC);
+  }
+
+  private declinePending(pending: Pending): void {
+    if (pending.purpose.k === 'exec') this.decline(pending.purpose.epoch, pending.purpose.req.key);
   }
 
   /** A start whose pending record is in the CIB will not run: a stop record says nothing runs. */
@@ -545,7 +541,7 @@ export class LocalResources {
     if (this.busyOrActive() && nowMs - this.lastProofMs >= this.o.leaseWindowMs) this.selfStop('lease expired', nowMs);
     if (this.stopAll !== undefined && this.stopAll.order.length === 0 && !this.anyStopping()) {
       this.stopAll = undefined;
-      for (const d of this.declinedWhileStopping) this.answer(d.epoch, d.key, RC.ERR_GENERIC);
+      for (const d of this.declinedWhileStopping) this.decline(d.epoch, d.key);
       this.declinedWhileStopping = [];
     }
     this.maybeProbe();
@@ -576,6 +572,23 @@ export class LocalResources {
       if (p !== undefined && !p.active.some((a) => a.node === name)) return true;
     }
     return false;
+  }
+
+  /**
+   * The copy a state exchange adopted lacks a record this node had applied before it (delivered
+   * here, in agreed order, just before the ring broke: simulator seed 32775, where a lost monitor
+   * failure left the CIB saying the resource ran here and nothing planned its recovery). During an
+   * exchange the local copy does not change, so `before` holds every record applied here. A
+   * start's pending record does not count: the start runs only once that record is safe, and a
+   * lost one of an abandoned start would make the node probe again for nothing.
+   */
+  private droppedOwnRecords(before: Cib | undefined, after: Cib): boolean {
+    const name = this.nodeName;
+    const had = name === undefined ? undefined : before?.status.nodes[name]?.resources;
+    if (had === undefined) return false;
+    const configured = new Set(listPrimitives(after.config).map((p) => p.primitive.id));
+    const newest = (rs: ResourceStatus | undefined): number => Math.max(0, ...(rs?.ops ?? []).filter((o) => o.rc !== RC_PENDING).map((o) => o.callId));
+    return Object.entries(had).some(([rsc, rs]) => configured.has(rsc) && newest(after.status.nodes[name!]?.resources?.[rsc]) < newest(rs));
   }
 
   /** This node will probe (or is probing) before it counts as online again. */
@@ -645,7 +658,7 @@ export class LocalResources {
   private acceptExec(epoch: number, req: ExecRequest, coordinator: number): void {
     if (this.leave !== undefined && (req.op === 'start' || req.op === 'promote')) {
       // It would be abandoned once its pending record landed: turn it down without the two writes.
-      this.answer(epoch, req.key, RC.ERR_GENERIC);
+      this.decline(epoch, req.key);
       return;
     }
     const primitive = this.primitive(req.rsc);
@@ -885,7 +898,7 @@ export class LocalResources {
         // 25959). The others may already have started the resource past this node's deadline;
         // starting it here too would run it twice. Nothing ran: say so where a record was made.
         if (next.recorded === true) this.abandonRecordedStart(id);
-        this.decline(next);
+        this.declinePending(next);
         continue;
       }
       if (primitive !== undefined && starts && next.recorded !== true && this.nodeName !== undefined) {

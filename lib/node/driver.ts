@@ -23,7 +23,7 @@
 import { emptyCib, type Cib, type PrimitiveConfig } from '../cib/model.js';
 import { CibReplica, type CibChange, type CibChangedEvent, type CibMessage, type CibVersion } from '../cib/replica.js';
 import { CibError } from '../cib/validate.js';
-import { listPrimitives, RC_PENDING } from '../cib/model.js';
+import { listPrimitives } from '../cib/model.js';
 import { SanodeError, type ErrorCode } from '../errors/index.js';
 import type { LeaderStopReason } from '../controller/leadership.js';
 import {
@@ -188,13 +188,6 @@ export class NodeDriver {
    * Released when safe, or at the next view, where LocalResources abandons the start.
    */
   private unsafePending: { at: SafeMark; tag: ProposalTag }[] = [];
-  /**
-   * The call id of the newest operation record this node applied for each resource. A state
-   * exchange can adopt a copy that lacks some of them (delivered here, in agreed order, just before
-   * the ring broke: simulator seed 32775, where a lost monitor failure left the CIB saying the
-   * resource ran here and nothing planned its recovery); then this node probes again.
-   */
-  private readonly ownRecordCallIds = new Map<string, number>();
   /** The newest safe mark of the current ring. */
   private safe: SafeMark | undefined;
   /**
@@ -601,13 +594,6 @@ export class NodeDriver {
     }
     for (const outcome of out.outcomes) {
       any = true;
-      const proposed = this.proposedChanges.get(outcome.requestId)?.change;
-      // Not a start's pending record: losing one loses nothing (the start runs only once it is
-      // safe, and then its result record or the 'starting' check covers it), and an abandoned
-      // start's lost pending record would make the node probe again for nothing.
-      if (outcome.ok && proposed?.op === 'record-op' && proposed.node === this.cibName && proposed.record.rc !== RC_PENDING) {
-        this.ownRecordCallIds.set(proposed.resource, Math.max(this.ownRecordCallIds.get(proposed.resource) ?? 0, proposed.record.callId));
-      }
       const request = this.requests.get(outcome.requestId);
       this.requests.delete(outcome.requestId);
       if (request === undefined) continue;
@@ -657,15 +643,6 @@ export class NodeDriver {
       }
       if (out.changed.length > 0) this.noteCib();
       const synced = this.replica.synced;
-      if (synced && out.changed.some((c) => c.cause === 'sync')) {
-        if (this.ownRecordsLost()) {
-          this.ownRecordCallIds.clear();
-          this.res.probeAgain();
-        }
-      } else if (out.changed.length > 0) {
-        // Records a delivered change removed (a resource removed and added again) were not lost.
-        this.forgetRemovedOwnRecords();
-      }
       if (out.changed.length > 0 || synced !== this.lastSynced) {
         this.lastSynced = synced;
         this.res.onCib(this.replica.current, synced, this.nowMs);
@@ -807,26 +784,6 @@ export class NodeDriver {
   private failRequest(request: Request, id: string, error: SanodeError): void {
     if (request.owner === 'api') this.events.push({ type: 'cib-outcome', requestId: id, ok: false, error });
     else this.res.onProposal(request.tag, false, this.nowMs);
-  }
-
-  /** The group's copy lacks an operation record this node applied (see ownRecordCallIds). */
-  private ownRecordsLost(): boolean {
-    if (this.cibName === undefined || this.ownRecordCallIds.size === 0) return false;
-    const cib = this.replica.current;
-    const configured = new Set(listPrimitives(cib.config).map((p) => p.primitive.id));
-    for (const [rsc, callId] of this.ownRecordCallIds) {
-      if (configured.has(rsc) && this.newestOwnCallId(rsc) < callId) return true;
-    }
-    return false;
-  }
-
-  private forgetRemovedOwnRecords(): void {
-    for (const [rsc, callId] of this.ownRecordCallIds) if (this.newestOwnCallId(rsc) < callId) this.ownRecordCallIds.delete(rsc);
-  }
-
-  private newestOwnCallId(rsc: string): number {
-    const ops = (this.cibName === undefined ? undefined : this.replica.current.status.nodes[this.cibName]?.resources?.[rsc]?.ops) ?? [];
-    return Math.max(0, ...ops.map((o) => o.callId));
   }
 
   /** Which name the CIB gives this node, and whether that is the name it was configured with. */

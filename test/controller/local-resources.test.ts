@@ -349,3 +349,24 @@ test('a leaving node turns a start down without running it or writing a record',
   assert.equal(h.opsOf('start'), 0, 'not run');
   assert.equal((h.cib.status.nodes['b']?.resources?.['vip']?.ops ?? []).length, before, 'no pending record, no stop record');
 });
+
+// The exchange adopted a copy without this node's newest record (a monitor failure there; a stop
+// here): the CIB said vip ran here, sticky, and nothing planned anything (seeds 32775, 53847).
+test('a node whose newest record the state exchange dropped probes again, though nothing runs here (seed 32775)', () => {
+  const h = new Harness();
+  h.join(1);
+  h.exec('start');
+  const showsRunning = h.cib;
+  h.exec('stop');
+  assert.ok(!h.running && !h.lr.activeHere.includes('vip'));
+  const probesBefore = h.opsOf('probe');
+  h.lr.onView(['a', 'b'], false, h.nowMs, VIEW2);
+  h.lr.onCib(h.cib, false, h.nowMs);
+  h.settle();
+  h.cib = showsRunning;
+  h.lr.onCib(h.cib, true, h.nowMs);
+  h.settle();
+  assert.equal(h.opsOf('probe'), probesBefore + 1, 'this node probes vip again');
+  const last = [...(h.cib.status.nodes['b']?.resources?.['vip']?.ops ?? [])].sort((x, y) => x.callId - y.callId).at(-1);
+  assert.equal(`${last?.op} ${last?.rc}`, 'monitor 7', 'and records that vip does not run here');
+});

@@ -199,6 +199,10 @@ export class NodeController {
 
   /** The earliest deadline of the two machines (each reports only deadlines still ahead). */
   nextDeadlineMs(): number | undefined {
+    // A node that left ticks nothing (turn() returns at once), so a last man standing proposal
+    // still due would report the same past deadline forever: a driver spinning on its timer
+    // (simulator seed 92196, a leave while the view shrank).
+    if (this.left) return undefined;
     const a = this.leadership.nextDeadlineMs();
     const b = this.quorum.nextDeadlineMs();
     if (a === undefined) return b;

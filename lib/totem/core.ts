@@ -197,6 +197,11 @@ export class TotemNode implements TotemCore {
   private readonly heardAtMs = new Map<NodeId, number>();
   private readonly knownInc = new Map<NodeId, number>();
   private readonly leftNodes = new Map<NodeId, number>();
+  /**
+   * Nodes whose graceful leave we have seen superseded by a newer incarnation, with the newest we
+   * know. Sent in joins so that every gatherer drops the same stale leaves (JoinMsg.newer).
+   */
+  private readonly superseded = new Map<NodeId, number>();
   /** Newest join seen per node (incarnation, round, version), to drop late duplicates. */
   private readonly latestJoin = new Map<NodeId, { inc: number; round: number; ver: number }>();
   private maxEpochSeen = 0;
@@ -269,7 +274,10 @@ export class TotemNode implements TotemCore {
       if (known !== undefined && inc < known) return this.count('dropStaleIncarnation');
       this.knownInc.set(from, inc);
       const leftInc = this.leftNodes.get(from);
-      if (leftInc !== undefined && inc > leftInc) this.leftNodes.delete(from); // restarted since
+      if (leftInc !== undefined && inc > leftInc) {
+        this.leftNodes.delete(from); // restarted since
+        this.noteSuperseded(from, inc);
+      }
     }
     const newlyHeard = this.noteHeard(from, now);
     this.count(`recv${m.kind}`);
@@ -561,6 +569,7 @@ export class TotemNode implements TotemCore {
       proc: [...e.sets.proc].sort((a, b) => a - b),
       edges: flatEdges(e.sets),
       left: flatLeft(e.sets),
+      ...(this.superseded.size > 0 ? { newer: this.flatSuperseded() } : {}),
       heard: this.heardList(now),
       joinedFrom: [...e.joins.keys()].sort((a, b) => a - b),
       joined: [...e.sets.joined].sort((a, b) => a - b),
@@ -579,6 +588,7 @@ export class TotemNode implements TotemCore {
     }
     this.latestJoin.set(from, { inc: m.inc, round: m.round, ver: m.ver });
     if (m.epoch > this.maxEpochSeen) this.maxEpochSeen = m.epoch;
+    const taught = this.learnNewer(m.newer);
     const leftInc = this.leftNodes.get(from);
     if (leftInc !== undefined && m.inc <= leftInc) return this.count('dropJoinFromLeft');
     switch (this.state) {
@@ -603,6 +613,7 @@ export class TotemNode implements TotemCore {
         return this.mergeJoin(from, m, now);
       }
       case 'gather':
+        if (taught) this.setsChanged(now);
         return this.mergeJoin(from, m, now);
       case 'commit':
       case 'recovery': {
@@ -617,7 +628,7 @@ export class TotemNode implements TotemCore {
         // Only a join that teaches us something aborts the attempt: a delayed copy of a join that
         // led to it carries subsets of our sets and is ignored.
         const probe = this.cloneSets(this.episode!.sets);
-        if (!mergeSets(probe, [from, ...m.proc], m.edges, this.freshLeft(m.left), [from, ...m.joined])) {
+        if (!taught && !mergeSets(probe, [from, ...m.proc], m.edges, this.freshLeft(m.left), [from, ...m.joined])) {
           return this.count('dropStaleJoin');
         }
         this.enterGather(now, 'commitAbortedByJoin', false);
@@ -673,10 +684,50 @@ export class TotemNode implements TotemCore {
       const inc = left[i + 1]!;
       if (n === this.me) continue;
       const known = this.knownInc.get(n);
-      if (known !== undefined && known > inc) continue;
+      if (known !== undefined && known > inc) {
+        // The sender has not heard of the restart: tell it in our next join.
+        this.noteSuperseded(n, known);
+        continue;
+      }
       out.push(n, inc);
     }
     return out;
+  }
+
+  private noteSuperseded(n: NodeId, inc: number): void {
+    if ((this.superseded.get(n) ?? -1) < inc) this.superseded.set(n, inc);
+  }
+
+  private flatSuperseded(): number[] {
+    const out: number[] = [];
+    for (const n of [...this.superseded.keys()].sort((a, b) => a - b)) out.push(n, this.superseded.get(n)!);
+    return out;
+  }
+
+  /**
+   * Takes a peer's word that these nodes restarted after their graceful leave: the old leave no
+   * longer holds, here as there. True when this removed a leave from the episode's sets (the
+   * lattice moved up: a newer incarnation outranks the leave of an older one).
+   */
+  private learnNewer(newer: readonly number[] | undefined): boolean {
+    if (newer === undefined) return false;
+    let removed = false;
+    for (let i = 0; i + 1 < newer.length; i += 2) {
+      const n = newer[i]!;
+      const inc = newer[i + 1]!;
+      if (n === this.me) continue;
+      if ((this.knownInc.get(n) ?? -1) < inc) this.knownInc.set(n, inc);
+      this.noteSuperseded(n, inc);
+      const leftInc = this.leftNodes.get(n);
+      if (leftInc !== undefined && leftInc < inc) this.leftNodes.delete(n);
+      const e = this.episode;
+      const inSets = e?.sets.left.get(n);
+      if (e !== undefined && inSets !== undefined && inSets < inc) {
+        e.sets.left.delete(n);
+        removed = true;
+      }
+    }
+    return removed;
   }
 
   private cloneSets(s: GatherSets): GatherSets {

@@ -54,6 +54,14 @@ export interface JoinMsg {
   readonly joinedFrom: readonly NodeId[];
   /** Nodes known (to the sender, transitively) to have sent a join in this episode. */
   readonly joined: readonly NodeId[];
+  /**
+   * Flat list of [node, incarnation] pairs: a node whose graceful leave the sender has seen
+   * superseded, and the newest incarnation it knows of that node. Without it, a node that never
+   * heard the restarted incarnation (it was cut off or frozen while that run lived) keeps the old
+   * leave in its sets, the nodes that did hear it drop that entry, and the two never agree on one
+   * set again (simulator seed 89639). Absent in joins of older versions: read as empty.
+   */
+  readonly newer?: readonly number[];
 }
 
 export interface CommitReqMsg {
@@ -280,6 +288,10 @@ export function parseMessage(msg: unknown, nodes: ReadonlySet<NodeId>): ParsedMs
       if (!isIdList(r.joinedFrom, nodes) || !isIdList(r.joined, nodes)) return undefined;
       if (r.edges.length % 2 !== 0 || !isUintList(r.left) || r.left.length % 2 !== 0) return undefined;
       for (let i = 0; i < r.left.length; i += 2) if (!nodes.has(r.left[i]!)) return undefined;
+      if (r.newer !== undefined) {
+        if (!isUintList(r.newer) || r.newer.length % 2 !== 0) return undefined;
+        for (let i = 0; i < r.newer.length; i += 2) if (!nodes.has(r.newer[i]!)) return undefined;
+      }
       return r as unknown as JoinMsg;
     }
     case Kind.commitReq: {

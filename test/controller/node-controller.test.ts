@@ -50,6 +50,32 @@ describe('NodeController', () => {
     assert.ok(out.events.some((e) => e.type === 'leader-stop'));
   });
 
+  it('a node that left reports no deadline, though a last man standing proposal was due (sim seed 92196)', () => {
+    // Before, its turns returned at once after leave() while nextDeadlineMs still reported the
+    // proposal's past deadline: the driver's timer fired at the same instant without end.
+    const window = 1000;
+    const c = new NodeController({ nodeId: 1, quorum: quorum({ lastManStanding: true, lastManStandingWindowMs: window }), leadership: timers });
+    c.onView(view(1, [1, 2]), 0);
+    // The state exchange of the view: each member reports its knowledge in agreed order.
+    const reports = c.takeOutput().controls.filter((m) => m.t === 'lms');
+    assert.ok(reports.length > 0, 'node 1 reports its last man standing knowledge');
+    for (const r of reports) {
+      c.onControl(1, r, 10);
+      c.onControl(2, r, 10);
+    }
+    c.takeOutput();
+    assert.equal(c.nextDeadlineMs(), window, 'a proposal to shrink to [1, 2] is due once the window has passed');
+    c.leave();
+    c.takeOutput();
+    const asked: (number | undefined)[] = [];
+    for (let t = window; t < window + 5; t++) {
+      c.tick(t);
+      asked.push(c.nextDeadlineMs());
+    }
+    assert.deepEqual(asked, [undefined, undefined, undefined, undefined, undefined]);
+    assert.deepEqual(c.takeOutput().controls, [], 'and proposes nothing');
+  });
+
   it('parses control messages defensively', () => {
     assert.deepEqual(parseControlMessage({ t: 'release', epoch: 7 }), { t: 'release', epoch: 7 });
     assert.deepEqual(parseControlMessage({ t: 'tiebreak', seq: 1, rep: 2, granted: 'yes' }), { t: 'tiebreak', seq: 1, rep: 2, granted: false });

@@ -236,3 +236,18 @@ describe('resource-liveness violations found by the soak', () => {
     });
   }
 });
+
+describe('violations of the 100,000-seed soak of 3938dc8', () => {
+  // Both fixes change the traces from early on, so the replays no longer reach the situation;
+  // test/totem/superseded-leave.test.ts and test/controller/node-controller.test.ts pin the
+  // mechanisms (each fails on the code before its fix). The replays keep the seeds clean.
+  it('a leaving node with a last man standing proposal due does not spin on its timer (seed 92196)', () => {
+    const r = soakSeed(92196, 3, 'crash');
+    assert.deepEqual(r.violations, []);
+    assert.ok(index(r.trace, /n94\/1 leaves gracefully/) >= 0, 'the coordinator still leaves in the replay');
+  });
+  it('seven nodes re-form one ring after a stale graceful leave (seed 89639)', () => {
+    const r = soakSeed(89639, 7, 'all');
+    assert.deepEqual(r.violations, []);
+  });
+});

@@ -118,6 +118,13 @@ export type ProposalTag =
    * `view`: the view its exec was delivered in (the record must be applied in that view too).
    */
   | { readonly k: 'pending'; readonly rsc: string; readonly coordinator: number; readonly view: ViewKey | undefined }
+  /**
+   * A coordinator's decision (the engine's purge of a lost node's records), made from `view`'s
+   * membership. It holds only in that view: applied in a later one, where the node may have come
+   * back and recorded what it started, it would erase live records (simulator seed 98528). So it
+   * is never proposed in another view; the engine decides again after every view change.
+   */
+  | { readonly k: 'decision'; readonly view: ViewKey | undefined }
   | { readonly k: 'note' };
 
 export interface LocalResourcesOutput {
@@ -554,7 +561,7 @@ export class LocalResources {
     // this node's 'offline' is not yet in the CIB when it decides to probe).
     if (!this.probeDue()) this.engine.tick(nowMs, nowMs + this.o.wallClockOffsetMs);
     const out = this.engine.takeOutput();
-    for (const change of out.changes) this.propose({ change, tag: { k: 'note' } });
+    for (const change of out.changes) this.propose({ change, tag: { k: 'decision', view: this.viewId } });
     for (const report of out.failovers) this.events.push({ type: 'failover', report });
     const view = this.viewId;
     for (const req of out.dispatch) this.sends.push(view === undefined ? { t: 'exec', epoch: this.epoch!, req } : { t: 'exec', epoch: this.epoch!, req, seq: view.seq, rep: view.rep });

@@ -169,7 +169,11 @@ export class TransitionEngine {
         this.lostSeen.delete(name);
         this.purged.delete(name);
         this.closeFailover(name, true);
-      } else if (!this.lostProof.has(name)) {
+      } else if (this.lostProof.has(name)) {
+        // Its purge may have been cut off by this view change: a purge is proposed only in the
+        // view it was decided in (local-resources.ts, tag 'decision'), so decide it again here.
+        this.purged.delete(name);
+      } else {
         const proven = lastRingProofMs?.(name);
         this.lostProof.set(name, proven !== undefined ? Math.min(proven, nowMs) : nowMs + this.unprovenMarginMs);
         this.lostSeen.set(name, { viewAtMs: nowMs, proven: proven !== undefined });
@@ -313,6 +317,7 @@ export class TransitionEngine {
   private openFailover(cib: Cib, node: string, proofAtMs: number, nowMs: number): void {
     const seen = this.lostSeen.get(node);
     if (seen === undefined) return; // lost since this engine started: no failover seen here
+    if (this.openFailovers.has(node)) return; // decided again after a view change: same failover
     const started = new Map<string, { node: string; atMs: number } | undefined>();
     for (const p of readCluster(cib, listPrimitives(cib.config), nowMs).primitives.values()) {
       if (p.info.clone === undefined && p.active.some((a) => a.node === node && !a.failed)) started.set(p.info.primitive.id, undefined);

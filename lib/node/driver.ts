@@ -597,9 +597,11 @@ export class NodeDriver {
       const request = this.requests.get(outcome.requestId);
       this.requests.delete(outcome.requestId);
       if (request === undefined) continue;
-      // A start's pending record must land in the view its order came in; in a later view the
-      // order is void (local-resources.ts), so it is not proposed again.
-      const retryable = !(request.owner === 'resources' && request.tag.k === 'pending');
+      // A start's pending record must land in the view its order came in, and a coordinator's
+      // decision holds only in the view it was made in; in a later view either is void
+      // (local-resources.ts), so neither is proposed again: the next plan decides.
+      const viewBound = request.owner === 'resources' && (request.tag.k === 'pending' || request.tag.k === 'decision');
+      const retryable = !viewBound;
       if (!outcome.ok && outcome.retry === true && retryable) {
         // Not judged: the view changed first. Proposed again, against this view's copy, if this
         // view is quorate (the request keeps the id its caller was given).
@@ -619,7 +621,9 @@ export class NodeDriver {
         if (outcome.ok) this.ackWhenSafe(outcome.at, { type: 'cib-outcome', requestId, ok: true, version: outcome.version });
         else this.events.push({ type: 'cib-outcome', requestId, ok: false, error: outcome.error });
       } else {
-        if (!outcome.ok) this.error('SANODE_CIB_WRITE_FAILED', `recording on ${this.cibName ?? this.o.nodeName} failed: ${outcome.error.message}`);
+        // A decision cut off by a view change is not a failure: the engine decides again.
+        const superseded = !outcome.ok && outcome.retry === true && request.tag.k === 'decision';
+        if (!outcome.ok && !superseded) this.error('SANODE_CIB_WRITE_FAILED', `recording on ${this.cibName ?? this.o.nodeName} failed: ${outcome.error.message}`);
         if (outcome.ok && request.tag.k === 'pending' && outcome.at !== undefined && !this.isSafe(outcome.at) && this.view !== undefined && sameView(this.view.id, outcome.at.viewId)) {
           this.unsafePending.push({ at: outcome.at, tag: request.tag });
         } else {
@@ -635,6 +639,9 @@ export class NodeDriver {
           // Quorum is judged when the change is really proposed: the view may have changed while it waited.
           if (!w.force && !this.ctl.decision.quorate) {
             this.failRequest(w.request, w.id, new SanodeError('SANODE_NO_QUORUM', `this partition is not quorate (${this.ctl.decision.reason}); CIB changes need quorum, or { force: true }`));
+          } else if (this.decidedInAnotherView(w.request)) {
+            // Waited for the exchange across a view change (simulator seed 98528): void here.
+            this.res.onProposal((w.request as Extract<Request, { owner: 'resources' }>).tag, false, this.nowMs);
           } else {
             this.proposeNow(w.change, w.request, w.id, false, w.force);
           }
@@ -688,6 +695,10 @@ export class NodeDriver {
     if (!this.ctl.decision.quorate && !force) {
       if (throwInvalid) throw new SanodeError('SANODE_NO_QUORUM', `this partition is not quorate (${this.ctl.decision.reason}); CIB changes need quorum, or { force: true }`);
       this.failRequest(request, `local:${this.nextLocalId++}`, new SanodeError('SANODE_NO_QUORUM', 'not quorate'));
+      return '';
+    }
+    if (this.decidedInAnotherView(request)) {
+      this.res.onProposal((request as Extract<Request, { owner: 'resources' }>).tag, false, this.nowMs);
       return '';
     }
     if (!this.replica.synced) {
@@ -779,6 +790,14 @@ export class NodeDriver {
     if (doubt === undefined) return;
     this.inDoubt = undefined;
     for (const event of doubt.acks) this.events.push(lasting ? event : outcomeUnknown(event));
+  }
+
+  /** A coordinator's decision made in a view other than the one installed now. */
+  private decidedInAnotherView(request: Request): boolean {
+    if (request.owner !== 'resources' || request.tag.k !== 'decision') return false;
+    const decidedIn = request.tag.view;
+    if (decidedIn === undefined) return false;
+    return this.view === undefined || this.view.id.seq !== decidedIn.seq || this.view.id.rep !== decidedIn.rep;
   }
 
   private failRequest(request: Request, id: string, error: SanodeError): void {

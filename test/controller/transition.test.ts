@@ -50,6 +50,33 @@ test('a lost node keeps its resource until its self-stop deadline: only then is 
   assert.deepEqual(engine.takeOutput().dispatch, [], 'an action in flight is never sent twice');
 });
 
+test('a purge cut off by a view change is decided again in the next view, not carried over (simulator seed 98528)', () => {
+  // A purge holds only in the view it was decided in (local-resources.ts, tag 'decision'): the
+  // driver never proposes it in a later view. The engine must then decide it again while the node
+  // is still lost, and not at all once it is back.
+  const engine = new TransitionEngine({ nodes: ['a', 'b', 'c'], lostNodeDeadlineMs: DEADLINE, nowMs: 0 });
+  const cib = withStatus(emptyCib(config), 'a');
+  engine.onView(['a', 'b', 'c'], 0);
+  engine.onCib(cib);
+  engine.setCoordinator(true, true);
+  engine.tick(10);
+  engine.takeOutput();
+  engine.onView(['b', 'c'], 1000);
+  engine.tick(4000);
+  assert.deepEqual(engine.takeOutput().changes, [{ op: 'clear-node-resources', node: 'a' }], 'purged at the deadline');
+
+  // The purge never landed (its view ended first); a still lacks: decided again in the new view.
+  engine.onView(['b', 'c'], 4100);
+  engine.tick(4101);
+  const redecided = engine.takeOutput();
+  assert.deepEqual(redecided.changes, [{ op: 'clear-node-resources', node: 'a' }], 'decided again while a is still lost');
+
+  // Cut off again, and this time a came back: nothing to purge.
+  engine.onView(['a', 'b', 'c'], 4200);
+  engine.tick(4201);
+  assert.deepEqual(engine.takeOutput().changes, [], 'a is a member again: its records are live');
+});
+
 test("a lost node's deadline counts from its last proof when the coordinator has one, else from the view change plus the unproven margin", () => {
   const MARGIN = 400;
   const lostAt = (lastRingProofMs: ((name: string) => number | undefined) | undefined): number => {

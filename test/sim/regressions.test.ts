@@ -249,5 +249,14 @@ describe('violations of the 100,000-seed soak of 3938dc8', () => {
   it('seven nodes re-form one ring after a stale graceful leave (seed 89639)', () => {
     const r = soakSeed(89639, 7, 'all');
     assert.deepEqual(r.violations, []);
+  });  it("a coordinator's purge of a lost node is never applied in a later view that holds the node (seed 98528)", () => {
+    // Before the fix, n10's purge of n105 (decided while n105 was cut off) was overtaken by the
+    // view that brought n105 back and proposed again there: n105 itself applied it, which erased
+    // its record of the worker it had just started, and n10 started worker too. The purge is bound
+    // to the view it was decided in (test/controller/transition.test.ts pins the re-decision).
+    const r = soakSeed(98528, 7, 'partition');
+    assert.deepEqual(r.violations, []);
+    assert.ok(index(r.trace, /n10\/1 CIB \S+ clear-node-resources/) >= 0, 'n10 still purges the lost node in the replay');
+    assert.equal(index(r.trace, /n105\/1 CIB \S+ clear-node-resources/), -1, 'the purged node never applies its own purge');
   });
 });
